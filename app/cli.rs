@@ -1,0 +1,606 @@
+//! The command-line face of Starling: scriptable, `--json` where it lists things, one-line
+//! errors and a non-zero exit code on failure.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use starling_core::connection::TlsMode;
+use starling_core::secrets::{PASSWORD_ENV, Password};
+use starling_core::store::MessageRecord;
+use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "starling",
+    version,
+    about = "Starling: a native XMPP social client"
+)]
+pub struct Cli {
+    /// Profile directory (default: the XDG data dir, e.g. ~/.local/share/starling).
+    #[arg(long, global = true, env = "STARLING_PROFILE")]
+    pub profile: Option<PathBuf>,
+    /// The account to act as (default: the only one in the profile).
+    #[arg(long, short = 'a', global = true)]
+    pub account: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Add, list or remove accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Contacts and subscription requests.
+    #[command(subcommand)]
+    Roster(RosterCmd),
+    /// Send a message (it is stored first, then sent; waits for the server's ack).
+    Send {
+        jid: String,
+        text: String,
+        /// Correct the last message sent to JID instead (XEP-0308).
+        #[arg(long)]
+        correct: bool,
+        /// Seconds to wait for the server's acknowledgement.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Stay online and print events (JSON lines with --json) until interrupted.
+    Listen,
+    /// Show stored messages with JID.
+    History {
+        jid: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Full-text search over stored messages.
+    Search {
+        text: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Connect, catch up with the archive, send what is queued, and exit.
+    Sync {
+        /// Seconds to wait before giving up.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Accounts, queued messages and last sync, without connecting.
+    Status,
+    /// Start a local demo server with demo accounts and a bot that answers.
+    Demo(crate::demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Add an account; the password comes from STARLING_PASSWORD or a prompt (never argv).
+    Add {
+        jid: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        /// How many days of history the first sync fetches.
+        #[arg(long, default_value_t = 30)]
+        first_sync_days: u32,
+    },
+    List,
+    Remove {
+        jid: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Connect to this host instead of looking up SRV records.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Port for --server (default 5222, or 5223 with --tls direct).
+    #[arg(long, requires = "server")]
+    pub port: Option<u16>,
+    /// TLS mode: auto (SRV order), starttls, or direct.
+    #[arg(long, value_enum, default_value_t = TlsArg::Auto)]
+    pub tls: TlsArg,
+    /// An extra CA certificate (PEM) to trust for this account, besides the system roots.
+    #[arg(long)]
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TlsArg {
+    Auto,
+    Starttls,
+    Direct,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RosterCmd {
+    List,
+    /// Add a contact and ask for their presence.
+    Add {
+        jid: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "group")]
+        groups: Vec<String>,
+    },
+    Remove {
+        jid: String,
+    },
+    Rename {
+        jid: String,
+        name: String,
+    },
+    /// Approve a subscription request.
+    Approve {
+        jid: String,
+    },
+    /// Deny a subscription request.
+    Deny {
+        jid: String,
+    },
+    /// Pending subscription requests.
+    Requests,
+}
+
+impl ServerArgs {
+    pub fn options(&self, first_sync_days: u32) -> Result<AccountOptions> {
+        let tls = match self.tls {
+            TlsArg::Auto => TlsMode::Auto,
+            TlsArg::Starttls => TlsMode::StartTls,
+            TlsArg::Direct => TlsMode::DirectTls,
+        };
+        let server = self.server.as_ref().map(|h| {
+            let default = if matches!(tls, TlsMode::DirectTls) {
+                5223
+            } else {
+                5222
+            };
+            (h.clone(), self.port.unwrap_or(default))
+        });
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            bail!("CA file {} does not exist", ca.display());
+        }
+        let ca_file = match &self.ca_file {
+            Some(p) => {
+                Some(std::fs::canonicalize(p).with_context(|| format!("CA file {}", p.display()))?)
+            }
+            None => None,
+        };
+        Ok(AccountOptions {
+            server,
+            tls,
+            ca_file,
+            first_sync_days: Some(first_sync_days),
+        })
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo(args) = &cli.command {
+        return crate::demo::run(args, cli.profile.clone()).await;
+    }
+    let dir = match &cli.profile {
+        Some(p) => p.clone(),
+        None => starling_core::default_profile_dir()
+            .ok_or_else(|| anyhow!("cannot find a home directory; pass --profile DIR"))?,
+    };
+    let client =
+        Client::open(&dir).with_context(|| format!("opening profile {}", dir.display()))?;
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Account(cmd) => account(&client, &out, cmd).await,
+        Command::Roster(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            roster(&client, &out, &acc, cmd).await
+        }
+        Command::Send {
+            jid,
+            text,
+            correct,
+            timeout,
+        } => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            send(&client, &out, &acc, &jid, &text, correct, timeout).await
+        }
+        Command::Listen => listen(&client, &out).await,
+        Command::History { jid, limit } => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            let msgs = client.history(&acc, &jid, limit)?;
+            out.messages(&msgs)
+        }
+        Command::Search { text, limit } => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            let msgs = client.search(&acc, &text, limit)?;
+            out.messages(&msgs)
+        }
+        Command::Sync { timeout } => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            sync(&client, &acc, timeout).await
+        }
+        Command::Status => status(&client, &out),
+        Command::Demo(_) => Ok(()),
+    }
+}
+
+fn pick_account(client: &Client, given: Option<&str>) -> Result<String> {
+    if let Some(a) = given {
+        return Ok(starling_core::parse_bare(a)?.to_string());
+    }
+    let accounts = client.accounts()?;
+    match accounts.as_slice() {
+        [one] => Ok(one.jid.clone()),
+        [] => bail!("no account yet; add one with `starling account add you@example.org`"),
+        _ => bail!("several accounts in this profile; choose one with --account JID"),
+    }
+}
+
+/// Reads the password: STARLING_PASSWORD, else a prompt on a terminal, else one line of stdin.
+fn read_password(jid: &str) -> Result<Password> {
+    if let Ok(pw) = std::env::var(PASSWORD_ENV)
+        && !pw.is_empty()
+    {
+        return Ok(Password::new(pw));
+    }
+    let pw = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Password for {jid}: ")).context("reading password")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading password from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if pw.is_empty() {
+        bail!("no password given (set {PASSWORD_ENV} or type it at the prompt)");
+    }
+    Ok(Password::new(pw))
+}
+
+async fn account(client: &Client, out: &Output, cmd: AccountCmd) -> Result<()> {
+    match cmd {
+        AccountCmd::Add {
+            jid,
+            server,
+            first_sync_days,
+        } => {
+            let jid = starling_core::parse_bare(&jid)?.to_string();
+            let opts = server.options(first_sync_days)?;
+            let password = read_password(&jid)?;
+            eprintln!("Checking the login for {jid}…");
+            let rec = client.add_account(&jid, password, opts).await?;
+            if out.json {
+                out.line(&rec)?;
+            } else {
+                println!("Added {} (resource {}).", rec.jid, rec.resource);
+            }
+            Ok(())
+        }
+        AccountCmd::List => {
+            let accounts = client.accounts()?;
+            if out.json {
+                out.line(&accounts)?;
+            } else if accounts.is_empty() {
+                println!("No accounts. Add one with `starling account add you@example.org`.");
+            } else {
+                for a in accounts {
+                    let via = match (&a.server_host, a.server_port) {
+                        (Some(h), Some(p)) => format!(" via {h}:{p}"),
+                        _ => String::new(),
+                    };
+                    println!("{}{} ({})", a.jid, via, a.tls_mode);
+                }
+            }
+            Ok(())
+        }
+        AccountCmd::Remove { jid } => {
+            client.remove_account(&jid).await?;
+            if !out.json {
+                println!("Removed {jid} and everything stored for it.");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Connects `account` and waits until it is online (or fails with the reason).
+async fn connect_online(client: &Client, account: &str, timeout: Duration) -> Result<()> {
+    let mut events = client.events();
+    client.connect(account).await?;
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Connection { account: a, state }) if a == account => match state {
+                    ConnectionState::Online { .. } => return Ok(()),
+                    ConnectionState::Failed { error, .. } => return Err(anyhow!(error)),
+                    ConnectionState::Reconnecting {
+                        reason: Some(reason),
+                        ..
+                    } => eprintln!("{account}: {reason}; retrying…"),
+                    _ => {}
+                },
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| anyhow!("could not connect {account} within {}s", timeout.as_secs()))?
+}
+
+async fn send(
+    client: &Client,
+    out: &Output,
+    account: &str,
+    to: &str,
+    text: &str,
+    correct: bool,
+    timeout: u64,
+) -> Result<()> {
+    let mut events = client.events();
+    // Stored first: from here on the message survives anything, including a kill.
+    let rec = if correct {
+        client.correct_last_message(account, to, text).await?
+    } else {
+        client.send_message(account, to, text).await?
+    };
+    if out.json {
+        out.line(&serde_json::json!({"queued": rec.id, "id": rec.stanza_id}))?;
+    } else {
+        eprintln!("queued message {}", rec.id);
+    }
+    std::io::stdout().flush().ok();
+    let deadline = Duration::from_secs(timeout);
+    connect_online(client, account, deadline).await?;
+    let wait = async {
+        loop {
+            if client
+                .store()
+                .outbox(client.store().account(account)?.id)?
+                .is_empty()
+            {
+                return Ok::<_, anyhow::Error>(());
+            }
+            match events.recv().await {
+                Ok(Event::Connection {
+                    state: ConnectionState::Failed { error, .. },
+                    ..
+                }) => bail!(error),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => bail!("event stream ended: {e}"),
+            }
+        }
+    };
+    let r = tokio::time::timeout(deadline, wait).await;
+    client.disconnect_all().await;
+    match r {
+        Ok(r) => r?,
+        Err(_) => bail!(
+            "the server did not acknowledge in time; the message stays queued and is sent on the next connection"
+        ),
+    }
+    if !out.json {
+        eprintln!("sent");
+    }
+    Ok(())
+}
+
+async fn sync(client: &Client, account: &str, timeout: u64) -> Result<()> {
+    let mut events = client.events();
+    let deadline = Duration::from_secs(timeout);
+    let started = std::time::Instant::now();
+    connect_online(client, account, deadline).await?;
+    let wait = async {
+        let mut synced = false;
+        loop {
+            let outbox_empty = client
+                .store()
+                .outbox(client.store().account(account)?.id)?
+                .is_empty();
+            if synced && outbox_empty {
+                return Ok::<_, anyhow::Error>(());
+            }
+            match events.recv().await {
+                Ok(Event::SyncProgress { fetched, .. }) => eprintln!("fetched {fetched} messages…"),
+                Ok(Event::SyncDone { fetched, .. }) => {
+                    eprintln!("archive caught up: {fetched} messages fetched");
+                    synced = true;
+                }
+                Ok(Event::Connection {
+                    state: ConnectionState::Failed { error, .. },
+                    ..
+                }) => bail!(error),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => bail!("event stream ended: {e}"),
+            }
+        }
+    };
+    let r = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), wait).await;
+    client.disconnect_all().await;
+    match r {
+        Ok(r) => r,
+        Err(_) => bail!("sync did not finish within {timeout}s; run it again to continue"),
+    }
+}
+
+async fn listen(client: &Client, out: &Output) -> Result<()> {
+    let mut events = client.events();
+    client.connect_all().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Ok(ev) => out.event(&ev)?,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "too many events; some were not printed");
+                }
+                Err(_) => break,
+            },
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    client.disconnect_all().await;
+    Ok(())
+}
+
+fn status(client: &Client, out: &Output) -> Result<()> {
+    let mut rows = Vec::new();
+    for a in client.accounts()? {
+        let queued = client.store().outbox(a.id)?.len();
+        let conversations = client.conversations(&a.jid)?.len();
+        rows.push(serde_json::json!({
+            "account": a.jid,
+            "queued": queued,
+            "conversations": conversations,
+            "last_sync": a.mam_synced_at.map(fmt_time),
+        }));
+    }
+    if out.json {
+        return out.line(&rows);
+    }
+    if rows.is_empty() {
+        println!("No accounts. Add one with `starling account add you@example.org`.");
+    }
+    for r in rows {
+        println!(
+            "{}: {} conversations, {} queued, last sync {}",
+            r["account"].as_str().unwrap_or_default(),
+            r["conversations"],
+            r["queued"],
+            r["last_sync"].as_str().unwrap_or("never")
+        );
+    }
+    Ok(())
+}
+
+async fn roster(client: &Client, out: &Output, account: &str, cmd: RosterCmd) -> Result<()> {
+    match cmd {
+        RosterCmd::List => {
+            let contacts = client.contacts(account)?;
+            if out.json {
+                return out.line(&contacts);
+            }
+            for c in contacts {
+                let name = c.name.map(|n| format!(" ({n})")).unwrap_or_default();
+                let ask = if c.ask { ", asked" } else { "" };
+                println!(
+                    "{}{} [{}{}] {}",
+                    c.jid,
+                    name,
+                    c.subscription.as_str(),
+                    ask,
+                    c.groups.join(", ")
+                );
+            }
+            Ok(())
+        }
+        RosterCmd::Requests => {
+            let reqs = client.subscription_requests(account)?;
+            if out.json {
+                return out.line(&reqs);
+            }
+            for r in reqs {
+                println!("{r}");
+            }
+            Ok(())
+        }
+        cmd => {
+            connect_online(client, account, Duration::from_secs(60)).await?;
+            let r = match cmd {
+                RosterCmd::Add { jid, name, groups } => {
+                    client.add_contact(account, &jid, name, groups).await
+                }
+                RosterCmd::Remove { jid } => client.remove_contact(account, &jid).await,
+                RosterCmd::Rename { jid, name } => client.rename_contact(account, &jid, name).await,
+                RosterCmd::Approve { jid } => client.approve_subscription(account, &jid).await,
+                RosterCmd::Deny { jid } => client.deny_subscription(account, &jid).await,
+                RosterCmd::List | RosterCmd::Requests => Ok(()),
+            };
+            client.disconnect_all().await;
+            Ok(r?)
+        }
+    }
+}
+
+/// Formats milliseconds since the epoch as local-agnostic UTC text.
+fn fmt_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn line<T: serde::Serialize>(&self, v: &T) -> Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, v)?;
+        writeln!(stdout)?;
+        stdout.flush()?;
+        Ok(())
+    }
+
+    fn messages(&self, msgs: &[MessageRecord]) -> Result<()> {
+        if self.json {
+            return self.line(&msgs);
+        }
+        for m in msgs {
+            println!("{}", human_message(m));
+        }
+        Ok(())
+    }
+
+    fn event(&self, ev: &Event) -> Result<()> {
+        if self.json {
+            return self.line(ev);
+        }
+        match ev {
+            Event::Message { account, message } => {
+                println!("[{account}] {}", human_message(message))
+            }
+            Event::MessageUpdated { account, message } => {
+                println!("[{account}] updated: {}", human_message(message))
+            }
+            Event::Connection { account, state } => println!("[{account}] {state:?}"),
+            Event::SubscriptionRequest { account, from } => {
+                println!(
+                    "[{account}] {from} asks to see your presence: `starling roster approve {from}`"
+                )
+            }
+            Event::ChatState { .. } | Event::Presence { .. } | Event::RosterItem { .. } => {}
+            other => println!("{other:?}"),
+        }
+        Ok(())
+    }
+}
+
+pub fn human_message(m: &MessageRecord) -> String {
+    let dir = if m.outgoing { "→" } else { "←" };
+    let state = match m.state {
+        MessageState::Received => String::new(),
+        s => format!(" [{}]", s.as_str()),
+    };
+    let edited = if m.edited { " (edited)" } else { "" };
+    format!(
+        "{} {dir} {}: {}{edited}{state}",
+        fmt_time(m.timestamp),
+        m.peer,
+        m.body
+    )
+}

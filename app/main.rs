@@ -1,0 +1,5 @@
+//! `starling`: parses the command line and hands over to the library.
+
+fn main() -> std::process::ExitCode {
+    starling::main()
+}

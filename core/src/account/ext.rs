@@ -1,0 +1,73 @@
+//! Small additions to the connection layer's types used by the account layer.
+
+use jid::Jid;
+
+use crate::connection::{self, ConnectError, ConnectionSettings, Connector, TlsMode};
+use crate::secrets::Password;
+
+impl TlsMode {
+    /// The stored name of this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Auto => "auto",
+            TlsMode::StartTls => "starttls",
+            TlsMode::DirectTls => "direct",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TlsMode> {
+        match s {
+            "auto" => Some(TlsMode::Auto),
+            "starttls" => Some(TlsMode::StartTls),
+            "direct" => Some(TlsMode::DirectTls),
+            _ => None,
+        }
+    }
+}
+
+/// Logs in once (TLS + SASL) and disconnects: proves the settings and password work.
+pub async fn check_login(
+    settings: &ConnectionSettings,
+    resource: &str,
+    password: &Password,
+) -> Result<(), ConnectError> {
+    let connector = Connector::new(settings)?;
+    let jid = settings
+        .jid
+        .with_resource_str(resource)
+        .map(Jid::from)
+        .unwrap_or_else(|_| Jid::from(settings.jid.clone()));
+    let conn = connection::authenticate(
+        &connector,
+        &jid,
+        password.expose(),
+        tokio_xmpp::xmlstream::Timeouts::tight(),
+    )
+    .await?;
+    let mut stream = conn.stream;
+    if let Err(e) = <tokio_xmpp::stanzastream::XmppStream as futures::SinkExt<
+        &tokio_xmpp::Stanza,
+    >>::close(&mut stream)
+    .await
+    {
+        tracing::debug!(error = %e, "closing the check-login stream");
+    }
+    Ok(())
+}
+
+impl ConnectError {
+    /// A stable machine-readable name for the kind of failure (for `--json` and UIs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectError::WrongPassword { .. } => "wrong_password",
+            ConnectError::LoginRefused { .. } => "login_refused",
+            ConnectError::CertificateNotTrusted { .. } => "certificate_not_trusted",
+            ConnectError::ServerUnreachable { .. } => "server_unreachable",
+            ConnectError::NoTls { .. } => "no_tls",
+            ConnectError::NoSupportedMechanism { .. } => "no_supported_mechanism",
+            ConnectError::StreamError { .. } => "stream_error",
+            ConnectError::Protocol { .. } => "protocol",
+            ConnectError::InvalidSettings { .. } => "invalid_settings",
+        }
+    }
+}

@@ -1,0 +1,417 @@
+//! The inbound pipeline of an account actor: validate -> (decrypt: later issues) -> dedup ->
+//! apply corrections/receipts/markers -> store -> notify. Validation and extraction are the
+//! sans-I/O [`crate::proto::inbound`]; dedup happens in the store's transaction.
+
+use jid::Jid;
+use minidom::Element;
+use tokio_xmpp::Stanza;
+use xmpp_parsers::disco::DiscoInfoQuery;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::mam::Fin;
+use xmpp_parsers::message::Message;
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::roster::Roster;
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use super::iq::Pending;
+use super::{Actor, fail_pending, reply_to};
+use crate::api::{Error, Event};
+use crate::proto::inbound::{self, Context, Inbound};
+use crate::services::{chat, mam, roster};
+use crate::store::{IncomingMessage, Ingest};
+
+impl Actor {
+    pub(super) async fn on_stanza(&mut self, stanza: Stanza) {
+        match stanza {
+            Stanza::Message(m) => self.on_message(m).await,
+            Stanza::Presence(p) => self.on_presence(p).await,
+            Stanza::Iq(iq) => self.on_iq(iq).await,
+        }
+    }
+
+    fn ignored(&self, reason: String) {
+        tracing::warn!(account = %self.rec.jid, %reason, "stanza ignored");
+        self.emit(Event::Ignored {
+            account: self.rec.jid.clone(),
+            reason,
+        });
+    }
+
+    async fn on_message(&mut self, msg: Message) {
+        let cx = Context {
+            own: &self.own,
+            open_queries: &self.session.open_queries,
+        };
+        let inb = match inbound::classify(msg, &cx) {
+            Ok(i) => i,
+            Err(inbound::Rejected::GroupChat) => return,
+            Err(e) => return self.ignored(e.to_string()),
+        };
+        self.apply_inbound(inb).await;
+    }
+
+    async fn apply_inbound(&mut self, inb: Inbound) {
+        let account = self.rec.jid.clone();
+        let from_archive = inb.archive_query.is_some();
+        if let Some(chat) = inb.chat {
+            let msg = IncomingMessage {
+                peer: chat.peer.to_string(),
+                outgoing: chat.outgoing,
+                sender: chat.sender.to_string(),
+                stanza_id: chat.id.clone(),
+                origin_id: chat.origin_id.clone(),
+                archive_id: chat.archive_id.clone(),
+                body: chat.body,
+                timestamp: chat
+                    .stamp
+                    .map(|t| t.timestamp_millis())
+                    .unwrap_or_else(crate::store::now_ms),
+                replace: chat.replace,
+            };
+            match self.store.ingest(self.rec.id, &msg) {
+                Ok(Ingest::Inserted(message)) => self.emit(Event::Message {
+                    account: account.clone(),
+                    message,
+                }),
+                Ok(Ingest::Corrected(message)) => self.emit(Event::MessageUpdated {
+                    account: account.clone(),
+                    message,
+                }),
+                Ok(Ingest::Duplicate { id }) => tracing::debug!(id, "duplicate message"),
+                Err(e) => {
+                    // Not acknowledged to the sender as delivered: a receipt would lie.
+                    tracing::error!(error = %e, "cannot store an incoming message");
+                    return;
+                }
+            }
+            if from_archive {
+                if let Some(c) = self.catchup.as_mut() {
+                    c.fetched += 1;
+                    if c.fetched % 100 == 0 {
+                        let fetched = c.fetched;
+                        self.emit(Event::SyncProgress {
+                            account: account.clone(),
+                            fetched,
+                        });
+                    }
+                }
+            } else if self.session.caught_up {
+                // Live messages stamped by our archive move the catch-up position, but only
+                // once this session's catch-up is complete (no gap can open behind it).
+                if let Some(aid) = &msg.archive_id
+                    && let Err(e) = self.store.set_archive_position(self.rec.id, aid, false)
+                {
+                    tracing::error!(error = %e, "cannot record archive position");
+                }
+            }
+            if let (Some(id), false) = (inb.receipt_request.as_ref(), inb.carbon) {
+                self.send_now(chat::receipt(chat.sender, id)).await;
+            }
+        }
+        if let Some((peer, id)) = inb.receipt {
+            self.update_state(self.store.mark_delivered(self.rec.id, peer.as_str(), &id));
+        }
+        if let Some((peer, id)) = inb.displayed {
+            self.update_state(self.store.mark_displayed(self.rec.id, peer.as_str(), &id));
+        }
+        if let Some((peer, Some(id), text)) = inb.error {
+            self.update_state(
+                self.store
+                    .mark_failed(self.rec.id, peer.as_str(), &id, &text),
+            );
+        }
+        if let Some((from, state)) = inb.chat_state {
+            self.emit(Event::ChatState {
+                account,
+                from: from.to_string(),
+                state: chat::chat_state_name(&state).into(),
+            });
+        }
+    }
+
+    fn update_state(&self, r: crate::store::Result<Option<crate::store::MessageRecord>>) {
+        match r {
+            Ok(Some(message)) => self.emit(Event::MessageUpdated {
+                account: self.rec.jid.clone(),
+                message,
+            }),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot update message state"),
+        }
+    }
+
+    async fn on_presence(&mut self, p: Presence) {
+        let Some(from) = p.from.clone() else { return };
+        let bare = from.to_bare();
+        match p.type_ {
+            PresenceType::Subscribe => {
+                match self
+                    .store
+                    .add_subscription_request(self.rec.id, bare.as_str())
+                {
+                    Ok(_) => self.emit(Event::SubscriptionRequest {
+                        account: self.rec.jid.clone(),
+                        from: bare.to_string(),
+                    }),
+                    Err(e) => tracing::error!(error = %e, "cannot store subscription request"),
+                }
+            }
+            PresenceType::None | PresenceType::Unavailable => {
+                let available = p.type_ == PresenceType::None;
+                let resource = from.resource().map(|r| r.to_string()).unwrap_or_default();
+                let show = p.show.as_ref().map(|s| format!("{s:?}").to_lowercase());
+                let status = p.statuses.values().next().cloned();
+                let entry = self.session.presences.entry(bare.clone()).or_default();
+                if available {
+                    entry.insert(
+                        resource,
+                        super::ResourcePresence {
+                            show: show.clone(),
+                            status: status.clone(),
+                        },
+                    );
+                } else {
+                    entry.remove(&resource);
+                }
+                self.emit(Event::Presence {
+                    account: self.rec.jid.clone(),
+                    from: from.to_string(),
+                    available,
+                    show,
+                    status,
+                });
+            }
+            _ => tracing::debug!(from = %from, kind = ?p.type_, "presence"),
+        }
+    }
+
+    async fn on_iq(&mut self, iq: Iq) {
+        match iq {
+            Iq::Get {
+                from, id, payload, ..
+            } => self.on_iq_get(from, id, payload).await,
+            Iq::Set {
+                from, id, payload, ..
+            } => self.on_iq_set(from, id, payload).await,
+            Iq::Result {
+                from, id, payload, ..
+            } => {
+                if let Some(p) = self.iqs.take(&id, from.as_ref(), &self.own) {
+                    self.on_iq_result(p, payload).await;
+                }
+            }
+            Iq::Error {
+                from, id, error, ..
+            } => {
+                if let Some(p) = self.iqs.take(&id, from.as_ref(), &self.own) {
+                    self.on_iq_error(p, error).await;
+                }
+            }
+        }
+    }
+
+    async fn on_iq_get(&mut self, from: Option<Jid>, id: String, payload: Element) {
+        let Some(to) = from else { return };
+        let reply: Iq = if payload.is("ping", xmpp_parsers::ns::PING) {
+            Iq::empty_result(to, id)
+        } else if payload.is("query", xmpp_parsers::ns::DISCO_INFO) {
+            let node = DiscoInfoQuery::try_from(payload).ok().and_then(|q| q.node);
+            if crate::proto::caps::is_our_node(node.as_deref()) {
+                Iq::from_result(id, Some(crate::proto::caps::disco_info(node))).with_to(to)
+            } else {
+                error_iq(to, id, DefinedCondition::ItemNotFound)
+            }
+        } else {
+            error_iq(to, id, DefinedCondition::ServiceUnavailable)
+        };
+        self.send_now(reply).await;
+    }
+
+    async fn on_iq_set(&mut self, from: Option<Jid>, id: String, payload: Element) {
+        if payload.is("query", xmpp_parsers::ns::ROSTER) {
+            // RFC 6121 §2.1.6: a roster push is only valid from our own account.
+            let own = from
+                .as_ref()
+                .is_none_or(|f| f.to_bare() == self.own && f.resource().is_none());
+            if !own {
+                return self.ignored(format!(
+                    "roster push from {}, not from our account",
+                    from.map(|f| f.to_string()).unwrap_or_default()
+                ));
+            }
+            match Roster::try_from(payload) {
+                Ok(r) if r.items.len() == 1 => {
+                    let ver = r.ver.clone();
+                    for item in &r.items {
+                        let (rec, removed) = roster::to_record(item);
+                        match self.store.apply_roster_push(
+                            self.rec.id,
+                            &rec,
+                            removed,
+                            ver.as_deref(),
+                        ) {
+                            Ok(()) => self.emit(Event::RosterItem {
+                                account: self.rec.jid.clone(),
+                                contact: rec,
+                                removed,
+                            }),
+                            Err(e) => tracing::error!(error = %e, "cannot apply roster push"),
+                        }
+                    }
+                    let to = from.unwrap_or_else(|| Jid::from(self.own.clone()));
+                    self.send_now(Iq::empty_result(to, id)).await;
+                }
+                _ => {
+                    let to = from.unwrap_or_else(|| Jid::from(self.own.clone()));
+                    self.send_now(error_iq(to, id, DefinedCondition::BadRequest))
+                        .await;
+                }
+            }
+            return;
+        }
+        if let Some(to) = from {
+            self.send_now(error_iq(to, id, DefinedCondition::ServiceUnavailable))
+                .await;
+        }
+    }
+
+    async fn on_iq_result(&mut self, p: Pending, payload: Option<Element>) {
+        match p {
+            Pending::RosterGet => {
+                // An empty result means "your cached version is current" (XEP-0237).
+                let Some(el) = payload else { return };
+                match Roster::try_from(el) {
+                    Ok(r) => {
+                        let items: Vec<_> = r
+                            .items
+                            .iter()
+                            .map(roster::to_record)
+                            .filter(|(_, removed)| !removed)
+                            .map(|(rec, _)| rec)
+                            .collect();
+                        match self
+                            .store
+                            .replace_roster(self.rec.id, &items, r.ver.as_deref())
+                        {
+                            Ok(()) => {
+                                for contact in items {
+                                    self.emit(Event::RosterItem {
+                                        account: self.rec.jid.clone(),
+                                        contact,
+                                        removed: false,
+                                    });
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "cannot store roster"),
+                        }
+                    }
+                    Err(e) => self.ignored(format!("malformed roster result: {e}")),
+                }
+            }
+            Pending::RosterSet {
+                reply,
+                then_subscribe,
+            } => {
+                if let Some(jid) = then_subscribe {
+                    self.send_now(Presence::subscribe().with_to(Jid::from(jid)))
+                        .await;
+                }
+                if let Some(reply) = reply {
+                    reply_to(reply, Ok(()));
+                }
+            }
+            Pending::Carbons => tracing::debug!("carbons enabled"),
+            Pending::DiscoAccount => {
+                let has_mam = payload
+                    .and_then(|el| xmpp_parsers::disco::DiscoInfoResult::try_from(el).ok())
+                    .is_some_and(|d| d.features.contains(xmpp_parsers::ns::MAM));
+                if has_mam {
+                    let from = self.catchup_start();
+                    self.request_archive_page(from, 0).await;
+                } else {
+                    tracing::info!("server has no message archive; no catch-up");
+                    self.finish_catchup(0);
+                }
+            }
+            Pending::Mam { queryid } => {
+                self.session.open_queries.remove(&queryid);
+                let fetched = self.catchup.as_ref().map(|c| c.fetched).unwrap_or(0);
+                let fin = payload.and_then(|el| Fin::try_from(el).ok());
+                let Some(fin) = fin else {
+                    self.ignored("archive query answered without <fin/>".into());
+                    self.finish_catchup(fetched);
+                    return;
+                };
+                match mam::after_fin(&fin) {
+                    mam::Next::Page(last) => {
+                        if let Err(e) = self.store.set_archive_position(self.rec.id, &last, false) {
+                            tracing::error!(error = %e, "cannot record archive position");
+                        }
+                        self.emit(Event::SyncProgress {
+                            account: self.rec.jid.clone(),
+                            fetched,
+                        });
+                        self.request_archive_page(mam::From::After(last), fetched)
+                            .await;
+                    }
+                    mam::Next::Done(last) => {
+                        let r = match &last {
+                            Some(last) => self.store.set_archive_position(self.rec.id, last, true),
+                            None => self.store.mark_archive_synced(self.rec.id),
+                        };
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "cannot record archive position");
+                        }
+                        self.finish_catchup(fetched);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_catchup(&mut self, fetched: u64) {
+        self.catchup = None;
+        self.session.caught_up = true;
+        self.emit(Event::SyncDone {
+            account: self.rec.jid.clone(),
+            fetched,
+        });
+    }
+
+    async fn on_iq_error(&mut self, p: Pending, error: StanzaError) {
+        let text = format!("{:?}", error.defined_condition);
+        match p {
+            Pending::Mam { queryid } => {
+                self.session.open_queries.remove(&queryid);
+                if error.defined_condition == DefinedCondition::ItemNotFound {
+                    // The archive no longer has our position (expired): start from the
+                    // first-sync window; duplicates are dropped by the store.
+                    tracing::warn!("archive position unknown to the server; resyncing window");
+                    let since = chrono::Utc::now()
+                        - chrono::Duration::days(i64::from(self.rec.first_sync_days));
+                    self.request_archive_page(mam::From::Since(since), 0).await;
+                } else {
+                    tracing::warn!(%text, "archive query failed");
+                    let fetched = self.catchup.as_ref().map(|c| c.fetched).unwrap_or(0);
+                    self.finish_catchup(fetched);
+                }
+            }
+            Pending::DiscoAccount => {
+                tracing::warn!(%text, "disco of own account failed; no catch-up");
+                self.finish_catchup(0);
+            }
+            other => {
+                tracing::warn!(%text, "request refused");
+                fail_pending(other, Error::Refused(text));
+            }
+        }
+    }
+}
+
+fn error_iq(to: Jid, id: String, condition: DefinedCondition) -> Iq {
+    let kind = match condition {
+        DefinedCondition::BadRequest => ErrorType::Modify,
+        _ => ErrorType::Cancel,
+    };
+    Iq::from_error(id, StanzaError::new(kind, condition, "en", "")).with_to(to)
+}

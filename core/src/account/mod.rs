@@ -1,0 +1,657 @@
+//! One actor per account: owns the stream, the session state and the outstanding IQs.
+//!
+//! The actor is a single tokio task. It reacts to four sources: commands from [`Client`]
+//! (`crate::api::Client`), events of the stanza stream (tokio-xmpp's `StanzaStream`, which
+//! does stream management and resumption), connection status from our reconnector, and
+//! acknowledgements of outbox stanzas. Durable state is in the store; session state (presence,
+//! open archive queries, IQs) is reset on a fresh session and kept on resumption.
+
+mod ext;
+mod inbound;
+
+pub use ext::check_login;
+mod iq;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use jid::{BareJid, FullJid, Jid};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_xmpp::Stanza;
+use tokio_xmpp::stanzastream::{
+    Event as StreamEv, StanzaStage, StanzaState, StanzaStream, StreamEvent,
+};
+use tokio_xmpp::xmlstream::Timeouts;
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::presence::Presence;
+
+use self::iq::{IqTracker, Pending};
+use crate::api::{ChatStateKind, ConnectionState, Error, Event, Result};
+use crate::connection::{self, ConnectStatus, ConnectionSettings, Connector, TlsMode};
+use crate::proto::new_id;
+use crate::secrets::Password;
+use crate::services::{chat, mam, roster};
+use crate::store::{AccountRecord, Store};
+
+/// Most outbox stanzas handed to the stream at once (the rest wait for acks).
+const MAX_IN_FLIGHT: usize = 256;
+/// Capacity of the stanza stream's queues.
+const QUEUE_DEPTH: usize = 1024;
+
+/// Requests from [`crate::api::Client`] to an account actor.
+#[derive(Debug)]
+pub enum Command {
+    /// The outbox has new rows: [`Actor::flush_outbox`].
+    Flush,
+    /// [`Actor::send_ephemeral`] a chat state.
+    ChatState {
+        to: BareJid,
+        state: ChatStateKind,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// [`Actor::send_ephemeral`] a displayed marker.
+    Displayed {
+        to: BareJid,
+        id: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// [`Actor::roster_set`]: add/update an item (and optionally subscribe).
+    RosterSet {
+        jid: BareJid,
+        name: Option<String>,
+        groups: Vec<String>,
+        subscribe: bool,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// [`Actor::roster_set`] with subscription=remove.
+    RosterRemove {
+        jid: BareJid,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// [`Actor::answer_subscription`].
+    Subscription {
+        jid: BareJid,
+        approve: bool,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// The available resources of contacts in this session.
+    Presences {
+        reply: oneshot::Sender<Vec<crate::api::PresenceView>>,
+    },
+    /// Go offline cleanly and end the actor.
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Builds connection settings from a stored account.
+pub fn settings(rec: &AccountRecord) -> Result<ConnectionSettings> {
+    let jid = crate::api::parse_bare(&rec.jid)?;
+    let server = match (&rec.server_host, rec.server_port) {
+        (Some(h), Some(p)) => Some((h.clone(), p)),
+        (Some(h), None) => Some((h.clone(), 5222)),
+        _ => None,
+    };
+    Ok(ConnectionSettings {
+        jid,
+        server,
+        tls: TlsMode::parse(&rec.tls_mode).unwrap_or_default(),
+        ca_file: rec.ca_file.as_ref().map(Into::into),
+        dns_server: None,
+    })
+}
+
+/// Starts an account actor; returns its command channel.
+pub fn spawn(
+    rec: AccountRecord,
+    password: Password,
+    store: Store,
+    events: broadcast::Sender<Event>,
+) -> Result<mpsc::Sender<Command>> {
+    let settings = settings(&rec)?;
+    let connector = Connector::new(&settings).map_err(Error::Connect)?;
+    let own = settings.jid.clone();
+    let full: FullJid = own
+        .with_resource_str(&rec.resource)
+        .map_err(|_| Error::InvalidJid(format!("{}/{}", rec.jid, rec.resource)))?;
+    let (status_tx, status_rx) = mpsc::unbounded_channel();
+    let stream = StanzaStream::new(
+        connection::reconnector(
+            connector,
+            Jid::from(full),
+            password.expose().to_owned(),
+            Timeouts::tight(),
+            status_tx,
+        ),
+        QUEUE_DEPTH,
+    );
+    let (tx, rx) = mpsc::channel(64);
+    let (ack_tx, ack_rx) = mpsc::unbounded_channel();
+    let actor = Actor {
+        rec,
+        own,
+        store,
+        events,
+        stream: Some(stream),
+        online: false,
+        sm: false,
+        session: Session::default(),
+        iqs: IqTracker::default(),
+        in_flight: HashSet::new(),
+        ack_tx,
+        catchup: None,
+        last_state: None,
+    };
+    tokio::spawn(actor.run(rx, status_rx, ack_rx));
+    Ok(tx)
+}
+
+/// State that dies with the stream.
+#[derive(Debug, Default)]
+struct Session {
+    /// Available resources of contacts: bare -> resource -> presence.
+    presences: HashMap<BareJid, HashMap<String, ResourcePresence>>,
+    /// Archive queries we sent and accept results for.
+    open_queries: HashSet<String>,
+    /// The archive catch-up of this session finished.
+    caught_up: bool,
+}
+
+#[derive(Debug, Clone)]
+struct ResourcePresence {
+    show: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Debug)]
+struct Catchup {
+    fetched: u64,
+}
+
+pub(crate) struct Actor {
+    rec: AccountRecord,
+    own: BareJid,
+    store: Store,
+    events: broadcast::Sender<Event>,
+    stream: Option<StanzaStream>,
+    online: bool,
+    /// Stream management is active: outbox rows are confirmed by acks.
+    sm: bool,
+    session: Session,
+    iqs: IqTracker,
+    /// Outbox ids handed to the stream whose fate we are waiting for.
+    in_flight: HashSet<i64>,
+    ack_tx: mpsc::UnboundedSender<(i64, bool)>,
+    catchup: Option<Catchup>,
+    last_state: Option<ConnectionState>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut status: mpsc::UnboundedReceiver<ConnectStatus>,
+        mut acks: mpsc::UnboundedReceiver<(i64, bool)>,
+    ) {
+        self.set_state(ConnectionState::Connecting);
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        let mut shutdown_reply = None;
+        while let Some(stream) = self.stream.as_mut() {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown { reply }) => {
+                        shutdown_reply = Some(reply);
+                        break;
+                    }
+                    Some(cmd) => self.on_command(cmd).await,
+                    None => break,
+                },
+                ev = stream.next() => match ev {
+                    Some(StreamEv::Stream(se)) => self.on_stream_event(se).await,
+                    Some(StreamEv::Stanza(st)) => self.on_stanza(st).await,
+                    None => {
+                        // The stream ended: the reconnector gave up (fatal error, reported
+                        // through `status`) or the worker died.
+                        self.stream = None;
+                        break;
+                    }
+                },
+                Some(st) = status.recv() => {
+                    if self.on_status(st) {
+                        // Fatal: the user must act. The stream has no connection, so it is
+                        // dropped rather than closed (tokio-xmpp's close() would wait for a
+                        // connection that never comes).
+                        self.stream = None;
+                        break;
+                    }
+                },
+                Some((outbox_id, acked)) = acks.recv() => self.on_ack(outbox_id, acked).await,
+                _ = tick.tick() => self.on_tick(),
+            }
+        }
+        if self.online {
+            self.send_now(Presence::unavailable()).await;
+            if let Some(stream) = self.stream.take() {
+                stream.close().await;
+            }
+        }
+        // Offline: dropping the stream ends it; our reconnector stops with the status channel.
+        self.stream = None;
+        // Drain any status that explains why we stopped.
+        while let Ok(st) = status.try_recv() {
+            self.on_status(st);
+        }
+        if shutdown_reply.is_some()
+            || !matches!(self.last_state, Some(ConnectionState::Failed { .. }))
+        {
+            self.set_state(ConnectionState::Offline);
+        }
+        for p in self.iqs.drain() {
+            fail_pending(p, Error::NotConnected(self.rec.jid.clone()));
+        }
+        if let Some(reply) = shutdown_reply
+            && reply.send(()).is_err()
+        {
+            tracing::debug!("shutdown requester went away");
+        }
+    }
+}
+
+impl Actor {
+    fn emit(&self, ev: Event) {
+        if self.events.send(ev).is_err() {
+            tracing::trace!("no event subscribers");
+        }
+    }
+
+    fn set_state(&mut self, state: ConnectionState) {
+        if self.last_state.as_ref() == Some(&state) {
+            return;
+        }
+        tracing::info!(account = %self.rec.jid, ?state, "connection state");
+        self.last_state = Some(state.clone());
+        self.emit(Event::Connection {
+            account: self.rec.jid.clone(),
+            state,
+        });
+    }
+
+    /// Returns true when the error is fatal and the actor must stop.
+    fn on_status(&mut self, st: ConnectStatus) -> bool {
+        match st {
+            ConnectStatus::Connecting { attempt } => {
+                tracing::debug!(account = %self.rec.jid, attempt, "connecting");
+                if !self.online && attempt <= 1 {
+                    self.set_state(ConnectionState::Connecting);
+                }
+                false
+            }
+            ConnectStatus::Authenticated => false,
+            ConnectStatus::Failed { error, retry_in } => match retry_in {
+                Some(delay) => {
+                    self.set_state(ConnectionState::Reconnecting {
+                        retry_in_secs: Some(delay.as_secs()),
+                        reason: Some(error.to_string()),
+                    });
+                    false
+                }
+                None => {
+                    self.online = false;
+                    self.set_state(ConnectionState::Failed {
+                        error: error.to_string(),
+                        kind: error.kind(),
+                    });
+                    true
+                }
+            },
+        }
+    }
+
+    async fn on_stream_event(&mut self, ev: StreamEvent) {
+        match ev {
+            StreamEvent::Reset {
+                bound_jid,
+                features,
+            } => {
+                tracing::info!(account = %self.rec.jid, %bound_jid, "fresh session");
+                for p in self.iqs.drain() {
+                    fail_pending(p, Error::NotConnected(self.rec.jid.clone()));
+                }
+                self.session = Session::default();
+                self.catchup = None;
+                self.online = true;
+                self.sm = features.stream_management.is_some();
+                self.setup_session().await;
+                self.set_state(ConnectionState::Online { resumed: false });
+                self.flush_outbox().await;
+            }
+            StreamEvent::Resumed => {
+                self.online = true;
+                self.set_state(ConnectionState::Online { resumed: true });
+                self.flush_outbox().await;
+            }
+            StreamEvent::Suspended => {
+                self.online = false;
+                self.set_state(ConnectionState::Reconnecting {
+                    retry_in_secs: None,
+                    reason: None,
+                });
+            }
+        }
+    }
+
+    /// A fresh session: roster, carbons, presence, then the archive catch-up.
+    async fn setup_session(&mut self) {
+        let ver = self
+            .store
+            .account(&self.rec.jid)
+            .ok()
+            .and_then(|a| a.roster_ver);
+        self.send_iq(None, IqKind::Get, roster::get(ver), Pending::RosterGet)
+            .await;
+        self.send_iq(
+            None,
+            IqKind::Set,
+            xmpp_parsers::carbons::Enable,
+            Pending::Carbons,
+        )
+        .await;
+        let mut presence = Presence::available();
+        if let Some(c) = crate::proto::caps::caps() {
+            presence.payloads.push(c.into());
+        }
+        self.send_now(presence).await;
+        self.send_iq(
+            Some(Jid::from(self.own.clone())),
+            IqKind::Get,
+            xmpp_parsers::disco::DiscoInfoQuery { node: None },
+            Pending::DiscoAccount,
+        )
+        .await;
+    }
+
+    /// Starts (or continues) the archive catch-up with one page query.
+    async fn request_archive_page(&mut self, from: mam::From, fetched: u64) {
+        let queryid = new_id();
+        self.session.open_queries.insert(queryid.clone());
+        self.catchup = Some(Catchup { fetched });
+        self.send_iq(
+            None,
+            IqKind::Set,
+            mam::query(&queryid, &from),
+            Pending::Mam { queryid },
+        )
+        .await;
+    }
+
+    /// Where a catch-up starts: after the newest archive id we hold, or the first-sync window.
+    fn catchup_start(&self) -> mam::From {
+        match self
+            .store
+            .account(&self.rec.jid)
+            .ok()
+            .and_then(|a| a.mam_last_id)
+        {
+            Some(id) => mam::From::After(id),
+            None => mam::From::Since(
+                chrono::Utc::now() - chrono::Duration::days(i64::from(self.rec.first_sync_days)),
+            ),
+        }
+    }
+
+    /// Hands every outbox row that is not already in flight to the stream, in order.
+    async fn flush_outbox(&mut self) {
+        if !self.online {
+            return;
+        }
+        let rows = match self.store.outbox(self.rec.id) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        for row in rows {
+            if self.in_flight.len() >= MAX_IN_FLIGHT {
+                break;
+            }
+            if self.in_flight.contains(&row.id) {
+                continue;
+            }
+            let Some(msg) = chat::parse_outbox(&row.stanza) else {
+                tracing::error!(outbox = row.id, "unparseable outbox stanza dropped");
+                if let Err(e) = self.store.outbox_acked(row.id) {
+                    tracing::error!(error = %e, "cannot drop outbox row");
+                }
+                continue;
+            };
+            let Some(stream) = self.stream.as_ref() else {
+                return;
+            };
+            let mut token = stream.send(Box::new(Stanza::Message(msg))).await;
+            self.in_flight.insert(row.id);
+            let ack_tx = self.ack_tx.clone();
+            let sm = self.sm;
+            let outbox_id = row.id;
+            tokio::spawn(async move {
+                // With stream management, only the server's ack counts. Without it, having
+                // written the stanza is the best we can know.
+                let want = if sm {
+                    StanzaStage::Acked
+                } else {
+                    StanzaStage::Sent
+                };
+                let done = match token.wait_for(want).await {
+                    Some(StanzaState::Acked { .. }) => true,
+                    Some(StanzaState::Sent { .. }) => !sm,
+                    _ => false,
+                };
+                if ack_tx.send((outbox_id, done)).is_err() {
+                    tracing::debug!(outbox_id, "actor ended before the ack arrived");
+                }
+            });
+        }
+    }
+
+    async fn on_ack(&mut self, outbox_id: i64, acked: bool) {
+        self.in_flight.remove(&outbox_id);
+        if acked {
+            match self.store.outbox_acked(outbox_id) {
+                Ok(Some(message)) => self.emit(Event::MessageUpdated {
+                    account: self.rec.jid.clone(),
+                    message,
+                }),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "cannot record an ack"),
+            }
+        } else {
+            // The stream dropped it (stream management state lost). Send it again now if we
+            // are online, else on the next session.
+            tracing::info!(outbox_id, "stanza lost with the session; resending");
+        }
+        self.flush_outbox().await;
+    }
+
+    fn on_tick(&mut self) {
+        for p in self.iqs.expired(Instant::now()) {
+            if let Pending::Mam { queryid } = &p {
+                self.session.open_queries.remove(queryid);
+                self.catchup = None;
+                tracing::warn!("archive query timed out; catch-up continues next session");
+            }
+            fail_pending(p, Error::Timeout("IQ"));
+        }
+    }
+
+    async fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Flush => self.flush_outbox().await,
+            Command::ChatState { to, state, reply } => {
+                let r = self.send_ephemeral(chat::chat_state(to, state)).await;
+                reply_to(reply, r);
+            }
+            Command::Displayed { to, id, reply } => {
+                let r = self.send_ephemeral(chat::displayed(to, &id)).await;
+                reply_to(reply, r);
+            }
+            Command::RosterSet {
+                jid,
+                name,
+                groups,
+                subscribe,
+                reply,
+            } => {
+                let then_subscribe = subscribe.then(|| jid.clone());
+                self.roster_set(roster::set(jid, name, groups), reply, then_subscribe)
+                    .await;
+            }
+            Command::RosterRemove { jid, reply } => {
+                self.roster_set(roster::remove(jid), reply, None).await;
+            }
+            Command::Subscription {
+                jid,
+                approve,
+                reply,
+            } => {
+                let r = self.answer_subscription(jid, approve).await;
+                reply_to(reply, r);
+            }
+            Command::Presences { reply } => {
+                let mut out = Vec::new();
+                for (bare, resources) in &self.session.presences {
+                    for (resource, p) in resources {
+                        out.push(crate::api::PresenceView {
+                            jid: format!("{bare}/{resource}"),
+                            show: p.show.clone(),
+                            status: p.status.clone(),
+                        });
+                    }
+                }
+                out.sort_by(|a, b| a.jid.cmp(&b.jid));
+                if reply.send(out).is_err() {
+                    tracing::debug!("presence requester went away");
+                }
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    async fn roster_set(
+        &mut self,
+        payload: xmpp_parsers::roster::Roster,
+        reply: oneshot::Sender<Result<()>>,
+        then_subscribe: Option<BareJid>,
+    ) {
+        if !self.online {
+            reply_to(reply, Err(Error::NotConnected(self.rec.jid.clone())));
+            return;
+        }
+        self.send_iq(
+            None,
+            IqKind::Set,
+            payload,
+            Pending::RosterSet {
+                reply: Some(reply),
+                then_subscribe,
+            },
+        )
+        .await;
+    }
+
+    async fn answer_subscription(&mut self, jid: BareJid, approve: bool) -> Result<()> {
+        if !self.online {
+            return Err(Error::NotConnected(self.rec.jid.clone()));
+        }
+        let to = Jid::from(jid.clone());
+        if approve {
+            self.send_now(Presence::subscribed().with_to(to.clone()))
+                .await;
+            // Ask for theirs too unless we already have it.
+            let has = self
+                .store
+                .contacts(self.rec.id)
+                .map(|cs| {
+                    cs.iter().any(|c| {
+                        c.jid == jid.as_str()
+                            && matches!(
+                                c.subscription,
+                                crate::store::Subscription::To | crate::store::Subscription::Both
+                            )
+                    })
+                })
+                .unwrap_or(false);
+            if !has {
+                self.send_now(Presence::subscribe().with_to(to)).await;
+            }
+        } else {
+            self.send_now(Presence::new(xmpp_parsers::presence::Type::Unsubscribed).with_to(to))
+                .await;
+        }
+        self.store
+            .remove_subscription_request(self.rec.id, jid.as_str())?;
+        Ok(())
+    }
+
+    /// Sends something that is only meaningful now (chat state, marker): not queued.
+    async fn send_ephemeral(&mut self, msg: xmpp_parsers::message::Message) -> Result<()> {
+        if !self.online {
+            return Err(Error::NotConnected(self.rec.jid.clone()));
+        }
+        self.send_now(msg).await;
+        Ok(())
+    }
+
+    async fn send_now(&mut self, stanza: impl Into<Stanza>) {
+        if let Some(stream) = self.stream.as_ref() {
+            // Not tracked: the token is dropped, the stream still sends it.
+            let _token = stream.send(Box::new(stanza.into())).await;
+        }
+    }
+
+    async fn send_iq<P>(&mut self, to: Option<Jid>, kind: IqKind, payload: P, pending: Pending)
+    where
+        P: Into<minidom::Element>,
+    {
+        let id = new_id();
+        let mut iq = match kind {
+            IqKind::Get => Iq::Get {
+                from: None,
+                to: None,
+                id: id.clone(),
+                payload: payload.into(),
+            },
+            IqKind::Set => Iq::Set {
+                from: None,
+                to: None,
+                id: id.clone(),
+                payload: payload.into(),
+            },
+        };
+        if let Some(to) = &to {
+            iq = iq.with_to(to.clone());
+        }
+        self.iqs.insert(id, to, pending);
+        self.send_now(iq).await;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum IqKind {
+    Get,
+    Set,
+}
+
+fn reply_to(reply: oneshot::Sender<Result<()>>, r: Result<()>) {
+    if reply.send(r).is_err() {
+        tracing::debug!("command requester went away");
+    }
+}
+
+/// Answers a pending request that will never get a response.
+fn fail_pending(p: Pending, err: Error) {
+    if let Pending::RosterSet {
+        reply: Some(reply), ..
+    } = p
+    {
+        reply_to(reply, Err(err));
+    }
+}

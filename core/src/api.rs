@@ -1,0 +1,727 @@
+//! The public face of the core: [`Client`], its [`Event`]s, view types and errors.
+//!
+//! `Client` is cheap to clone. Each connected account is one actor task (see
+//! `account::Actor`) that owns its stream; `Client` talks to it over a command channel and
+//! reads/writes the store directly for things that need no network (history, search, queueing
+//! an outgoing message into the durable outbox).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::Stream;
+use jid::BareJid;
+use serde::Serialize;
+use tokio::sync::{Mutex, broadcast, mpsc, oneshot};
+
+use crate::account::{self, Command};
+use crate::connection::{ConnectError, ConnectionSettings, TlsMode};
+use crate::secrets::{self, Password, Secrets};
+use crate::store::{
+    self, AccountRecord, ContactRecord, ConversationRecord, MessageRecord, NewAccount,
+    OutgoingMessage, Store,
+};
+
+pub use crate::store::MessageState;
+
+/// Errors a front end can explain to a person. Each `Display` is one sentence that says what
+/// happened and, where possible, what to do next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("{0} is not a valid address (expected user@example.org)")]
+    InvalidJid(String),
+    #[error("no account {0}; add it with `starling account add {0}`")]
+    NoSuchAccount(String),
+    #[error("account {0} already exists")]
+    AccountExists(String),
+    #[error("{0} is not connected")]
+    NotConnected(String),
+    #[error("the server did not answer in time ({0})")]
+    Timeout(&'static str),
+    #[error("the server refused: {0}")]
+    Refused(String),
+    #[error("nothing to correct: no message sent to {0} yet")]
+    NothingToCorrect(String),
+    #[error("password: {0}")]
+    Secret(String),
+    #[error("local database: {0}")]
+    Store(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::NoSuchAccount(j) => Error::NoSuchAccount(j),
+            store::Error::AccountExists(j) => Error::AccountExists(j),
+            other => Error::Store(other.to_string()),
+        }
+    }
+}
+
+impl From<secrets::Error> for Error {
+    fn from(e: secrets::Error) -> Self {
+        Error::Secret(e.to_string())
+    }
+}
+
+/// Connection state of one account, as shown to the user.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ConnectionState {
+    Connecting,
+    /// Online; `resumed` when an interrupted session was resumed without loss (XEP-0198).
+    Online {
+        resumed: bool,
+    },
+    /// Lost the connection; retrying (after `retry_in_secs` if known).
+    Reconnecting {
+        retry_in_secs: Option<u64>,
+        reason: Option<String>,
+    },
+    /// Stopped because the user must act (wrong password, untrusted certificate…).
+    Failed {
+        error: String,
+        kind: &'static str,
+    },
+    Offline,
+}
+
+/// Everything observable that happens in the core. Serialises as a JSON object with an
+/// `event` tag (this is what `starling listen --json` prints).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Connection {
+        account: String,
+        state: ConnectionState,
+    },
+    /// A new message in a conversation (incoming, or our own local echo / carbon).
+    Message {
+        account: String,
+        message: MessageRecord,
+    },
+    /// A stored message changed: delivery state, or its body was corrected.
+    MessageUpdated {
+        account: String,
+        message: MessageRecord,
+    },
+    ChatState {
+        account: String,
+        from: String,
+        state: String,
+    },
+    Presence {
+        account: String,
+        from: String,
+        available: bool,
+        show: Option<String>,
+        status: Option<String>,
+    },
+    RosterItem {
+        account: String,
+        contact: ContactRecord,
+        removed: bool,
+    },
+    SubscriptionRequest {
+        account: String,
+        from: String,
+    },
+    /// Archive catch-up progress: messages fetched so far in this catch-up.
+    SyncProgress {
+        account: String,
+        fetched: u64,
+    },
+    SyncDone {
+        account: String,
+        fetched: u64,
+    },
+    /// A stanza was dropped for a security or validity reason (logged, shown in debug views).
+    Ignored {
+        account: String,
+        reason: String,
+    },
+}
+
+/// One available resource of a contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PresenceView {
+    /// Full JID.
+    pub jid: String,
+    pub show: Option<String>,
+    pub status: Option<String>,
+}
+
+/// A change to a timeline (snapshot + diff; apply in order to the snapshot).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum TimelineDiff {
+    /// Append at the end.
+    Push { message: MessageRecord },
+    /// Replace the item with the same `id`.
+    Set { message: MessageRecord },
+}
+
+/// A change to a roster (snapshot + diff).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum RosterDiff {
+    /// Insert or replace the item with this JID.
+    Upsert {
+        contact: ContactRecord,
+    },
+    Remove {
+        jid: String,
+    },
+}
+
+/// How to reach an account's server.
+#[derive(Debug, Clone, Default)]
+pub struct AccountOptions {
+    pub server: Option<(String, u16)>,
+    pub tls: TlsMode,
+    pub ca_file: Option<PathBuf>,
+    /// How far back the first archive sync reaches (days).
+    pub first_sync_days: Option<u32>,
+}
+
+struct Inner {
+    profile_dir: PathBuf,
+    store: Store,
+    secrets: Secrets,
+    events: broadcast::Sender<Event>,
+    actors: Mutex<HashMap<String, mpsc::Sender<Command>>>,
+}
+
+/// The handle every front end holds. Clone it freely.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("profile_dir", &self.inner.profile_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default profile directory (XDG data dir, e.g. `~/.local/share/starling`).
+pub fn default_profile_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("im", "Starling", "starling").map(|d| d.data_dir().to_path_buf())
+}
+
+/// Parses a bare JID, with an error a person understands.
+pub fn parse_bare(s: &str) -> Result<BareJid> {
+    let j = BareJid::new(s.trim()).map_err(|_| Error::InvalidJid(s.to_owned()))?;
+    if j.node().is_none() {
+        return Err(Error::InvalidJid(s.to_owned()));
+    }
+    Ok(j)
+}
+
+/// Parses the JID of a contact (a node is not required: servers and gateways are contacts too).
+pub fn parse_contact(s: &str) -> Result<BareJid> {
+    BareJid::new(s.trim()).map_err(|_| Error::InvalidJid(s.to_owned()))
+}
+
+impl Client {
+    /// Opens (creating if needed) the profile in `dir`: its database and password store.
+    pub fn open(dir: &Path) -> Result<Client> {
+        Self::open_with(dir, Secrets::new(dir))
+    }
+
+    /// Like [`Client::open`], but passwords stay in the profile's 0600 file and never reach
+    /// the OS keyring (demo accounts, throwaway profiles).
+    pub fn open_private(dir: &Path) -> Result<Client> {
+        Self::open_with(dir, Secrets::file_only(dir))
+    }
+
+    fn open_with(dir: &Path, secrets: Secrets) -> Result<Client> {
+        let store = Store::open(&dir.join("starling.sqlite3"))?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                profile_dir: dir.to_path_buf(),
+                store,
+                secrets,
+                events,
+                actors: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    pub fn profile_dir(&self) -> &Path {
+        &self.inner.profile_dir
+    }
+
+    /// The store, for front ends' read-only views and for benchmarks.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Every event from now on.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Checks the credentials against the server (one login, then disconnect), and only then
+    /// stores the account and its password. Nothing is stored when the login fails.
+    pub async fn add_account(
+        &self,
+        jid: &str,
+        password: Password,
+        opts: AccountOptions,
+    ) -> Result<AccountRecord> {
+        let bare = parse_bare(jid)?;
+        if self.inner.store.account(bare.as_str()).is_ok() {
+            return Err(Error::AccountExists(bare.to_string()));
+        }
+        let settings = ConnectionSettings {
+            jid: bare.clone(),
+            server: opts.server.clone(),
+            tls: opts.tls,
+            ca_file: opts.ca_file.clone(),
+            dns_server: None,
+        };
+        let resource = format!("starling.{}", &crate::proto::new_id()[..8]);
+        account::check_login(&settings, &resource, &password).await?;
+        let rec = self.inner.store.add_account(&NewAccount {
+            jid: bare.to_string(),
+            resource,
+            server_host: opts.server.as_ref().map(|s| s.0.clone()),
+            server_port: opts.server.as_ref().map(|s| s.1),
+            tls_mode: opts.tls.as_str().to_owned(),
+            ca_file: opts.ca_file.as_ref().map(|p| p.display().to_string()),
+            first_sync_days: opts.first_sync_days.unwrap_or(30),
+        })?;
+        if let Err(e) = self.inner.secrets.save(&rec.jid, &password).await {
+            // Keep "nothing stored on failure": roll the account back.
+            if let Err(e2) = self.inner.store.remove_account(&rec.jid) {
+                tracing::error!(error = %e2, "cannot roll back account after password failure");
+            }
+            return Err(e.into());
+        }
+        Ok(rec)
+    }
+
+    /// Changes how an account reaches its server (takes effect on the next connect).
+    pub fn update_server(&self, jid: &str, opts: &AccountOptions) -> Result<()> {
+        let rec = self.inner.store.account(parse_bare(jid)?.as_str())?;
+        self.inner.store.update_server(
+            rec.id,
+            opts.server.as_ref().map(|s| (s.0.as_str(), s.1)),
+            opts.tls.as_str(),
+            opts.ca_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .as_deref(),
+        )?;
+        Ok(())
+    }
+
+    pub fn accounts(&self) -> Result<Vec<AccountRecord>> {
+        Ok(self.inner.store.accounts()?)
+    }
+
+    /// Disconnects and deletes an account with everything stored for it, and its password.
+    pub async fn remove_account(&self, jid: &str) -> Result<()> {
+        let bare = parse_bare(jid)?;
+        self.disconnect(bare.as_str()).await;
+        self.inner.store.remove_account(bare.as_str())?;
+        self.inner.secrets.delete(bare.as_str()).await?;
+        Ok(())
+    }
+
+    /// Starts the account's actor (if not running). Returns at once; watch [`Event::Connection`].
+    pub async fn connect(&self, jid: &str) -> Result<()> {
+        let rec = self.inner.store.account(parse_bare(jid)?.as_str())?;
+        let mut actors = self.inner.actors.lock().await;
+        if let Some(tx) = actors.get(&rec.jid)
+            && !tx.is_closed()
+        {
+            return Ok(());
+        }
+        let password = self.inner.secrets.load(&rec.jid).await?;
+        let tx = account::spawn(
+            rec.clone(),
+            password,
+            self.inner.store.clone(),
+            self.inner.events.clone(),
+        )?;
+        actors.insert(rec.jid, tx);
+        Ok(())
+    }
+
+    /// Connects every enabled account.
+    pub async fn connect_all(&self) -> Result<()> {
+        for a in self.accounts()? {
+            if a.enabled {
+                self.connect(&a.jid).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Goes offline cleanly (unavailable presence, stream close). Unsent messages stay in the
+    /// outbox for next time.
+    pub async fn disconnect(&self, jid: &str) {
+        let tx = self.inner.actors.lock().await.remove(jid);
+        if let Some(tx) = tx {
+            let (reply, done) = oneshot::channel();
+            if tx.send(Command::Shutdown { reply }).await.is_ok() && done.await.is_err() {
+                tracing::debug!(account = jid, "actor ended before confirming shutdown");
+            }
+        }
+    }
+
+    pub async fn disconnect_all(&self) {
+        let jids: Vec<String> = self.inner.actors.lock().await.keys().cloned().collect();
+        for j in jids {
+            self.disconnect(&j).await;
+        }
+    }
+
+    async fn actor(&self, account: &str) -> Option<mpsc::Sender<Command>> {
+        self.inner
+            .actors
+            .lock()
+            .await
+            .get(account)
+            .filter(|tx| !tx.is_closed())
+            .cloned()
+    }
+
+    /// Nudges the actor to send what is in the outbox (no-op when the account is offline:
+    /// it is sent on the next connection).
+    async fn flush(&self, account: &str) {
+        if let Some(tx) = self.actor(account).await
+            && tx.send(Command::Flush).await.is_err()
+        {
+            tracing::debug!(account, "actor gone; outbox is sent on next connect");
+        }
+    }
+
+    /// Queues a chat message. When this returns the message is committed to the database
+    /// (state `pending`); it becomes `sent` when the server acknowledges it.
+    pub async fn send_message(&self, account: &str, to: &str, body: &str) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(to)?;
+        let id = crate::proto::new_id();
+        let stanza = crate::services::chat::message_stanza(&peer, &id, body, None);
+        let (rec, _) = self.inner.store.queue_message(
+            acc.id,
+            &OutgoingMessage {
+                peer: peer.to_string(),
+                sender: format!("{}/{}", acc.jid, acc.resource),
+                id,
+                body: body.to_owned(),
+                stanza,
+            },
+        )?;
+        self.emit(Event::Message {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+        });
+        self.flush(&acc.jid).await;
+        Ok(rec)
+    }
+
+    /// Corrects our last message to `to` (XEP-0308).
+    pub async fn correct_last_message(
+        &self,
+        account: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(to)?;
+        let last = self
+            .inner
+            .store
+            .last_outgoing(acc.id, peer.as_str())?
+            .ok_or_else(|| Error::NothingToCorrect(peer.to_string()))?;
+        let original = last
+            .stanza_id
+            .clone()
+            .or(last.origin_id.clone())
+            .ok_or_else(|| Error::NothingToCorrect(peer.to_string()))?;
+        let id = crate::proto::new_id();
+        let stanza = crate::services::chat::message_stanza(&peer, &id, body, Some(&original));
+        let (rec, _) = self.inner.store.queue_correction(
+            acc.id,
+            peer.as_str(),
+            &original,
+            &id,
+            body,
+            &stanza,
+        )?;
+        self.emit(Event::MessageUpdated {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+        });
+        self.flush(&acc.jid).await;
+        Ok(rec)
+    }
+
+    /// Sends a chat state (XEP-0085) if online; chat states are never queued.
+    pub async fn send_chat_state(
+        &self,
+        account: &str,
+        to: &str,
+        state: ChatStateKind,
+    ) -> Result<()> {
+        let peer = parse_contact(to)?;
+        self.command(account, |reply| Command::ChatState {
+            to: peer,
+            state,
+            reply,
+        })
+        .await
+    }
+
+    /// Tells the peer we displayed their messages (XEP-0333), if online.
+    pub async fn mark_displayed(&self, account: &str, peer: &str) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(peer)?;
+        let Some(last) = self.inner.store.last_incoming(acc.id, peer.as_str())? else {
+            return Ok(());
+        };
+        let Some(id) = last.stanza_id.clone() else {
+            return Ok(());
+        };
+        self.command(&acc.jid, |reply| Command::Displayed {
+            to: peer,
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Adds (or renames/regroups) a contact and asks for their presence.
+    pub async fn add_contact(
+        &self,
+        account: &str,
+        jid: &str,
+        name: Option<String>,
+        groups: Vec<String>,
+    ) -> Result<()> {
+        let peer = parse_contact(jid)?;
+        self.command(account, |reply| Command::RosterSet {
+            jid: peer,
+            name,
+            groups,
+            subscribe: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Renames a contact (keeps subscriptions).
+    pub async fn rename_contact(&self, account: &str, jid: &str, name: String) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(jid)?;
+        let groups = self
+            .inner
+            .store
+            .contacts(acc.id)?
+            .into_iter()
+            .find(|c| c.jid == peer.as_str())
+            .map(|c| c.groups)
+            .unwrap_or_default();
+        self.command(&acc.jid, |reply| Command::RosterSet {
+            jid: peer,
+            name: Some(name),
+            groups,
+            subscribe: false,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn remove_contact(&self, account: &str, jid: &str) -> Result<()> {
+        let peer = parse_contact(jid)?;
+        self.command(account, |reply| Command::RosterRemove { jid: peer, reply })
+            .await
+    }
+
+    /// Approves a subscription request (and asks for theirs in return).
+    pub async fn approve_subscription(&self, account: &str, jid: &str) -> Result<()> {
+        let peer = parse_contact(jid)?;
+        self.command(account, |reply| Command::Subscription {
+            jid: peer,
+            approve: true,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn deny_subscription(&self, account: &str, jid: &str) -> Result<()> {
+        let peer = parse_contact(jid)?;
+        self.command(account, |reply| Command::Subscription {
+            jid: peer,
+            approve: false,
+            reply,
+        })
+        .await
+    }
+
+    async fn command(
+        &self,
+        account: &str,
+        make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
+    ) -> Result<()> {
+        let account = parse_bare(account)?.to_string();
+        let tx = self
+            .actor(&account)
+            .await
+            .ok_or_else(|| Error::NotConnected(account.clone()))?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(make(reply))
+            .await
+            .map_err(|_| Error::NotConnected(account.clone()))?;
+        rx.await.map_err(|_| Error::NotConnected(account))?
+    }
+
+    /// Who of our contacts is online right now (empty when we are offline).
+    pub async fn presences(&self, account: &str) -> Result<Vec<PresenceView>> {
+        let account = parse_bare(account)?.to_string();
+        let Some(tx) = self.actor(&account).await else {
+            return Ok(Vec::new());
+        };
+        let (reply, rx) = oneshot::channel();
+        tx.send(Command::Presences { reply })
+            .await
+            .map_err(|_| Error::NotConnected(account.clone()))?;
+        rx.await.map_err(|_| Error::NotConnected(account))
+    }
+
+    pub fn contacts(&self, account: &str) -> Result<Vec<ContactRecord>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(self.inner.store.contacts(acc.id)?)
+    }
+
+    pub fn subscription_requests(&self, account: &str) -> Result<Vec<String>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(self.inner.store.subscription_requests(acc.id)?)
+    }
+
+    pub fn conversations(&self, account: &str) -> Result<Vec<ConversationRecord>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(self.inner.store.conversations(acc.id)?)
+    }
+
+    /// The newest `limit` messages with `peer`, oldest first.
+    pub fn history(&self, account: &str, peer: &str, limit: u32) -> Result<Vec<MessageRecord>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(peer)?;
+        Ok(self
+            .inner
+            .store
+            .history(acc.id, peer.as_str(), limit, None)?)
+    }
+
+    pub fn search(&self, account: &str, text: &str, limit: u32) -> Result<Vec<MessageRecord>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(self.inner.store.search(acc.id, text, limit)?)
+    }
+
+    /// A conversation's timeline as a snapshot plus a stream of diffs.
+    pub fn timeline(
+        &self,
+        account: &str,
+        peer: &str,
+        limit: u32,
+    ) -> Result<(
+        Vec<MessageRecord>,
+        impl Stream<Item = TimelineDiff> + Send + 'static,
+    )> {
+        let account = parse_bare(account)?.to_string();
+        let peer = parse_contact(peer)?.to_string();
+        // Subscribe before reading the snapshot so nothing falls between the two.
+        let rx = self.events();
+        let snapshot = self.history(&account, &peer, limit)?;
+        let diffs = event_stream(rx).filter_map(move |ev| {
+            let out = match ev {
+                Event::Message {
+                    account: a,
+                    message,
+                } if a == account && message.peer == peer => Some(TimelineDiff::Push { message }),
+                Event::MessageUpdated {
+                    account: a,
+                    message,
+                } if a == account && message.peer == peer => Some(TimelineDiff::Set { message }),
+                _ => None,
+            };
+            futures::future::ready(out)
+        });
+        Ok((snapshot, diffs))
+    }
+
+    /// The roster as a snapshot plus a stream of diffs.
+    pub fn roster(
+        &self,
+        account: &str,
+    ) -> Result<(
+        Vec<ContactRecord>,
+        impl Stream<Item = RosterDiff> + Send + 'static,
+    )> {
+        let account = parse_bare(account)?.to_string();
+        let rx = self.events();
+        let snapshot = self.contacts(&account)?;
+        let diffs = event_stream(rx).filter_map(move |ev| {
+            let out = match ev {
+                Event::RosterItem {
+                    account: a,
+                    contact,
+                    removed,
+                } if a == account => Some(if removed {
+                    RosterDiff::Remove { jid: contact.jid }
+                } else {
+                    RosterDiff::Upsert { contact }
+                }),
+                _ => None,
+            };
+            futures::future::ready(out)
+        });
+        Ok((snapshot, diffs))
+    }
+
+    fn emit(&self, ev: Event) {
+        if self.inner.events.send(ev).is_err() {
+            tracing::trace!("no event subscribers");
+        }
+    }
+}
+
+use futures::StreamExt as _;
+
+/// Turns a broadcast receiver into a stream; a lagging subscriber skips what it missed
+/// (logged) rather than failing.
+fn event_stream(rx: broadcast::Receiver<Event>) -> impl Stream<Item = Event> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(ev) => return Some((ev, rx)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "event subscriber lagged; reload the view");
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+}
+
+/// XEP-0085 chat states a front end may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatStateKind {
+    Active,
+    Composing,
+    Paused,
+    Inactive,
+    Gone,
+}

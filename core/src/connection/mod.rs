@@ -1,0 +1,261 @@
+//! Connecting to the server: DNS (RFC 6120 §3.2, XEP-0368), TLS (always, verified against the
+//! JID domain), SASL (SCRAM-SHA-256 > SCRAM-SHA-1 > PLAIN), and the reconnect closure that feeds
+//! tokio-xmpp's [`StanzaStream`](tokio_xmpp::stanzastream::StanzaStream).
+//!
+//! Everything up to (not including) resource binding happens here; binding and stream
+//! management are done by the `StanzaStream`.
+//!
+//! This module only refers to itself (no `crate::` paths) so it can be compiled on its own.
+
+mod auth;
+mod backoff;
+mod dns;
+mod error;
+mod reconnect;
+mod tls;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hickory_resolver::TokioResolver;
+use sasl::common::ChannelBinding;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
+use tracing::{debug, info};
+
+pub use self::auth::authenticate;
+pub use self::backoff::Backoff;
+pub use self::error::ConnectError;
+pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
+
+use self::dns::{Candidate, Plan, Services, SrvAnswer, Transport};
+
+/// Environment variable naming a nameserver (`IP:PORT`) to use instead of the system's.
+pub const DNS_SERVER_ENV: &str = "STARLING_DNS_SERVER";
+
+/// How TLS is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsMode {
+    /// Use whatever the SRV records offer (direct TLS and STARTTLS, by priority). With a
+    /// server override this means STARTTLS.
+    #[default]
+    Auto,
+    /// STARTTLS only (`_xmpp-client._tcp`, fallback port 5222).
+    StartTls,
+    /// Direct TLS only (`_xmpps-client._tcp`, fallback port 5223), ALPN `xmpp-client`.
+    DirectTls,
+}
+
+/// Where and how to connect. Contains no secrets.
+#[derive(Debug, Clone)]
+pub struct ConnectionSettings {
+    /// The account.
+    pub jid: jid::BareJid,
+    /// `--server HOST --port N`: connect there directly, without SRV lookups.
+    pub server: Option<(String, u16)>,
+    /// How TLS is started.
+    pub tls: TlsMode,
+    /// An extra trusted CA certificate (PEM), added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// A nameserver to use instead of the system configuration; if `None`, the
+    /// `STARLING_DNS_SERVER` environment variable is consulted.
+    pub dns_server: Option<SocketAddr>,
+}
+
+/// Opens TLS-secured XML streams to the account's server. Cheap to clone.
+///
+/// Implements tokio-xmpp's [`ServerConnector`] (with `ChannelBinding::None`), but
+/// [`authenticate`] is the preferred entry point because it keeps errors typed.
+#[derive(Clone)]
+pub struct Connector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    domain: String,
+    server: Option<(String, u16)>,
+    tls: TlsMode,
+    starttls_config: Arc<ClientConfig>,
+    direct_tls_config: Arc<ClientConfig>,
+    /// The resolver, or why it could not be set up (only fatal when DNS is actually needed).
+    resolver: Result<TokioResolver, String>,
+    dns_server: Option<SocketAddr>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("domain", &self.inner.domain)
+            .field("server", &self.inner.server)
+            .field("tls", &self.inner.tls)
+            .field("dns_server", &self.inner.dns_server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// Load the trusted roots (system + `ca_file`) and set up DNS.
+    pub fn new(settings: &ConnectionSettings) -> Result<Connector, ConnectError> {
+        let (starttls_config, direct_tls_config) =
+            tls::client_configs(settings.ca_file.as_deref())?;
+        let dns_server = match settings.dns_server {
+            Some(addr) => Some(addr),
+            None => match std::env::var(DNS_SERVER_ENV) {
+                Ok(value) => Some(value.trim().parse::<SocketAddr>().map_err(|e| {
+                    ConnectError::invalid_settings(format!(
+                        "{DNS_SERVER_ENV}={value} is not an IP:PORT address: {e}"
+                    ))
+                })?),
+                Err(_) => None,
+            },
+        };
+        let resolver = dns::build_resolver(dns_server);
+        if let Err(e) = &resolver {
+            tracing::warn!(error = %e, "DNS unavailable; only IP addresses will work");
+        }
+        Ok(Connector {
+            inner: Arc::new(Inner {
+                domain: settings.jid.domain().as_str().to_owned(),
+                server: settings.server.clone(),
+                tls: settings.tls,
+                starttls_config,
+                direct_tls_config,
+                resolver,
+                dns_server,
+            }),
+        })
+    }
+
+    /// Find the server, connect, secure the connection and open the XML stream; the stream
+    /// features are not read yet.
+    pub(crate) async fn open(
+        &self,
+        jid: &jid::Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>, ConnectError> {
+        let domain = jid.domain().as_str();
+        if domain != self.inner.domain {
+            return Err(ConnectError::invalid_settings(format!(
+                "this connection was set up for {}, not for {domain}",
+                self.inner.domain
+            )));
+        }
+        let candidates = self.candidates(domain).await?;
+        let mut last = None;
+        for candidate in &candidates {
+            match self.open_candidate(candidate, jid, ns, timeouts).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) if e.is_fatal() => return Err(e),
+                Err(e) => {
+                    info!(host = %candidate.host, port = candidate.port, error = %e, "candidate failed");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectError::unreachable(domain, "no server address found")))
+    }
+
+    async fn candidates(&self, domain: &str) -> Result<Vec<Candidate>, ConnectError> {
+        if let Some((host, port)) = &self.inner.server {
+            let transport = match self.inner.tls {
+                TlsMode::DirectTls => Transport::DirectTls,
+                TlsMode::Auto | TlsMode::StartTls => Transport::StartTls,
+            };
+            return Ok(vec![Candidate {
+                host: host.clone(),
+                port: *port,
+                transport,
+            }]);
+        }
+        let resolver = self
+            .inner
+            .resolver
+            .as_ref()
+            .map_err(|e| ConnectError::unreachable(domain, e.clone()))?;
+        let services = match self.inner.tls {
+            TlsMode::Auto => Services::Both,
+            TlsMode::StartTls => Services::StartTlsOnly,
+            TlsMode::DirectTls => Services::DirectTlsOnly,
+        };
+        let ascii = tls::server_name(domain)?.to_str().into_owned();
+        let (direct, starttls) = tokio::join!(
+            async {
+                if services == Services::StartTlsOnly {
+                    SrvAnswer::Absent
+                } else {
+                    dns::lookup_srv(resolver, dns::XMPPS_SERVICE, &ascii, Transport::DirectTls)
+                        .await
+                }
+            },
+            async {
+                if services == Services::DirectTlsOnly {
+                    SrvAnswer::Absent
+                } else {
+                    dns::lookup_srv(resolver, dns::XMPP_SERVICE, &ascii, Transport::StartTls).await
+                }
+            }
+        );
+        match dns::plan(&ascii, services, &direct, &starttls, &mut dns::random_pick) {
+            Plan::Candidates(c) => {
+                debug!(candidates = ?c, "server candidates");
+                Ok(c)
+            }
+            Plan::NotOffered => Err(ConnectError::unreachable(
+                domain,
+                "the domain says it offers no XMPP service (SRV target \".\")",
+            )),
+        }
+    }
+
+    async fn open_candidate(
+        &self,
+        candidate: &Candidate,
+        jid: &jid::Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>, ConnectError> {
+        let domain = jid.domain().as_str();
+        let resolver = self.inner.resolver.as_ref().map_err(String::as_str);
+        let tcp = dns::connect_tcp(resolver, &candidate.host, candidate.port, domain).await?;
+        let tls = match candidate.transport {
+            Transport::StartTls => {
+                let tcp = tls::negotiate_starttls(tcp, domain, ns, timeouts).await?;
+                tls::handshake(self.inner.starttls_config.clone(), tcp, domain).await?
+            }
+            Transport::DirectTls => {
+                tls::handshake(self.inner.direct_tls_config.clone(), tcp, domain).await?
+            }
+        };
+        let bare = jid.to_bare();
+        let header = StreamHeader {
+            to: Some(domain.into()),
+            from: Some(bare.as_str().into()),
+            id: None,
+        };
+        initiate_stream(BufStream::new(tls), ns, header, timeouts)
+            .await
+            .map_err(|e| ConnectError::from_io(domain, &e))
+    }
+}
+
+impl ServerConnector for Connector {
+    type Stream = BufStream<TlsStream<TcpStream>>;
+
+    async fn connect(
+        &self,
+        jid: &jid::Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), tokio_xmpp::Error> {
+        // Channel binding (SCRAM-*-PLUS) is not implemented yet.
+        let stream = self.open(jid, ns, timeouts).await?;
+        Ok((stream, ChannelBinding::None))
+    }
+}

@@ -1,0 +1,20 @@
+//! Starling's shared core: everything that is not pixels.
+//!
+//! Front ends (the desktop app, the CLI, Android) talk to the core only through [`Client`]
+//! and the view types it returns. See ARCHITECTURE.md for the module map and invariants.
+
+mod account;
+mod api;
+pub mod connection;
+pub mod proto;
+pub mod secrets;
+pub mod services;
+pub mod store;
+
+pub use api::{
+    AccountOptions, ChatStateKind, Client, ConnectionState, Error, Event, MessageState,
+    PresenceView, Result, RosterDiff, TimelineDiff, default_profile_dir, parse_bare, parse_contact,
+};
+
+/// The core's version, for about screens and the CLI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,238 @@
+//! Account passwords: never in SQLite or logs.
+//!
+//! Lookup order: the OS keyring (Secret Service) when a session bus is available, then a
+//! 0600 file in the profile directory (used, with a warning, where no keyring exists, e.g.
+//! on servers and CI), then `STARLING_PASSWORD` from the environment.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The keyring service name our entries are filed under.
+const KEYRING_SERVICE: &str = "im.starling.Starling";
+/// Environment variable that supplies a password when none is stored.
+pub const PASSWORD_ENV: &str = "STARLING_PASSWORD";
+const FILE_NAME: &str = "secrets.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read or write the password file {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the password file {0} is corrupt; delete it and add the account again")]
+    Corrupt(String),
+    #[error("no password stored for {0}; set {PASSWORD_ENV} or add the account again")]
+    Missing(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A password that never shows up in Debug output or logs.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(s: impl Into<String>) -> Password {
+        Password(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Where a password ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    Keyring,
+    File,
+}
+
+/// Password storage for one profile.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    file: PathBuf,
+    use_keyring: bool,
+    /// Whether the file is a fallback (warn) or the chosen place (private profiles).
+    file_is_fallback: bool,
+}
+
+impl Secrets {
+    pub fn new(profile_dir: &Path) -> Secrets {
+        Secrets {
+            file: profile_dir.join(FILE_NAME),
+            use_keyring: keyring_available(),
+            file_is_fallback: true,
+        }
+    }
+
+    /// A store that never touches the OS keyring (tests, or `--no-keyring` setups).
+    pub fn file_only(profile_dir: &Path) -> Secrets {
+        Secrets {
+            file: profile_dir.join(FILE_NAME),
+            use_keyring: false,
+            file_is_fallback: false,
+        }
+    }
+
+    pub async fn save(&self, jid: &str, password: &Password) -> Result<Location> {
+        if self.use_keyring {
+            let (jid_owned, pw) = (jid.to_owned(), password.clone());
+            let res = tokio::task::spawn_blocking(move || {
+                keyring::Entry::new(KEYRING_SERVICE, &jid_owned)
+                    .and_then(|e| e.set_password(pw.expose()))
+            })
+            .await;
+            match res {
+                Ok(Ok(())) => {
+                    // Do not leave an older copy in the file.
+                    self.remove_from_file(jid)?;
+                    return Ok(Location::Keyring);
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "OS keyring refused the password"),
+                Err(e) => tracing::warn!(error = %e, "keyring task failed"),
+            }
+        }
+        if self.file_is_fallback {
+            tracing::warn!(
+                file = %self.file.display(),
+                "no OS keyring available: storing the password in a file readable only by you"
+            );
+        }
+        let mut map = self.read_file()?;
+        map.insert(jid.to_owned(), password.expose().to_owned());
+        self.write_file(&map)?;
+        Ok(Location::File)
+    }
+
+    pub async fn load(&self, jid: &str) -> Result<Password> {
+        if self.use_keyring {
+            let jid_owned = jid.to_owned();
+            let res = tokio::task::spawn_blocking(move || {
+                keyring::Entry::new(KEYRING_SERVICE, &jid_owned).and_then(|e| e.get_password())
+            })
+            .await;
+            match res {
+                Ok(Ok(pw)) => return Ok(Password(pw)),
+                Ok(Err(keyring::Error::NoEntry)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "OS keyring lookup failed"),
+                Err(e) => tracing::warn!(error = %e, "keyring task failed"),
+            }
+        }
+        if let Some(pw) = self.read_file()?.remove(jid) {
+            return Ok(Password(pw));
+        }
+        match std::env::var(PASSWORD_ENV) {
+            Ok(pw) if !pw.is_empty() => Ok(Password(pw)),
+            _ => Err(Error::Missing(jid.to_owned())),
+        }
+    }
+
+    pub async fn delete(&self, jid: &str) -> Result<()> {
+        if self.use_keyring {
+            let jid_owned = jid.to_owned();
+            let res = tokio::task::spawn_blocking(move || {
+                keyring::Entry::new(KEYRING_SERVICE, &jid_owned).and_then(|e| e.delete_credential())
+            })
+            .await;
+            match res {
+                Ok(Ok(())) | Ok(Err(keyring::Error::NoEntry)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "OS keyring delete failed"),
+                Err(e) => tracing::warn!(error = %e, "keyring task failed"),
+            }
+        }
+        self.remove_from_file(jid)
+    }
+
+    fn remove_from_file(&self, jid: &str) -> Result<()> {
+        let mut map = self.read_file()?;
+        if map.remove(jid).is_some() {
+            self.write_file(&map)?;
+        }
+        Ok(())
+    }
+
+    fn read_file(&self) -> Result<BTreeMap<String, String>> {
+        match std::fs::read(&self.file) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|_| Error::Corrupt(self.file.display().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(source) => Err(self.file_err(source)),
+        }
+    }
+
+    fn write_file(&self, map: &BTreeMap<String, String>) -> Result<()> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| self.file_err(e))?;
+        let tmp = self.file.with_extension("json.tmp");
+        let json =
+            serde_json::to_vec(map).map_err(|_| Error::Corrupt(self.file.display().to_string()))?;
+        {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                opts.mode(0o600);
+            }
+            let mut f = opts.open(&tmp).map_err(|e| self.file_err(e))?;
+            f.write_all(&json).map_err(|e| self.file_err(e))?;
+            f.sync_all().map_err(|e| self.file_err(e))?;
+        }
+        std::fs::rename(&tmp, &self.file).map_err(|e| self.file_err(e))
+    }
+
+    fn file_err(&self, source: std::io::Error) -> Error {
+        Error::File {
+            path: self.file.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// A Secret Service can only be reached over a D-Bus session bus.
+fn keyring_available() -> bool {
+    if std::env::var_os("STARLING_NO_KEYRING").is_some() {
+        return false;
+    }
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn file_roundtrip_with_private_permissions() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = Secrets::file_only(dir.path());
+        assert_eq!(s.save("a@b", &Password::new("pw1")).await?, Location::File);
+        assert_eq!(s.load("a@b").await?.expose(), "pw1");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(FILE_NAME))?
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        s.delete("a@b").await?;
+        // Falls through to the environment (unset in tests) and reports what to do.
+        if std::env::var_os(PASSWORD_ENV).is_none() {
+            assert!(matches!(s.load("a@b").await, Err(Error::Missing(_))));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn password_debug_is_redacted() {
+        assert_eq!(format!("{:?}", Password::new("hunter2")), "Password(***)");
+    }
+}

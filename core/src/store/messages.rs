@@ -1,0 +1,831 @@
+//! Conversations, messages, corrections, receipts and the durable outbox.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+use serde::Serialize;
+
+use super::{AccountId, Error, Result, Store, now_ms};
+
+/// Delivery state of a message. Outgoing: pending -> sent (server ack) -> delivered (receipt)
+/// -> displayed (marker), or failed. Incoming messages are `received`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageState {
+    Pending,
+    Sent,
+    Delivered,
+    Displayed,
+    Failed,
+    Received,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageState::Pending => "pending",
+            MessageState::Sent => "sent",
+            MessageState::Delivered => "delivered",
+            MessageState::Displayed => "displayed",
+            MessageState::Failed => "failed",
+            MessageState::Received => "received",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "pending" => MessageState::Pending,
+            "sent" => MessageState::Sent,
+            "delivered" => MessageState::Delivered,
+            "displayed" => MessageState::Displayed,
+            "failed" => MessageState::Failed,
+            "received" => MessageState::Received,
+            other => {
+                return Err(Error::Corrupt {
+                    column: "message.state",
+                    value: other.to_owned(),
+                });
+            }
+        })
+    }
+}
+
+/// A stored message, as front ends see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageRecord {
+    pub id: i64,
+    /// Bare JID of the other party.
+    pub peer: String,
+    pub outgoing: bool,
+    pub sender: String,
+    pub stanza_id: Option<String>,
+    pub origin_id: Option<String>,
+    pub archive_id: Option<String>,
+    pub body: String,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub state: MessageState,
+    pub edited: bool,
+    pub error: Option<String>,
+}
+
+/// A conversation with its newest message, for conversation lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConversationRecord {
+    pub peer: String,
+    pub last_activity: i64,
+    pub last_message: Option<String>,
+}
+
+/// An incoming (or carbon/archived outgoing) message, already validated by the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct IncomingMessage {
+    /// Bare JID of the other party.
+    pub peer: String,
+    /// True for our own messages seen via carbons or the archive.
+    pub outgoing: bool,
+    pub sender: String,
+    pub stanza_id: Option<String>,
+    pub origin_id: Option<String>,
+    pub archive_id: Option<String>,
+    pub body: String,
+    pub timestamp: i64,
+    /// XEP-0308: the @id of the message this one corrects.
+    pub replace: Option<String>,
+}
+
+/// What happened to an incoming message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingest {
+    /// New message stored.
+    Inserted(MessageRecord),
+    /// A correction was applied to an earlier message (the record has the new body).
+    Corrected(MessageRecord),
+    /// We already had it (same archive id, or same id from the same side of the conversation).
+    Duplicate { id: i64 },
+}
+
+/// A message accepted for sending.
+#[derive(Debug, Clone)]
+pub struct OutgoingMessage {
+    pub peer: String,
+    pub sender: String,
+    /// Used as both @id and origin-id.
+    pub id: String,
+    pub body: String,
+    /// The serialised stanza, resent verbatim until acknowledged.
+    pub stanza: String,
+}
+
+/// A stanza waiting for the server's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub message_id: Option<i64>,
+    pub stanza: String,
+}
+
+const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, m.origin_id, \
+     m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error";
+
+type RawMessage = (
+    i64,
+    String,
+    bool,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    i64,
+    String,
+    bool,
+    Option<String>,
+);
+
+fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+    ))
+}
+
+fn record(raw: RawMessage) -> Result<MessageRecord> {
+    let (
+        id,
+        peer,
+        outgoing,
+        sender,
+        stanza_id,
+        origin_id,
+        archive_id,
+        body,
+        timestamp,
+        state,
+        edited,
+        error,
+    ) = raw;
+    Ok(MessageRecord {
+        id,
+        peer,
+        outgoing,
+        sender,
+        stanza_id,
+        origin_id,
+        archive_id,
+        body,
+        timestamp,
+        state: MessageState::parse(&state)?,
+        edited,
+        error,
+    })
+}
+
+fn load(conn: &rusqlite::Connection, id: i64) -> Result<MessageRecord> {
+    let raw = conn.query_row(
+        &format!(
+            "SELECT {MESSAGE_COLUMNS} FROM message m JOIN conversation c ON c.id = m.conversation_id \
+             WHERE m.id = ?1"
+        ),
+        [id],
+        raw_row,
+    )?;
+    record(raw)
+}
+
+fn query_records(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<MessageRecord>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, raw_row)?;
+    rows.map(|r| record(r?)).collect()
+}
+
+fn conversation_id(tx: &Transaction<'_>, account: AccountId, peer: &str, ts: i64) -> Result<i64> {
+    tx.execute(
+        "INSERT INTO conversation (account_id, peer, last_activity) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account_id, peer) DO UPDATE SET \
+         last_activity = max(last_activity, excluded.last_activity)",
+        params![account, peer, ts],
+    )?;
+    Ok(tx.query_row(
+        "SELECT id FROM conversation WHERE account_id = ?1 AND peer = ?2",
+        params![account, peer],
+        |r| r.get(0),
+    )?)
+}
+
+fn existing_conversation(
+    conn: &rusqlite::Connection,
+    account: AccountId,
+    peer: &str,
+) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM conversation WHERE account_id = ?1 AND peer = ?2",
+            params![account, peer],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Finds a message of one side of a conversation by its @id or origin-id.
+fn find_by_id(
+    tx: &rusqlite::Connection,
+    conversation: i64,
+    outgoing: bool,
+    id: &str,
+) -> Result<Option<i64>> {
+    Ok(tx
+        .query_row(
+            "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = ?2 \
+             AND (stanza_id = ?3 OR origin_id = ?3) ORDER BY id DESC LIMIT 1",
+            params![conversation, outgoing, id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+impl Store {
+    /// Stores an outgoing message and its outbox entry in one transaction (local echo).
+    /// Returns the record and the outbox id to acknowledge later.
+    pub fn queue_message(
+        &self,
+        account: AccountId,
+        msg: &OutgoingMessage,
+    ) -> Result<(MessageRecord, i64)> {
+        let now = now_ms();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let conv = conversation_id(&tx, account, &msg.peer, now)?;
+        tx.execute(
+            "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
+             origin_id, body, timestamp, received_at, state) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6, ?6, 'pending')",
+            params![account, conv, msg.sender, msg.id, msg.body, now],
+        )?;
+        let message_id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO outbox (account_id, message_id, stanza, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![account, message_id, msg.stanza, now],
+        )?;
+        let outbox_id = tx.last_insert_rowid();
+        let rec = load(&tx, message_id)?;
+        tx.commit()?;
+        Ok((rec, outbox_id))
+    }
+
+    /// Stores a correction of our own message `replaces` (XEP-0308) and its outbox entry.
+    pub fn queue_correction(
+        &self,
+        account: AccountId,
+        peer: &str,
+        replaces: &str,
+        correction_id: &str,
+        body: &str,
+        stanza: &str,
+    ) -> Result<(MessageRecord, i64)> {
+        let now = now_ms();
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let target = existing_conversation(&tx, account, peer)?
+            .map(|conv| find_by_id(&tx, conv, true, replaces))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| Error::NoSuchMessage(replaces.to_owned()))?;
+        apply_edit(&tx, target, correction_id, body, now)?;
+        tx.execute(
+            "INSERT INTO outbox (account_id, message_id, stanza, created_at) VALUES (?1, NULL, ?2, ?3)",
+            params![account, stanza, now],
+        )?;
+        let outbox_id = tx.last_insert_rowid();
+        let rec = load(&tx, target)?;
+        tx.commit()?;
+        Ok((rec, outbox_id))
+    }
+
+    /// The newest outgoing message in a conversation (the one a correction would replace).
+    pub fn last_outgoing(&self, account: AccountId, peer: &str) -> Result<Option<MessageRecord>> {
+        let conn = self.lock();
+        let Some(conv) = existing_conversation(&conn, account, peer)? else {
+            return Ok(None);
+        };
+        let id: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = 1 \
+                 ORDER BY timestamp DESC, id DESC LIMIT 1",
+                [conv],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| load(&conn, id)).transpose()
+    }
+
+    /// Every stanza still waiting for an acknowledgement, oldest first.
+    pub fn outbox(&self, account: AccountId) -> Result<Vec<OutboxItem>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT id, message_id, stanza FROM outbox WHERE account_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([account], |r| {
+            Ok(OutboxItem {
+                id: r.get(0)?,
+                message_id: r.get(1)?,
+                stanza: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The server acknowledged an outbox stanza: drop it and mark its message `sent`
+    /// (unless a receipt already moved it further). Returns the updated message, if any.
+    pub fn outbox_acked(&self, outbox_id: i64) -> Result<Option<MessageRecord>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let message_id: Option<Option<i64>> = tx
+            .query_row(
+                "SELECT message_id FROM outbox WHERE id = ?1",
+                [outbox_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute("DELETE FROM outbox WHERE id = ?1", [outbox_id])?;
+        let rec = match message_id.flatten() {
+            Some(mid) => {
+                tx.execute(
+                    "UPDATE message SET state = 'sent' WHERE id = ?1 AND state IN ('pending', 'failed')",
+                    [mid],
+                )?;
+                Some(load(&tx, mid)?)
+            }
+            None => None,
+        };
+        tx.commit()?;
+        Ok(rec)
+    }
+
+    /// Stores an incoming message (or applies its correction), deduplicating by archive id and
+    /// by message id within the conversation.
+    pub fn ingest(&self, account: AccountId, msg: &IncomingMessage) -> Result<Ingest> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        if let Some(archive_id) = &msg.archive_id {
+            let dup: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM message WHERE account_id = ?1 AND archive_id = ?2",
+                    params![account, archive_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = dup {
+                return Ok(Ingest::Duplicate { id });
+            }
+        }
+        let conv = conversation_id(&tx, account, &msg.peer, msg.timestamp)?;
+        let own_id = msg.origin_id.as_deref().or(msg.stanza_id.as_deref());
+
+        if let Some(replaces) = &msg.replace
+            && let Some(target) = find_by_id(&tx, conv, msg.outgoing, replaces)?
+        {
+            let correction_id = own_id.unwrap_or(replaces.as_str());
+            let applied = apply_edit(&tx, target, correction_id, &msg.body, msg.timestamp)?;
+            let rec = load(&tx, target)?;
+            tx.commit()?;
+            return Ok(if applied {
+                Ingest::Corrected(rec)
+            } else {
+                Ingest::Duplicate { id: target }
+            });
+        }
+        // The original is unknown (outside what we hold): keep the correction as a
+        // message of its own, marked edited, so nothing is lost.
+
+        if let Some(id) = own_id
+            && let Some(existing) = find_by_id(&tx, conv, msg.outgoing, id)?
+        {
+            if let Some(archive_id) = &msg.archive_id {
+                tx.execute(
+                    "UPDATE message SET archive_id = ?2 WHERE id = ?1 AND archive_id IS NULL",
+                    params![existing, archive_id],
+                )?;
+            }
+            tx.commit()?;
+            return Ok(Ingest::Duplicate { id: existing });
+        }
+
+        let state = if msg.outgoing {
+            MessageState::Sent
+        } else {
+            MessageState::Received
+        };
+        tx.execute(
+            "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
+             origin_id, archive_id, body, timestamp, received_at, state, edited) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                account,
+                conv,
+                msg.outgoing,
+                msg.sender,
+                msg.stanza_id,
+                msg.origin_id,
+                msg.archive_id,
+                msg.body,
+                msg.timestamp,
+                now_ms(),
+                state.as_str(),
+                msg.replace.is_some(),
+            ],
+        )?;
+        let rec = load(&tx, tx.last_insert_rowid())?;
+        tx.commit()?;
+        Ok(Ingest::Inserted(rec))
+    }
+
+    /// A delivery receipt (XEP-0184) for our message `id` from `peer`.
+    pub fn mark_delivered(
+        &self,
+        account: AccountId,
+        peer: &str,
+        id: &str,
+    ) -> Result<Option<MessageRecord>> {
+        self.advance_state(account, peer, id, MessageState::Delivered, false)
+    }
+
+    /// A displayed marker (XEP-0333) for `id`: that message and every earlier one of ours.
+    pub fn mark_displayed(
+        &self,
+        account: AccountId,
+        peer: &str,
+        id: &str,
+    ) -> Result<Option<MessageRecord>> {
+        self.advance_state(account, peer, id, MessageState::Displayed, true)
+    }
+
+    fn advance_state(
+        &self,
+        account: AccountId,
+        peer: &str,
+        id: &str,
+        to: MessageState,
+        earlier_too: bool,
+    ) -> Result<Option<MessageRecord>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let Some(conv) = existing_conversation(&tx, account, peer)? else {
+            return Ok(None);
+        };
+        let Some(target) = find_by_id(&tx, conv, true, id)? else {
+            return Ok(None);
+        };
+        let lower: &[&str] = match to {
+            MessageState::Displayed => &["pending", "sent", "delivered"],
+            _ => &["pending", "sent"],
+        };
+        let in_list = lower
+            .iter()
+            .map(|s| format!("'{s}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        if earlier_too {
+            tx.execute(
+                &format!(
+                    "UPDATE message SET state = ?3 WHERE conversation_id = ?1 AND outgoing = 1 \
+                     AND id <= ?2 AND state IN ({in_list})"
+                ),
+                params![conv, target, to.as_str()],
+            )?;
+        } else {
+            tx.execute(
+                &format!("UPDATE message SET state = ?2 WHERE id = ?1 AND state IN ({in_list})"),
+                params![target, to.as_str()],
+            )?;
+        }
+        let rec = load(&tx, target)?;
+        tx.commit()?;
+        Ok(Some(rec))
+    }
+
+    /// Marks an outgoing message failed (e.g. the server bounced it with an error).
+    pub fn mark_failed(
+        &self,
+        account: AccountId,
+        peer: &str,
+        id: &str,
+        error: &str,
+    ) -> Result<Option<MessageRecord>> {
+        let conn = self.lock();
+        let Some(conv) = existing_conversation(&conn, account, peer)? else {
+            return Ok(None);
+        };
+        let Some(target) = find_by_id(&conn, conv, true, id)? else {
+            return Ok(None);
+        };
+        conn.execute(
+            "UPDATE message SET state = 'failed', error = ?2 WHERE id = ?1",
+            params![target, error],
+        )?;
+        load(&conn, target).map(Some)
+    }
+
+    /// The newest `limit` messages of a conversation (older than `before` if given), oldest first.
+    pub fn history(
+        &self,
+        account: AccountId,
+        peer: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<MessageRecord>> {
+        let conn = self.lock();
+        let mut out = query_records(
+            &conn,
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message m JOIN conversation c ON c.id = m.conversation_id \
+                 WHERE c.account_id = ?1 AND c.peer = ?2 AND (?3 IS NULL OR m.id < ?3) \
+                 ORDER BY m.timestamp DESC, m.id DESC LIMIT ?4"
+            ),
+            params![account, peer, before, limit],
+        )?;
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Full-text search over message bodies (FTS5), newest first. The query is matched as
+    /// plain words: FTS5 operators in user input are neutralised.
+    pub fn search(&self, account: AccountId, text: &str, limit: u32) -> Result<Vec<MessageRecord>> {
+        let query = fts_query(text);
+        if query.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.lock();
+        query_records(
+            &conn,
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message_fts f JOIN message m ON m.id = f.rowid \
+                 JOIN conversation c ON c.id = m.conversation_id \
+                 WHERE message_fts MATCH ?1 AND m.account_id = ?2 \
+                 ORDER BY m.timestamp DESC LIMIT ?3"
+            ),
+            params![query, account, limit],
+        )
+    }
+
+    pub fn conversations(&self, account: AccountId) -> Result<Vec<ConversationRecord>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT c.peer, c.last_activity, \
+             (SELECT body FROM message WHERE conversation_id = c.id ORDER BY timestamp DESC, id DESC LIMIT 1) \
+             FROM conversation c WHERE c.account_id = ?1 ORDER BY c.last_activity DESC",
+        )?;
+        let rows = stmt.query_map([account], |r| {
+            Ok(ConversationRecord {
+                peer: r.get(0)?,
+                last_activity: r.get(1)?,
+                last_message: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The newest incoming message of a conversation (what a "displayed" marker refers to).
+    pub fn last_incoming(&self, account: AccountId, peer: &str) -> Result<Option<MessageRecord>> {
+        let conn = self.lock();
+        let Some(conv) = existing_conversation(&conn, account, peer)? else {
+            return Ok(None);
+        };
+        let id: Option<i64> = conn
+            .query_row(
+                "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = 0 \
+                 ORDER BY timestamp DESC, id DESC LIMIT 1",
+                [conv],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| load(&conn, id)).transpose()
+    }
+}
+
+/// Applies a correction unless this correction id was applied before. Returns whether it was.
+fn apply_edit(
+    tx: &rusqlite::Connection,
+    target: i64,
+    correction_id: &str,
+    body: &str,
+    at: i64,
+) -> Result<bool> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO message_edit (message_id, body, correction_id, replaced_at) \
+         SELECT id, body, ?2, ?3 FROM message WHERE id = ?1",
+        params![target, correction_id, at],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE message SET body = ?2, edited = 1 WHERE id = ?1",
+        params![target, body],
+    )?;
+    Ok(true)
+}
+
+/// Turns user text into an FTS5 query of quoted terms (prefix match on the last one).
+fn fts_query(text: &str) -> String {
+    let terms: Vec<String> = text
+        .split_whitespace()
+        .map(|t| t.replace('"', ""))
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    match terms.split_last() {
+        Some((last, rest)) => {
+            let mut q = rest.join(" ");
+            if !q.is_empty() {
+                q.push(' ');
+            }
+            q.push_str(last);
+            q.push('*');
+            q
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::accounts::tests::alice;
+
+    fn setup() -> anyhow::Result<(Store, AccountId)> {
+        let store = Store::open_in_memory()?;
+        let a = store.add_account(&alice())?;
+        Ok((store, a.id))
+    }
+
+    fn out(id: &str, body: &str) -> OutgoingMessage {
+        OutgoingMessage {
+            peer: "bob@example.org".into(),
+            sender: "alice@example.org/r".into(),
+            id: id.into(),
+            body: body.into(),
+            stanza: format!("<message id='{id}'/>"),
+        }
+    }
+
+    fn incoming(id: &str, archive: Option<&str>, body: &str) -> IncomingMessage {
+        IncomingMessage {
+            peer: "bob@example.org".into(),
+            outgoing: false,
+            sender: "bob@example.org/phone".into(),
+            stanza_id: Some(id.into()),
+            origin_id: Some(id.into()),
+            archive_id: archive.map(Into::into),
+            body: body.into(),
+            timestamp: 1_000,
+            replace: None,
+        }
+    }
+
+    #[test]
+    fn outbox_lifecycle() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        let (rec, ob) = store.queue_message(acc, &out("m1", "hello"))?;
+        assert_eq!(rec.state, MessageState::Pending);
+        assert_eq!(store.outbox(acc)?.len(), 1);
+        let acked = store.outbox_acked(ob)?;
+        assert_eq!(acked.map(|m| m.state), Some(MessageState::Sent));
+        assert!(store.outbox(acc)?.is_empty());
+        let d = store.mark_delivered(acc, "bob@example.org", "m1")?;
+        assert_eq!(d.map(|m| m.state), Some(MessageState::Delivered));
+        Ok(())
+    }
+
+    #[test]
+    fn receipt_before_ack_is_not_downgraded() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        let (_, ob) = store.queue_message(acc, &out("m1", "hello"))?;
+        store.mark_delivered(acc, "bob@example.org", "m1")?;
+        let acked = store.outbox_acked(ob)?;
+        assert_eq!(acked.map(|m| m.state), Some(MessageState::Delivered));
+        Ok(())
+    }
+
+    #[test]
+    fn displayed_marks_earlier_messages() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.queue_message(acc, &out("m1", "one"))?;
+        store.queue_message(acc, &out("m2", "two"))?;
+        store.mark_displayed(acc, "bob@example.org", "m2")?;
+        let h = store.history(acc, "bob@example.org", 10, None)?;
+        assert!(h.iter().all(|m| m.state == MessageState::Displayed));
+        Ok(())
+    }
+
+    #[test]
+    fn dedup_by_archive_id_and_by_message_id() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        // Live copy without archive id, then the archive copy of the same message.
+        assert!(matches!(
+            store.ingest(acc, &incoming("x1", None, "hi"))?,
+            Ingest::Inserted(_)
+        ));
+        assert!(matches!(
+            store.ingest(acc, &incoming("x1", Some("a1"), "hi"))?,
+            Ingest::Duplicate { .. }
+        ));
+        // The archive id was learned, so a second archive replay is a duplicate by archive id.
+        assert!(matches!(
+            store.ingest(acc, &incoming("other", Some("a1"), "hi"))?,
+            Ingest::Duplicate { .. }
+        ));
+        assert_eq!(store.history(acc, "bob@example.org", 10, None)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn own_message_from_archive_is_deduplicated() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.queue_message(acc, &out("m1", "hello"))?;
+        let mut archived = incoming("m1", Some("a9"), "hello");
+        archived.outgoing = true;
+        assert!(matches!(
+            store.ingest(acc, &archived)?,
+            Ingest::Duplicate { .. }
+        ));
+        let h = store.history(acc, "bob@example.org", 10, None)?;
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].archive_id.as_deref(), Some("a9"));
+        Ok(())
+    }
+
+    #[test]
+    fn corrections_apply_once_and_only_to_same_side() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.ingest(acc, &incoming("x1", None, "helo"))?;
+        let mut fix = incoming("x2", Some("a2"), "hello");
+        fix.replace = Some("x1".into());
+        match store.ingest(acc, &fix)? {
+            Ingest::Corrected(m) => {
+                assert_eq!(m.body, "hello");
+                assert!(m.edited);
+            }
+            other => anyhow::bail!("expected a correction, got {other:?}"),
+        }
+        // Replayed from the archive: not applied twice.
+        fix.archive_id = None;
+        assert!(matches!(store.ingest(acc, &fix)?, Ingest::Duplicate { .. }));
+        // A correction claiming to replace one of *our* messages from the peer's side is not
+        // applied to ours.
+        store.queue_message(acc, &out("m1", "mine"))?;
+        let mut hostile = incoming("x3", None, "owned");
+        hostile.replace = Some("m1".into());
+        assert!(matches!(store.ingest(acc, &hostile)?, Ingest::Inserted(_)));
+        let mine = store.last_outgoing(acc, "bob@example.org")?;
+        assert_eq!(mine.map(|m| m.body), Some("mine".into()));
+        Ok(())
+    }
+
+    #[test]
+    fn own_correction_is_queued() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.queue_message(acc, &out("m1", "helo"))?;
+        let (rec, _) =
+            store.queue_correction(acc, "bob@example.org", "m1", "m2", "hello", "<message/>")?;
+        assert_eq!(rec.body, "hello");
+        assert_eq!(store.outbox(acc)?.len(), 2);
+        assert!(
+            store
+                .queue_correction(acc, "bob@example.org", "nope", "m3", "x", "<message/>")
+                .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn full_text_search() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.ingest(acc, &incoming("x1", None, "Let's meet at the harbour"))?;
+        store.ingest(acc, &incoming("x2", None, "bring \"quotes\" AND operators"))?;
+        assert_eq!(store.search(acc, "harb", 10)?.len(), 1);
+        assert_eq!(store.search(acc, "meet harbour", 10)?.len(), 1);
+        assert_eq!(store.search(acc, "\"AND\" OR", 10)?.len(), 0);
+        assert_eq!(store.search(acc, "quotes", 10)?.len(), 1);
+        assert!(store.search(acc, "   ", 10)?.is_empty());
+        // Corrections are reindexed.
+        let mut fix = incoming("x3", None, "Let's meet at the station");
+        fix.replace = Some("x1".into());
+        store.ingest(acc, &fix)?;
+        assert!(store.search(acc, "harbour", 10)?.is_empty());
+        assert_eq!(store.search(acc, "station", 10)?.len(), 1);
+        Ok(())
+    }
+}
