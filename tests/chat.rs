@@ -1,0 +1,311 @@
+//! 1:1 chat against a real Prosody and an independent client (slixmpp).
+
+use anyhow::{Result, ensure};
+use serde_json::json;
+use starling::testbed::ProsodyOptions;
+use starling_core::{Event, MessageState};
+
+use crate::node::Node;
+use crate::support::{self, EVENT_TIMEOUT, event_name};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_both_ways_with_receipts_and_markers() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut peer = server.peer(&bob).await?;
+
+    // Starling -> slixmpp: receipt requested, origin-id = id, receipt comes back.
+    let sent = a.send(&bob.jid, "hello from Starling").await?;
+    ensure!(
+        sent.state == MessageState::Pending,
+        "local echo is pending: {sent:?}"
+    );
+    let got = peer
+        .next_event_matching(
+            |e| event_name(e) == "message" && e["body"] == "hello from Starling",
+            EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(got["receipt_request"] == true, "receipt requested: {got}");
+    ensure!(got["id"] == json!(sent.stanza_id), "id kept: {got}");
+    ensure!(
+        got["origin_id"] == json!(sent.stanza_id),
+        "origin-id = id: {got}"
+    );
+    a.wait_state(sent.id, MessageState::Delivered).await?;
+
+    // The peer marks it displayed (XEP-0333).
+    peer.command(json!({"cmd": "displayed", "to": alice.jid, "id": sent.stanza_id}))
+        .await?;
+    a.wait_state(sent.id, MessageState::Displayed).await?;
+
+    // slixmpp -> Starling: stored, and a receipt goes back for the peer's id.
+    let id = peer.send_message(&alice.jid, "hello from slixmpp").await?;
+    let m = a.wait_message("hello from slixmpp").await?;
+    ensure!(!m.outgoing && m.peer == bob.jid, "{m:?}");
+    let receipt = peer.next_event("receipt", EVENT_TIMEOUT).await?;
+    ensure!(receipt["id"] == json!(id), "receipt for {id}: {receipt}");
+
+    // Chat states are shown, not stored.
+    peer.command(json!({"cmd": "chatstate", "to": alice.jid, "state": "composing"}))
+        .await?;
+    let state = a
+        .wait_for("composing", |e| match e {
+            Event::ChatState { state, .. } => Some(state.clone()),
+            _ => None,
+        })
+        .await?;
+    ensure!(state == "composing", "{state}");
+
+    let history = a.history(&bob.jid)?;
+    ensure!(history.len() == 2, "two messages stored: {history:?}");
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_are_shown_as_edits_both_ways() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut peer = server.peer(&bob).await?;
+
+    let id = peer.send_message(&alice.jid, "helo").await?;
+    let original = a.wait_message("helo").await?;
+    peer.command(json!({"cmd": "correct", "to": alice.jid, "body": "hello", "replace": id}))
+        .await?;
+    let edited = a
+        .wait_for("correction", |e| match e {
+            Event::MessageUpdated { message, .. } if message.id == original.id => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    ensure!(edited.body == "hello" && edited.edited, "{edited:?}");
+    ensure!(
+        a.history(&bob.jid)?.len() == 1,
+        "the correction replaced, not added"
+    );
+
+    let mine = a.send(&bob.jid, "wrold").await?;
+    peer.next_event_matching(|e| e["body"] == "wrold", EVENT_TIMEOUT)
+        .await?;
+    a.client
+        .correct_last_message(&alice.jid, &bob.jid, "world")
+        .await?;
+    let fix = peer
+        .next_event_matching(
+            |e| event_name(e) == "message" && e["body"] == "world",
+            EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(
+        fix["replace"] == json!(mine.stanza_id),
+        "replace points at the original: {fix}"
+    );
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_messages_are_caught_up_from_the_archive_once() -> Result<()> {
+    // MAM only: offline storage off, so the archive is the only way to get them.
+    let server = support::fresh_server_with(ProsodyOptions {
+        offline_delivery: false,
+        ..ProsodyOptions::default()
+    })?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?; // added, never connected yet
+    let mut peer = server.peer(&bob).await?;
+    for i in 0..5 {
+        peer.send_message(&alice.jid, &format!("while you were away {i}"))
+            .await?;
+    }
+    peer.sync().await?;
+
+    a.client.connect(&alice.jid).await?;
+    let fetched = a
+        .wait_for("sync done", |e| match e {
+            Event::SyncDone { fetched, .. } => Some(*fetched),
+            _ => None,
+        })
+        .await?;
+    ensure!(fetched >= 5, "fetched {fetched}");
+    let h = a.history(&bob.jid)?;
+    let bodies: Vec<&str> = h.iter().map(|m| m.body.as_str()).collect();
+    ensure!(
+        bodies
+            == (0..5)
+                .map(|i| format!("while you were away {i}"))
+                .collect::<Vec<_>>(),
+        "in order, once: {bodies:?}"
+    );
+
+    // Reconnect (a fresh session): catch-up runs again from our position, stores nothing twice.
+    a.client.disconnect(&alice.jid).await;
+    peer.send_message(&alice.jid, "one more").await?;
+    peer.sync().await?;
+    a.client.connect(&alice.jid).await?;
+    a.wait_for("second sync", |e| {
+        matches!(e, Event::SyncDone { .. }).then_some(())
+    })
+    .await?;
+    let h = a.history(&bob.jid)?;
+    ensure!(h.len() == 6, "six messages, no duplicates: {h:?}");
+    ensure!(
+        h.last().map(|m| m.body.as_str()) == Some("one more"),
+        "{h:?}"
+    );
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carbons_between_two_starling_resources() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut laptop = Node::new(&server, &alice).await?;
+    let mut phone = Node::new(&server, &alice).await?;
+    laptop.online().await?;
+    phone.online().await?;
+    let mut peer = server.peer(&bob).await?;
+
+    // Incoming to the bare JID reaches both resources (one directly, one as a carbon).
+    peer.send_message(&alice.jid, "to both of you").await?;
+    laptop.wait_message("to both of you").await?;
+    phone.wait_message("to both of you").await?;
+
+    // Sent from the laptop: the phone sees it as our own outgoing message.
+    laptop.send(&bob.jid, "sent from the laptop").await?;
+    let seen = phone.wait_message("sent from the laptop").await?;
+    ensure!(
+        seen.outgoing && seen.peer == bob.jid,
+        "carbon of our own message: {seen:?}"
+    );
+    peer.next_event_matching(|e| e["body"] == "sent from the laptop", EVENT_TIMEOUT)
+        .await?;
+    ensure!(
+        phone.history(&bob.jid)?.len() == 2,
+        "phone has both messages once"
+    );
+    laptop.shutdown().await;
+    phone.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_and_subscriptions() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut peer = server.peer(&bob).await?;
+
+    // Alice adds Bob; Bob sees the request and approves.
+    a.client
+        .add_contact(
+            &alice.jid,
+            &bob.jid,
+            Some("Bob".into()),
+            vec!["Friends".into()],
+        )
+        .await?;
+    peer.next_event_matching(
+        |e| event_name(e) == "subscribe" && e["from"] == json!(alice.jid),
+        EVENT_TIMEOUT,
+    )
+    .await?;
+    peer.command(json!({"cmd": "approve", "jid": alice.jid}))
+        .await?;
+    a.wait_for("subscription to bob", |e| match e {
+        Event::RosterItem { contact, .. }
+            if contact.jid == bob.jid
+                && contact.subscription == starling_core::store::Subscription::To =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await?;
+
+    // Bob asks back; Alice sees the request and approves it.
+    peer.command(json!({"cmd": "roster_add", "jid": alice.jid}))
+        .await?;
+    a.wait_for("subscription request", |e| match e {
+        Event::SubscriptionRequest { from, .. } if *from == bob.jid => Some(()),
+        _ => None,
+    })
+    .await?;
+    ensure!(a.client.subscription_requests(&alice.jid)? == vec![bob.jid.clone()]);
+    a.client.approve_subscription(&alice.jid, &bob.jid).await?;
+    a.wait_for("mutual subscription", |e| match e {
+        Event::RosterItem { contact, .. }
+            if contact.jid == bob.jid
+                && contact.subscription == starling_core::store::Subscription::Both =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await?;
+    ensure!(a.client.subscription_requests(&alice.jid)?.is_empty());
+    let contacts = a.client.contacts(&alice.jid)?;
+    ensure!(
+        contacts.len() == 1 && contacts[0].name.as_deref() == Some("Bob"),
+        "{contacts:?}"
+    );
+    ensure!(
+        contacts[0].groups == vec!["Friends".to_owned()],
+        "{contacts:?}"
+    );
+
+    // Presence of the now-subscribed contact is tracked per resource.
+    peer.command(json!({"cmd": "presence", "show": "away", "status": "lunch"}))
+        .await?;
+    a.wait_for("bob's presence", |e| match e {
+        Event::Presence {
+            from,
+            available: true,
+            ..
+        } if from.starts_with(&bob.jid) => Some(()),
+        _ => None,
+    })
+    .await?;
+    let online = a.client.presences(&alice.jid).await?;
+    ensure!(
+        online.iter().any(|p| p.jid.starts_with(&bob.jid)),
+        "{online:?}"
+    );
+
+    // Rename, then remove.
+    a.client
+        .rename_contact(&alice.jid, &bob.jid, "Robert".into())
+        .await?;
+    a.wait_for("rename", |e| match e {
+        Event::RosterItem { contact, .. } if contact.name.as_deref() == Some("Robert") => Some(()),
+        _ => None,
+    })
+    .await?;
+    a.client.remove_contact(&alice.jid, &bob.jid).await?;
+    a.wait_for("removal", |e| match e {
+        Event::RosterItem {
+            removed: true,
+            contact,
+            ..
+        } if contact.jid == bob.jid => Some(()),
+        _ => None,
+    })
+    .await?;
+    ensure!(a.client.contacts(&alice.jid)?.is_empty());
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}

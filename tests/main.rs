@@ -1,0 +1,8 @@
+//! Integration tests: a real Prosody per test (app/testbed.rs), Starling's core and CLI,
+//! and slixmpp peers (tests/peers/peer.py).
+
+mod node;
+mod support;
+
+mod chat;
+mod testbed_smoke;
