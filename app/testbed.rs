@@ -150,6 +150,7 @@ impl Prosody {
         opts: ProsodyOptions,
         mut pick_ports: impl FnMut() -> Result<Ports>,
     ) -> Result<Prosody> {
+        check_lua_safe(dir)?; // before creating anything
         fs::create_dir_all(dir)
             .with_context(|| format!("creating the Prosody directory {}", dir.display()))?;
         let dir = dir
@@ -164,7 +165,7 @@ impl Prosody {
         let debug = opts.debug_log || std::env::var(DEBUG_ENV).is_ok_and(|v| v == "1");
         let config_path = dir.join("prosody.cfg.lua");
         let mut last_bind_failure = String::new();
-        for attempt in 0..2 {
+        for _attempt in 0..2 {
             let ports = pick_ports()?;
             let config = render_config(&dir, &ports, &opts, debug, running_as_root());
             fs::write(&config_path, config)
@@ -186,9 +187,6 @@ impl Prosody {
                         .stop_child()
                         .context("stopping Prosody after a port clash")?;
                     last_bind_failure = log;
-                    if attempt == 0 {
-                        continue;
-                    }
                 }
             }
         }
@@ -785,6 +783,7 @@ mod tests {
             .err()
             .context("a path with a quote must be rejected")?;
         assert!(format!("{err:#}").contains("must not contain"), "{err:#}");
+        assert!(!bad.exists(), "nothing may be created for a rejected path");
         Ok(())
     }
 }
