@@ -42,6 +42,14 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 const BIND_FAILURE_MARKERS: [&str; 2] = ["Failed to open server port", "Address already in use"];
+/// Log lines after which this Prosody will never become ready (0.12 may even keep running
+/// half-started after them, e.g. when mod_posix finds another instance).
+const FATAL_MARKERS: [&str; 4] = [
+    "Another Prosody instance seems to be running",
+    "Shutting down:",
+    "Danger, Will Robinson",
+    "Error initializing module",
+];
 
 /// Knobs for [`Prosody::start`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,6 +169,13 @@ impl Prosody {
         ensure_certs(&certs)?;
         let data = dir.join("data");
         fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+
+        if let Some(pid) = running_pid(&dir.join("prosody.pid")) {
+            bail!(
+                "a Prosody (pid {pid}) is already running in {}; stop it first",
+                dir.display()
+            );
+        }
 
         let debug = opts.debug_log || std::env::var(DEBUG_ENV).is_ok_and(|v| v == "1");
         let config_path = dir.join("prosody.cfg.lua");
@@ -335,6 +350,11 @@ impl Prosody {
                 tracing::warn!("prosody: {marker}; retrying with other ports");
                 return Ok(Startup::BindFailure(tail(&log, 30)));
             }
+            if let Some(marker) = FATAL_MARKERS.iter().find(|m| log.contains(**m)) {
+                let diag = self.diagnostics(log_offset);
+                let _ = self.stop_child();
+                bail!("prosody failed to start ({marker:?}); {diag}");
+            }
             let child = self.child.as_mut().context("prosody child missing")?;
             if let Some(status) = child.try_wait().context("polling the prosody child")? {
                 self.child = None;
@@ -437,6 +457,17 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitStatu
         }
         std::thread::sleep(POLL_INTERVAL);
     }
+}
+
+/// The pid in `pidfile` if that process is alive and is a prosody.
+fn running_pid(pidfile: &Path) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let zombie = status
+        .lines()
+        .any(|l| l.starts_with("State:") && l.contains('Z'));
+    (!zombie && String::from_utf8_lossy(&cmdline).contains("prosody")).then_some(pid)
 }
 
 fn port_accepts(port: u16) -> bool {
@@ -773,6 +804,23 @@ mod tests {
         assert!(port_accepts(server.https_port()));
         server.stop()?;
         Ok(())
+    }
+
+    #[test]
+    fn refuses_a_second_server_in_the_same_dir() -> Result<()> {
+        let tmp = tempfile::TempDir::new()?;
+        let first = Prosody::start(tmp.path(), ProsodyOptions::default())?;
+        let started = Instant::now();
+        let err = Prosody::start(tmp.path(), ProsodyOptions::default())
+            .err()
+            .context("a second server in the same directory must be refused")?;
+        assert!(format!("{err:#}").contains("already running"), "{err:#}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            port_accepts(first.c2s_port()),
+            "the first server must be untouched"
+        );
+        first.stop()
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! and slixmpp peers (tests/peers/peer.py).
 
 mod node;
+mod proxy;
 mod support;
 
 mod chat;
+mod cli;
+mod reliability;
 mod testbed_smoke;

@@ -1,7 +1,6 @@
 //! The Starling side of integration tests: a `Client` with its own throwaway profile,
 //! logged in to a test server, plus helpers to wait for events (never sleeps).
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -24,6 +23,16 @@ pub struct Node {
     _dir: tempfile::TempDir,
 }
 
+/// Logs to the test output when STARLING_TEST_LOG is set (an env filter, e.g. `debug`).
+pub fn init_logging() {
+    if let Ok(filter) = std::env::var("STARLING_TEST_LOG") {
+        let _ignored_if_already_set = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 /// Account options pointing at the test server (STARTTLS, trusting the test CA).
 pub fn options(server: &Prosody) -> AccountOptions {
     AccountOptions {
@@ -41,6 +50,7 @@ impl Node {
     }
 
     pub async fn with_options(account: &Account, opts: AccountOptions) -> Result<Node> {
+        init_logging();
         let dir = tempfile::Builder::new()
             .prefix("starling-profile-")
             .tempdir()?;
@@ -56,10 +66,6 @@ impl Node {
             events,
             _dir: dir,
         })
-    }
-
-    pub fn profile(&self) -> &Path {
-        self.client.profile_dir()
     }
 
     /// Connects and waits until online and the archive catch-up is done.

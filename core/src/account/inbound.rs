@@ -14,7 +14,7 @@ use xmpp_parsers::roster::Roster;
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
 use super::iq::Pending;
-use super::{Actor, fail_pending, reply_to};
+use super::{Actor, fail_pending};
 use crate::api::{Error, Event};
 use crate::proto::inbound::{self, Context, Inbound};
 use crate::services::{chat, mam, roster};
@@ -62,10 +62,7 @@ impl Actor {
                 origin_id: chat.origin_id.clone(),
                 archive_id: chat.archive_id.clone(),
                 body: chat.body,
-                timestamp: chat
-                    .stamp
-                    .map(|t| t.timestamp_millis())
-                    .unwrap_or_else(crate::store::now_ms),
+                timestamp: stamp_ms(chat.stamp),
                 replace: chat.replace,
             };
             match self.store.ingest(self.rec.id, &msg) {
@@ -250,11 +247,14 @@ impl Actor {
                             removed,
                             ver.as_deref(),
                         ) {
-                            Ok(()) => self.emit(Event::RosterItem {
-                                account: self.rec.jid.clone(),
-                                contact: rec,
-                                removed,
-                            }),
+                            Ok(()) => {
+                                self.emit(Event::RosterItem {
+                                    account: self.rec.jid.clone(),
+                                    contact: rec,
+                                    removed,
+                                });
+                                self.settle_roster_requests(Some(&item.jid));
+                            }
                             Err(e) => tracing::error!(error = %e, "cannot apply roster push"),
                         }
                     }
@@ -309,15 +309,17 @@ impl Actor {
                 }
             }
             Pending::RosterSet {
+                jid,
                 reply,
                 then_subscribe,
             } => {
-                if let Some(jid) = then_subscribe {
-                    self.send_now(Presence::subscribe().with_to(Jid::from(jid)))
+                if then_subscribe {
+                    self.send_now(Presence::subscribe().with_to(Jid::from(jid.clone())))
                         .await;
                 }
                 if let Some(reply) = reply {
-                    reply_to(reply, Ok(()));
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                    self.awaiting_push.push((jid, deadline, reply));
                 }
             }
             Pending::Carbons => tracing::debug!("carbons enabled"),
@@ -405,6 +407,19 @@ impl Actor {
                 fail_pending(other, Error::Refused(text));
             }
         }
+    }
+}
+
+/// When a message was sent, in ms. Delay stamps (XEP-0203) often have whole-second
+/// precision (Prosody's do), which would sort a reply before the message it answers when both
+/// fall in the same second; such stamps count as the end of their second, but never later
+/// than now.
+fn stamp_ms(stamp: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
+    let now = crate::store::now_ms();
+    match stamp {
+        Some(t) if t.timestamp_subsec_millis() == 0 => (t.timestamp_millis() + 999).min(now),
+        Some(t) => t.timestamp_millis().min(now),
+        None => now,
     }
 }
 

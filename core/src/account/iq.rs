@@ -15,11 +15,12 @@ pub const IQ_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub enum Pending {
     RosterGet,
-    /// A roster change the user asked for; `then_subscribe` sends a subscription request
-    /// after the server accepted the item.
+    /// A roster change the user asked for on `jid`; `then_subscribe` sends a subscription
+    /// request after the server accepted the item. The reply waits for the roster push.
     RosterSet {
+        jid: BareJid,
         reply: Option<oneshot::Sender<Result<()>>>,
-        then_subscribe: Option<BareJid>,
+        then_subscribe: bool,
     },
     Carbons,
     DiscoAccount,

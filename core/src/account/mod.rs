@@ -34,8 +34,10 @@ use crate::secrets::Password;
 use crate::services::{chat, mam, roster};
 use crate::store::{AccountRecord, Store};
 
-/// Most outbox stanzas handed to the stream at once (the rest wait for acks).
-const MAX_IN_FLIGHT: usize = 256;
+/// Most outbox stanzas handed to the stream at once; the rest wait for acks. Small on
+/// purpose: after a resumption the stream retransmits everything unacked in one burst, and a
+/// burst larger than what a flaky link carries before it drops again never gets through.
+const MAX_IN_FLIGHT: usize = 16;
 /// Capacity of the stanza stream's queues.
 const QUEUE_DEPTH: usize = 1024;
 
@@ -140,6 +142,7 @@ pub fn spawn(
         ack_tx,
         catchup: None,
         last_state: None,
+        awaiting_push: Vec::new(),
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -183,6 +186,9 @@ pub(crate) struct Actor {
     ack_tx: mpsc::UnboundedSender<(i64, bool)>,
     catchup: Option<Catchup>,
     last_state: Option<ConnectionState>,
+    /// Roster changes the server accepted whose push has not arrived yet (Prosody answers the
+    /// IQ before pushing); the requester hears back when the store has the change.
+    awaiting_push: Vec<(BareJid, Instant, oneshot::Sender<Result<()>>)>,
 }
 
 impl Actor {
@@ -471,7 +477,23 @@ impl Actor {
         self.flush_outbox().await;
     }
 
+    /// Answers roster requests whose push arrived (`Some(jid)`) or is overdue (`None`).
+    fn settle_roster_requests(&mut self, pushed: Option<&BareJid>) {
+        let now = Instant::now();
+        let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.awaiting_push)
+            .into_iter()
+            .partition(|(jid, deadline, _)| Some(jid) == pushed || *deadline <= now);
+        self.awaiting_push = keep;
+        for (jid, _, reply) in done {
+            if pushed != Some(&jid) {
+                tracing::warn!(%jid, "no roster push after a roster change; assuming it applied");
+            }
+            reply_to(reply, Ok(()));
+        }
+    }
+
     fn on_tick(&mut self) {
+        self.settle_roster_requests(None);
         for p in self.iqs.expired(Instant::now()) {
             if let Pending::Mam { queryid } = &p {
                 self.session.open_queries.remove(queryid);
@@ -500,12 +522,17 @@ impl Actor {
                 subscribe,
                 reply,
             } => {
-                let then_subscribe = subscribe.then(|| jid.clone());
-                self.roster_set(roster::set(jid, name, groups), reply, then_subscribe)
-                    .await;
+                self.roster_set(
+                    jid.clone(),
+                    roster::set(jid, name, groups),
+                    reply,
+                    subscribe,
+                )
+                .await;
             }
             Command::RosterRemove { jid, reply } => {
-                self.roster_set(roster::remove(jid), reply, None).await;
+                self.roster_set(jid.clone(), roster::remove(jid), reply, false)
+                    .await;
             }
             Command::Subscription {
                 jid,
@@ -537,9 +564,10 @@ impl Actor {
 
     async fn roster_set(
         &mut self,
+        jid: BareJid,
         payload: xmpp_parsers::roster::Roster,
         reply: oneshot::Sender<Result<()>>,
-        then_subscribe: Option<BareJid>,
+        then_subscribe: bool,
     ) {
         if !self.online {
             reply_to(reply, Err(Error::NotConnected(self.rec.jid.clone())));
@@ -550,6 +578,7 @@ impl Actor {
             IqKind::Set,
             payload,
             Pending::RosterSet {
+                jid,
                 reply: Some(reply),
                 then_subscribe,
             },
