@@ -8,4 +8,5 @@ mod support;
 mod chat;
 mod cli;
 mod reliability;
+mod security;
 mod testbed_smoke;
