@@ -185,3 +185,74 @@ async fn cli_errors_are_one_clear_line() -> Result<()> {
     ensure!(err.contains("error"), "{err}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_listen_prints_json_events_and_stops_on_sigterm() -> Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let cli = Cli::new(&server)?;
+    cli.add_account(&alice).await?;
+    let mut child = cli
+        .command(&["--json", "listen"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut next_event = async |pred: &dyn Fn(&Value) -> bool| -> Result<Value> {
+        loop {
+            let line = tokio::time::timeout(support::EVENT_TIMEOUT, lines.next_line())
+                .await
+                .context("listen printed nothing in time")??
+                .context("listen exited")?;
+            let v: Value =
+                serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+            if pred(&v) {
+                return Ok(v);
+            }
+        }
+    };
+    next_event(&|v| v["event"] == "connection" && v["state"]["state"] == "online").await?;
+    let mut peer = server.peer(&bob).await?;
+    peer.send_message(&alice.jid, "heard by listen").await?;
+    let m = next_event(&|v| v["event"] == "message").await?;
+    ensure!(m["message"]["body"] == "heard by listen", "{m}");
+    let pid = child.id().context("pid")?;
+    let status = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await?;
+    ensure!(status.success());
+    let exit = tokio::time::timeout(support::EVENT_TIMEOUT, child.wait()).await??;
+    ensure!(exit.success(), "listen exits cleanly on SIGTERM: {exit}");
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("starling-demo-")
+        .tempdir()?;
+    let run = || async {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_starling"))
+            .args(["demo", "--check", "--dir"])
+            .arg(dir.path())
+            .env("STARLING_NO_KEYRING", "1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await?;
+        ensure!(
+            out.status.success(),
+            "demo failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok::<_, anyhow::Error>(String::from_utf8(out.stdout)?)
+    };
+    let first = run().await?;
+    ensure!(first.contains("bot answered: pong"), "{first}");
+    // A second run reuses the server directory and accounts.
+    let second = run().await?;
+    ensure!(second.contains("bot answered: pong"), "{second}");
+    Ok(())
+}
