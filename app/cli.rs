@@ -362,9 +362,11 @@ async fn send(
     } else {
         eprintln!("queued message {}", rec.id);
     }
-    std::io::stdout().flush().ok();
+    std::io::stdout().flush()?;
     let deadline = Duration::from_secs(timeout);
-    connect_online(client, account, deadline).await?;
+    connect_online(client, account, deadline)
+        .await
+        .context("the message is queued and will be sent on the next connection")?;
     let wait = async {
         loop {
             if client

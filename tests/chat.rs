@@ -61,6 +61,16 @@ async fn messages_both_ways_with_receipts_and_markers() -> Result<()> {
 
     let history = a.history(&bob.jid)?;
     ensure!(history.len() == 2, "two messages stored: {history:?}");
+    // Service discovery of the server and of our account happened at session start.
+    let features = a.client.server_features(&alice.jid).await?;
+    ensure!(
+        features.server.iter().any(|f| f == "urn:xmpp:carbons:2"),
+        "{features:?}"
+    );
+    ensure!(
+        features.account.iter().any(|f| f == "urn:xmpp:mam:2"),
+        "{features:?}"
+    );
     a.shutdown().await;
     peer.quit().await?;
     Ok(())

@@ -146,6 +146,13 @@ pub enum Event {
     },
 }
 
+/// Features (XEP-0030 disco#info) of our server and of our account.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServerFeatures {
+    pub server: Vec<String>,
+    pub account: Vec<String>,
+}
+
 /// One available resource of a contact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PresenceView {
@@ -585,6 +592,20 @@ impl Client {
             .await
             .map_err(|_| Error::NotConnected(account.clone()))?;
         rx.await.map_err(|_| Error::NotConnected(account))?
+    }
+
+    /// What our server and account support, as discovered this session (empty when offline).
+    pub async fn server_features(&self, account: &str) -> Result<ServerFeatures> {
+        let account = parse_bare(account)?.to_string();
+        let tx = self
+            .actor(&account)
+            .await
+            .ok_or_else(|| Error::NotConnected(account.clone()))?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Command::Features { reply })
+            .await
+            .map_err(|_| Error::NotConnected(account.clone()))?;
+        rx.await.map_err(|_| Error::NotConnected(account))
     }
 
     /// Who of our contacts is online right now (empty when we are offline).

@@ -13,7 +13,8 @@ pub mod store;
 
 pub use api::{
     AccountOptions, ChatStateKind, Client, ConnectionState, Error, Event, MessageState,
-    PresenceView, Result, RosterDiff, TimelineDiff, default_profile_dir, parse_bare, parse_contact,
+    PresenceView, Result, RosterDiff, ServerFeatures, TimelineDiff, default_profile_dir,
+    parse_bare, parse_contact,
 };
 
 /// The core's version, for about screens and the CLI.

@@ -323,10 +323,20 @@ impl Actor {
                 }
             }
             Pending::Carbons => tracing::debug!("carbons enabled"),
+            Pending::DiscoServer => {
+                if let Some(d) =
+                    payload.and_then(|el| xmpp_parsers::disco::DiscoInfoResult::try_from(el).ok())
+                {
+                    self.session.server_features = d.features.into_iter().collect();
+                }
+            }
             Pending::DiscoAccount => {
-                let has_mam = payload
+                let features: Vec<String> = payload
                     .and_then(|el| xmpp_parsers::disco::DiscoInfoResult::try_from(el).ok())
-                    .is_some_and(|d| d.features.contains(xmpp_parsers::ns::MAM));
+                    .map(|d| d.features.into_iter().collect())
+                    .unwrap_or_default();
+                let has_mam = features.iter().any(|f| f == xmpp_parsers::ns::MAM);
+                self.session.account_features = features;
                 if has_mam {
                     let from = self.catchup_start();
                     self.request_archive_page(from, 0).await;

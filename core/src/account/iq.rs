@@ -24,6 +24,7 @@ pub enum Pending {
     },
     Carbons,
     DiscoAccount,
+    DiscoServer,
     Mam {
         queryid: String,
     },

@@ -77,6 +77,10 @@ pub enum Command {
         approve: bool,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// What the server and the account support (disco#info), once known this session.
+    Features {
+        reply: oneshot::Sender<crate::api::ServerFeatures>,
+    },
     /// The available resources of contacts in this session.
     Presences {
         reply: oneshot::Sender<Vec<crate::api::PresenceView>>,
@@ -157,6 +161,9 @@ struct Session {
     open_queries: HashSet<String>,
     /// The archive catch-up of this session finished.
     caught_up: bool,
+    /// What our server and our account support (XEP-0030), learned at session start.
+    server_features: Vec<String>,
+    account_features: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -373,6 +380,14 @@ impl Actor {
             Pending::DiscoAccount,
         )
         .await;
+        let server = BareJid::from_parts(None, self.own.domain());
+        self.send_iq(
+            Some(Jid::from(server)),
+            IqKind::Get,
+            xmpp_parsers::disco::DiscoInfoQuery { node: None },
+            Pending::DiscoServer,
+        )
+        .await;
     }
 
     /// Starts (or continues) the archive catch-up with one page query.
@@ -556,6 +571,15 @@ impl Actor {
                 out.sort_by(|a, b| a.jid.cmp(&b.jid));
                 if reply.send(out).is_err() {
                     tracing::debug!("presence requester went away");
+                }
+            }
+            Command::Features { reply } => {
+                let f = crate::api::ServerFeatures {
+                    server: self.session.server_features.clone(),
+                    account: self.session.account_features.clone(),
+                };
+                if reply.send(f).is_err() {
+                    tracing::debug!("feature requester went away");
                 }
             }
             Command::Shutdown { .. } => {}
