@@ -319,3 +319,58 @@ async fn roster_and_subscriptions() -> Result<()> {
     peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeline_and_roster_are_snapshot_plus_diffs() -> Result<()> {
+    use futures::StreamExt;
+    use starling_core::{MessageState, RosterDiff, TimelineDiff};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut peer = server.peer(&bob).await?;
+    peer.send_message(&alice.jid, "already here").await?;
+    a.wait_message("already here").await?;
+
+    let (snapshot, diffs) = a.client.timeline(&alice.jid, &bob.jid, 50)?;
+    ensure!(
+        snapshot.len() == 1 && snapshot[0].body == "already here",
+        "{snapshot:?}"
+    );
+    let mut diffs = Box::pin(diffs);
+    let sent = a.send(&bob.jid, "new one").await?;
+    let next = |d: Option<TimelineDiff>| d.ok_or_else(|| anyhow::anyhow!("diff stream ended"));
+    let first = next(tokio::time::timeout(EVENT_TIMEOUT, diffs.next()).await?)?;
+    ensure!(
+        matches!(&first, TimelineDiff::Push { message } if message.id == sent.id),
+        "local echo is pushed: {first:?}"
+    );
+    // Then the same item is updated in place as it is acknowledged and delivered.
+    loop {
+        match next(tokio::time::timeout(EVENT_TIMEOUT, diffs.next()).await?)? {
+            TimelineDiff::Set { message } if message.id == sent.id => {
+                if message.state >= MessageState::Delivered {
+                    break;
+                }
+            }
+            other => anyhow::bail!("unexpected diff {other:?}"),
+        }
+    }
+
+    let (contacts, roster_diffs) = a.client.roster(&alice.jid)?;
+    ensure!(contacts.is_empty());
+    let mut roster_diffs = Box::pin(roster_diffs);
+    a.client
+        .add_contact(&alice.jid, &bob.jid, None, vec![])
+        .await?;
+    let d = tokio::time::timeout(EVENT_TIMEOUT, roster_diffs.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("roster diff stream ended"))?;
+    ensure!(
+        matches!(&d, RosterDiff::Upsert { contact } if contact.jid == bob.jid),
+        "{d:?}"
+    );
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}

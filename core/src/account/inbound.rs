@@ -440,3 +440,21 @@ fn error_iq(to: Jid, id: String, condition: DefinedCondition) -> Iq {
     };
     Iq::from_error(id, StanzaError::new(kind, condition, "en", "")).with_to(to)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::stamp_ms;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn whole_second_stamps_count_as_the_end_of_their_second() {
+        let t = Utc.timestamp_millis_opt(1_000_000_000_000).single();
+        assert_eq!(stamp_ms(t), 1_000_000_000_999);
+        let precise = Utc.timestamp_millis_opt(1_000_000_000_123).single();
+        assert_eq!(stamp_ms(precise), 1_000_000_000_123);
+        // Never in the future.
+        let future = Utc::now() + chrono::Duration::days(1);
+        assert!(stamp_ms(Some(future)) <= crate::store::now_ms());
+        assert!(stamp_ms(None) <= crate::store::now_ms());
+    }
+}
