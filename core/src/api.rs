@@ -582,6 +582,27 @@ impl Client {
         account: &str,
         make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
     ) -> Result<()> {
+        self.query(account, make).await?
+    }
+
+    /// What our server and account support, as discovered this session.
+    pub async fn server_features(&self, account: &str) -> Result<ServerFeatures> {
+        self.query(account, |reply| Command::Features { reply })
+            .await
+    }
+
+    /// Who of our contacts is online right now.
+    pub async fn presences(&self, account: &str) -> Result<Vec<PresenceView>> {
+        self.query(account, |reply| Command::Presences { reply })
+            .await
+    }
+
+    /// Asks the account's actor for session state.
+    async fn query<T>(
+        &self,
+        account: &str,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T> {
         let account = parse_bare(account)?.to_string();
         let tx = self
             .actor(&account)
@@ -589,33 +610,6 @@ impl Client {
             .ok_or_else(|| Error::NotConnected(account.clone()))?;
         let (reply, rx) = oneshot::channel();
         tx.send(make(reply))
-            .await
-            .map_err(|_| Error::NotConnected(account.clone()))?;
-        rx.await.map_err(|_| Error::NotConnected(account))?
-    }
-
-    /// What our server and account support, as discovered this session (empty when offline).
-    pub async fn server_features(&self, account: &str) -> Result<ServerFeatures> {
-        let account = parse_bare(account)?.to_string();
-        let tx = self
-            .actor(&account)
-            .await
-            .ok_or_else(|| Error::NotConnected(account.clone()))?;
-        let (reply, rx) = oneshot::channel();
-        tx.send(Command::Features { reply })
-            .await
-            .map_err(|_| Error::NotConnected(account.clone()))?;
-        rx.await.map_err(|_| Error::NotConnected(account))
-    }
-
-    /// Who of our contacts is online right now (empty when we are offline).
-    pub async fn presences(&self, account: &str) -> Result<Vec<PresenceView>> {
-        let account = parse_bare(account)?.to_string();
-        let Some(tx) = self.actor(&account).await else {
-            return Ok(Vec::new());
-        };
-        let (reply, rx) = oneshot::channel();
-        tx.send(Command::Presences { reply })
             .await
             .map_err(|_| Error::NotConnected(account.clone()))?;
         rx.await.map_err(|_| Error::NotConnected(account))

@@ -316,19 +316,7 @@ impl Store {
 
     /// The newest outgoing message in a conversation (the one a correction would replace).
     pub fn last_outgoing(&self, account: AccountId, peer: &str) -> Result<Option<MessageRecord>> {
-        let conn = self.lock();
-        let Some(conv) = existing_conversation(&conn, account, peer)? else {
-            return Ok(None);
-        };
-        let id: Option<i64> = conn
-            .query_row(
-                "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = 1 \
-                 ORDER BY timestamp DESC, id DESC LIMIT 1",
-                [conv],
-                |r| r.get(0),
-            )
-            .optional()?;
-        id.map(|id| load(&conn, id)).transpose()
+        self.last_message(account, peer, true)
     }
 
     /// Every stanza still waiting for an acknowledgement, oldest first.
@@ -599,15 +587,24 @@ impl Store {
 
     /// The newest incoming message of a conversation (what a "displayed" marker refers to).
     pub fn last_incoming(&self, account: AccountId, peer: &str) -> Result<Option<MessageRecord>> {
+        self.last_message(account, peer, false)
+    }
+
+    fn last_message(
+        &self,
+        account: AccountId,
+        peer: &str,
+        outgoing: bool,
+    ) -> Result<Option<MessageRecord>> {
         let conn = self.lock();
         let Some(conv) = existing_conversation(&conn, account, peer)? else {
             return Ok(None);
         };
         let id: Option<i64> = conn
             .query_row(
-                "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = 0 \
+                "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = ?2 \
                  ORDER BY timestamp DESC, id DESC LIMIT 1",
-                [conv],
+                params![conv, outgoing],
                 |r| r.get(0),
             )
             .optional()?;
