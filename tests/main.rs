@@ -7,6 +7,7 @@ mod support;
 
 mod chat;
 mod cli;
+mod hostile_server;
 mod reliability;
 mod security;
 mod testbed_smoke;

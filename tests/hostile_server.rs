@@ -1,0 +1,189 @@
+//! A hostile (or broken) server: a TLS man-in-the-middle, trusted through the test CA,
+//! injects malformed XML into the server-to-client stream. The client must survive,
+//! reconnect, store nothing from the garbage, and lose nothing of its own.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, ensure};
+use starling_core::connection::TlsMode;
+use starling_core::{AccountOptions, ConnectionState, Event, MessageState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, mpsc};
+use tokio_rustls::rustls;
+
+use crate::node::Node;
+use crate::reliability::bodies_until;
+use crate::support;
+
+/// Relays client <-> Prosody (direct TLS on both sides) and lets the test inject bytes into
+/// the current connection's server-to-client direction.
+struct Mitm {
+    port: u16,
+    inject: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>>,
+}
+
+fn pem_chain(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    Ok(rustls_pemfile::certs(&mut r).collect::<Result<_, _>>()?)
+}
+
+impl Mitm {
+    async fn start(server: &starling::testbed::Prosody) -> Result<Mitm> {
+        let certs = server.ca_file().parent().context("certs dir")?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(
+            certs.join("localhost.key"),
+        )?))?
+        .context("no server key")?;
+        let server_cfg = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(pem_chain(&certs.join("localhost.crt"))?, key)?;
+        let mut roots = rustls::RootCertStore::empty();
+        for c in pem_chain(server.ca_file())? {
+            roots.add(c)?;
+        }
+        let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_cfg));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+        let upstream = server.direct_tls_port();
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let inject: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>> = Arc::new(Mutex::new(None));
+        let slot = inject.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (tx, rx) = mpsc::channel(8);
+                *slot.lock().await = Some(tx);
+                let (acceptor, connector) = (acceptor.clone(), connector.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = relay(tcp, acceptor, connector, upstream, rx).await {
+                        eprintln!("mitm connection ended: {e}");
+                    }
+                });
+            }
+        });
+        Ok(Mitm { port, inject })
+    }
+
+    async fn inject(&self, bytes: &[u8]) -> Result<()> {
+        let tx = self
+            .inject
+            .lock()
+            .await
+            .clone()
+            .context("no connection to inject into")?;
+        tx.send(bytes.to_vec()).await.context("connection gone")
+    }
+}
+
+async fn relay(
+    tcp: TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    connector: tokio_rustls::TlsConnector,
+    upstream: u16,
+    mut inject: mpsc::Receiver<Vec<u8>>,
+) -> Result<()> {
+    let client = acceptor.accept(tcp).await?;
+    let server_tcp = TcpStream::connect(("127.0.0.1", upstream)).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    let server = connector.connect(name, server_tcp).await?;
+    let (mut cr, mut cw) = tokio::io::split(client);
+    let (mut sr, mut sw) = tokio::io::split(server);
+    let up = tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
+    let mut buf = vec![0u8; 16384];
+    loop {
+        tokio::select! {
+            n = sr.read(&mut buf) => {
+                let n = n?;
+                if n == 0 { break; }
+                cw.write_all(&buf[..n]).await?;
+            }
+            Some(bytes) = inject.recv() => cw.write_all(&bytes).await?,
+        }
+    }
+    up.abort();
+    Ok(())
+}
+
+/// Well-formedness violations a broken or hostile server could send.
+const GARBAGE: &[&[u8]] = &[
+    b"<message xmlns='jabber:client'><body>unclosed</message>",
+    b"<message xmlns='jabber:client'><body>&undefined;</body></message>",
+    b"<!DOCTYPE lolz [<!ENTITY lol 'lol'>]><message/>",
+    b"<message xmlns='jabber:client' a='1' a='2'/>",
+    b"<message xmlns='jabber:client'><body>\x01\x02</body></message>",
+    b"<message xmlns='jabber:client'><body>\xff\xfe\xfd</body></message>",
+    b"<undeclared:prefix xmlns='jabber:client'/>",
+    b"<?pi not allowed?>",
+    b"<message xmlns='jabber:client'><![CDATA[x]]></message>",
+    b"</not-open>",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut peer = server.peer(&bob).await?;
+    let mitm = Mitm::start(&server).await?;
+    let opts = AccountOptions {
+        server: Some(("127.0.0.1".into(), mitm.port)),
+        tls: TlsMode::DirectTls,
+        ca_file: Some(server.ca_file().to_path_buf()),
+        first_sync_days: None,
+    };
+    let mut a = Node::with_options(&alice, opts).await?;
+    a.online().await?;
+
+    let mut broke = 0;
+    for (i, garbage) in GARBAGE.iter().enumerate() {
+        mitm.inject(garbage).await?;
+        // A message accepted while the stream breaks must still arrive, exactly once.
+        let m = a.send(&bob.jid, &format!("during trouble {i}")).await?;
+        a.wait_for(&format!("ack after garbage {i}"), |e| match e {
+            Event::Connection {
+                state: ConnectionState::Reconnecting { .. },
+                ..
+            } => {
+                broke += 1;
+                None
+            }
+            Event::Connection {
+                state: ConnectionState::Failed { error, .. },
+                ..
+            } => Some(Err(anyhow::anyhow!("gave up after garbage {i}: {error}"))),
+            Event::MessageUpdated { message, .. }
+                if message.id == m.id && message.state >= MessageState::Sent =>
+            {
+                Some(Ok(()))
+            }
+            _ => None,
+        })
+        .await??;
+    }
+    eprintln!(
+        "the stream broke {broke} times for {} pieces of garbage",
+        GARBAGE.len()
+    );
+    ensure!(broke > 0, "malformed XML should end the stream");
+    a.send(&bob.jid, "sentinel").await?;
+    let got = bodies_until(&mut peer, "sentinel").await?;
+    let want: Vec<String> = (0..GARBAGE.len())
+        .map(|i| format!("during trouble {i}"))
+        .collect();
+    ensure!(got == want, "each exactly once, in order: {got:?}");
+    let convs = a.client.conversations(&alice.jid)?;
+    ensure!(
+        convs.len() == 1,
+        "nothing stored from the garbage: {convs:?}"
+    );
+    peer.send_message(&alice.jid, "still works").await?;
+    a.wait_message("still works").await?;
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
