@@ -3,6 +3,7 @@
 //! reconnect, store nothing from the garbage, and lose nothing of its own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, ensure};
 use starling_core::connection::TlsMode;
@@ -21,6 +22,20 @@ use crate::support;
 struct Mitm {
     port: u16,
     inject: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>>,
+    controls: Arc<Controls>,
+}
+
+/// Knobs for the client-to-server direction.
+#[derive(Default)]
+struct Controls {
+    /// Swallow everything the client sends (the server never sees it).
+    blackhole: AtomicBool,
+    /// Corrupt XEP-0198 `<resume previd=…>` so the server refuses the resumption.
+    break_resume: AtomicBool,
+    /// Notified to cut the current connection.
+    cut: tokio::sync::Notify,
+    /// Notified when the blackhole swallowed client data.
+    swallowed: tokio::sync::Notify,
 }
 
 fn pem_chain(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
@@ -55,19 +70,25 @@ impl Mitm {
         let port = listener.local_addr()?.port();
         let inject: Arc<Mutex<Option<mpsc::Sender<Vec<u8>>>>> = Arc::new(Mutex::new(None));
         let slot = inject.clone();
+        let controls = Arc::new(Controls::default());
+        let ctl = controls.clone();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (tx, rx) = mpsc::channel(8);
                 *slot.lock().await = Some(tx);
-                let (acceptor, connector) = (acceptor.clone(), connector.clone());
+                let (acceptor, connector, ctl) = (acceptor.clone(), connector.clone(), ctl.clone());
                 tokio::spawn(async move {
-                    if let Err(e) = relay(tcp, acceptor, connector, upstream, rx).await {
+                    if let Err(e) = relay(tcp, acceptor, connector, upstream, rx, ctl).await {
                         eprintln!("mitm connection ended: {e}");
                     }
                 });
             }
         });
-        Ok(Mitm { port, inject })
+        Ok(Mitm {
+            port,
+            inject,
+            controls,
+        })
     }
 
     async fn inject(&self, bytes: &[u8]) -> Result<()> {
@@ -87,6 +108,7 @@ async fn relay(
     connector: tokio_rustls::TlsConnector,
     upstream: u16,
     mut inject: mpsc::Receiver<Vec<u8>>,
+    controls: Arc<Controls>,
 ) -> Result<()> {
     let client = acceptor.accept(tcp).await?;
     let server_tcp = TcpStream::connect(("127.0.0.1", upstream)).await?;
@@ -94,7 +116,31 @@ async fn relay(
     let server = connector.connect(name, server_tcp).await?;
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = tokio::io::split(server);
-    let up = tokio::spawn(async move { tokio::io::copy(&mut cr, &mut sw).await });
+    let ctl = controls.clone();
+    let up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16384];
+        loop {
+            let n = cr.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<_, std::io::Error>(());
+            }
+            if ctl.blackhole.load(Ordering::SeqCst) {
+                ctl.swallowed.notify_one();
+                continue;
+            }
+            let mut data = buf[..n].to_vec();
+            if ctl.break_resume.load(Ordering::SeqCst) {
+                let text = String::from_utf8_lossy(&data);
+                if text.contains("<resume") {
+                    data = text
+                        .replace("previd='", "previd='x")
+                        .replace("previd=\"", "previd=\"x")
+                        .into_bytes();
+                }
+            }
+            sw.write_all(&data).await?;
+        }
+    });
     let mut buf = vec![0u8; 16384];
     loop {
         tokio::select! {
@@ -104,6 +150,7 @@ async fn relay(
                 cw.write_all(&buf[..n]).await?;
             }
             Some(bytes) = inject.recv() => cw.write_all(&bytes).await?,
+            () = controls.cut.notified() => break,
         }
     }
     up.abort();
@@ -183,6 +230,53 @@ async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Re
     );
     peer.send_message(&alice.jid, "still works").await?;
     a.wait_message("still works").await?;
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_resumption_starts_a_fresh_session_and_resends_what_was_never_acked() -> Result<()>
+{
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut peer = server.peer(&bob).await?;
+    let mitm = Mitm::start(&server).await?;
+    mitm.controls.break_resume.store(true, Ordering::SeqCst);
+    let opts = AccountOptions {
+        server: Some(("127.0.0.1".into(), mitm.port)),
+        tls: TlsMode::DirectTls,
+        ca_file: Some(server.ca_file().to_path_buf()),
+        first_sync_days: None,
+    };
+    let mut a = Node::with_options(&alice, opts).await?;
+    a.online().await?;
+
+    // The server never sees this message: it is written, then the link dies.
+    mitm.controls.blackhole.store(true, Ordering::SeqCst);
+    let lost = a.send(&bob.jid, "never acked").await?;
+    tokio::time::timeout(support::EVENT_TIMEOUT, mitm.controls.swallowed.notified())
+        .await
+        .context("the client never wrote the message")?;
+    mitm.controls.blackhole.store(false, Ordering::SeqCst);
+    mitm.controls.cut.notify_one();
+
+    // Resumption is refused, so a fresh session starts and the message is resent.
+    a.wait_for("fresh session", |e| match e {
+        Event::Connection {
+            state: ConnectionState::Online { resumed: false },
+            ..
+        } => Some(()),
+        _ => None,
+    })
+    .await?;
+    a.wait_state(lost.id, MessageState::Sent).await?;
+    a.send(&bob.jid, "sentinel").await?;
+    let got = bodies_until(&mut peer, "sentinel").await?;
+    ensure!(
+        got == vec!["never acked".to_owned()],
+        "exactly once: {got:?}"
+    );
     a.shutdown().await;
     peer.quit().await?;
     Ok(())

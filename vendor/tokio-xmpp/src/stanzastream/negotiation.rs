@@ -451,7 +451,7 @@ impl NegotiationState {
                         }
                     },
 
-                    Ok(XmppStreamElement::SM(sm::Nonza::Failed(failed))) => match sm_state {
+                    Ok(XmppStreamElement::SmFailed(failed)) => match sm_state {
                         Some(sm_state) => {
                             log::debug!("Received <sm:failed/> in response to resumption request. Discarding SM data and attempting to renegotiate.");
                             if let Some(h) = failed.h {

@@ -41,9 +41,32 @@ pub enum XmppStreamElement {
     #[xml(transparent)]
     StreamError(ReceivedStreamError),
 
+    /// XEP-0198 `<failed/>` (Starling patch: must come before `SM`, see [`SmFailed`]).
+    #[xml(transparent)]
+    SmFailed(SmFailed),
+
     /// XEP-0198 nonzas
     #[xml(transparent)]
     SM(sm::Nonza),
+}
+
+/// Starling patch: XEP-0198 `<failed/>` with an optional `h`.
+///
+/// xmpp-parsers 0.23's `sm::Failed` requires the `h` attribute, but XEP-0198 makes it
+/// optional and Prosody omits it when the session to resume no longer exists (hibernation
+/// expired, server restarted). The parse error then ended the stream before the fresh
+/// session could start, and the next attempt tried the same resumption again: the client
+/// never came back online. Error children are accepted and ignored.
+#[derive(FromXml, AsXml, Debug, PartialEq, Clone)]
+#[xml(namespace = xmpp_parsers::ns::SM, name = "failed")]
+pub struct SmFailed {
+    /// The last handled stanza, if the server says.
+    #[xml(attribute(default))]
+    pub h: Option<u32>,
+
+    /// The error condition(s), unused.
+    #[xml(element(n = ..))]
+    pub errors: Vec<xmpp_parsers::minidom::Element>,
 }
 
 #[derive(Debug)]
