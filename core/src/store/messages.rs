@@ -239,6 +239,13 @@ fn existing_conversation(
         .optional()?)
 }
 
+/// Two index lookups, not one `OR`: SQLite does not use both indexes for the `OR` and would
+/// scan the whole conversation for every incoming message (quadratic catch-up).
+const FIND_BY_ID_SQL: &str = "SELECT max(id) FROM ( \
+     SELECT id FROM message WHERE conversation_id = ?1 AND stanza_id = ?3 AND outgoing = ?2 \
+     UNION ALL \
+     SELECT id FROM message WHERE conversation_id = ?1 AND origin_id = ?3 AND outgoing = ?2)";
+
 /// Finds a message of one side of a conversation by its @id or origin-id.
 fn find_by_id(
     tx: &rusqlite::Connection,
@@ -247,13 +254,11 @@ fn find_by_id(
     id: &str,
 ) -> Result<Option<i64>> {
     Ok(tx
-        .query_row(
-            "SELECT id FROM message WHERE conversation_id = ?1 AND outgoing = ?2 \
-             AND (stanza_id = ?3 OR origin_id = ?3) ORDER BY id DESC LIMIT 1",
-            params![conversation, outgoing, id],
-            |r| r.get(0),
-        )
-        .optional()?)
+        .query_row(FIND_BY_ID_SQL, params![conversation, outgoing, id], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .optional()?
+        .flatten())
 }
 
 impl Store {
@@ -803,6 +808,23 @@ mod tests {
             store
                 .queue_correction(acc, "bob@example.org", "nope", "m3", "x", "<message/>")
                 .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn dedup_lookups_use_indexes() -> anyhow::Result<()> {
+        let (store, _) = setup()?;
+        let conn = store.lock();
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {FIND_BY_ID_SQL}"))?;
+        let plan: Vec<String> = stmt
+            .query_map(params![1, true, "x"], |r| r.get::<_, String>(3))?
+            .collect::<rusqlite::Result<_>>()?;
+        // Every lookup must narrow by conversation *and* id, not walk the conversation.
+        assert!(
+            plan.iter().all(|step| !step.starts_with("SCAN message")
+                && (!step.starts_with("SEARCH message") || step.contains(" AND "))),
+            "scan in {plan:?}"
         );
         Ok(())
     }

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Fills an archive for the MAM benchmark (slixmpp 1.17).
+
+Usage:
+    PEER_PASSWORD=... python populate.py --jid bob@localhost --to alice@localhost \
+        --count N --port PORT --ca-file ca.crt [--host 127.0.0.1]
+
+Logs in with STARTTLS (verified against --ca-file only), sends COUNT chat messages
+to --to as fast as the stream allows (bodies "archived message {i}", distinct ids),
+then waits until the server has processed all of them: a XEP-0199 ping round trip
+(the server handles one session's stanzas in order) and, with stream management
+(XEP-0198), until the server acknowledged every stanza. Prints one JSON line
+{"sent": N, "acked": bool, "seconds": S} on stdout and exits 0; on any failure it
+prints {"error": ...} and exits non-zero. The password comes from PEER_PASSWORD only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import slixmpp
+from slixmpp import JID
+
+SID_NS = "urn:xmpp:sid:0"
+TIMEOUT = 300.0
+
+
+def emit(**fields: Any) -> None:
+    sys.stdout.write(json.dumps(fields) + "\n")
+    sys.stdout.flush()
+
+
+class Populator(slixmpp.ClientXMPP):
+    def __init__(self, jid: str, password: str) -> None:
+        super().__init__(jid, password)
+        for plugin in ("xep_0030", "xep_0198", "xep_0199"):
+            self.register_plugin(plugin)
+        # Ask for an ack every 500 stanzas instead of every 5.
+        self.plugin["xep_0198"].window = 500
+        self.online = asyncio.Event()
+        self.sm_enabled = asyncio.Event()
+        self.all_acked = asyncio.Event()
+        self.failed: str | None = None
+        self.gone = asyncio.Event()
+        self.add_event_handler("session_start", self.on_session_start)
+        self.add_event_handler("sm_enabled", lambda _e: self.sm_enabled.set())
+        self.add_event_handler("stanza_acked", self.on_acked)
+        self.add_event_handler("failed_all_auth", lambda _e: self.fail("authentication failed"))
+        self.add_event_handler("connection_failed", lambda e: self.fail(f"connection failed: {e}"))
+        self.add_event_handler("disconnected", lambda _e: self.gone.set())
+
+    def fail(self, why: str) -> None:
+        self.failed = why
+        self.online.set()
+        self.gone.set()
+
+    async def on_session_start(self, _event: Any) -> None:
+        self.online.set()
+
+    def on_acked(self, _stanza: Any) -> None:
+        if not self.plugin["xep_0198"].unacked_queue:
+            self.all_acked.set()
+
+
+async def run(args: argparse.Namespace, password: str) -> dict[str, Any]:
+    client = Populator(args.jid, password)
+    client.ca_certs = Path(args.ca_file)
+    client.enable_plaintext = False
+    client.enable_direct_tls = False
+    client.enable_starttls = True
+    client.connect(args.host, args.port)
+    try:
+        await asyncio.wait_for(client.online.wait(), TIMEOUT)
+        if client.failed:
+            raise RuntimeError(client.failed)
+        # Stream management is negotiated right after resource binding; give it a
+        # bounded moment so every message is counted by it.
+        try:
+            await asyncio.wait_for(client.sm_enabled.wait(), 10)
+        except asyncio.TimeoutError:
+            pass
+        started = time.monotonic()
+        to = JID(args.to)
+        for i in range(args.count):
+            msg = client.make_message(mto=to, mtype="chat", mbody=f"archived message {i}")
+            msg["id"] = f"bench-{i:06d}"
+            msg.xml.append(msg.xml.makeelement(f"{{{SID_NS}}}origin-id", {"id": msg["id"]}))
+            msg.send()
+            if i % 200 == 199:
+                await asyncio.sleep(0)  # let the writer drain the queue
+        # Barrier: the server answers the ping after it processed everything before it.
+        await client.plugin["xep_0199"].ping(timeout=TIMEOUT)
+        acked = False
+        if client.sm_enabled.is_set():
+            sm = client.plugin["xep_0198"]
+            if sm.unacked_queue:
+                sm.request_ack()
+                await asyncio.wait_for(client.all_acked.wait(), TIMEOUT)
+            acked = True
+        return {"sent": args.count, "acked": acked, "seconds": time.monotonic() - started}
+    finally:
+        client.disconnect(wait=2.0)
+        try:
+            await asyncio.wait_for(client.gone.wait(), 5)
+        except asyncio.TimeoutError:
+            client.abort()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jid", required=True)
+    parser.add_argument("--to", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--ca-file", required=True)
+    args = parser.parse_args()
+    password = os.environ.get("PEER_PASSWORD")
+    if not password:
+        emit(error="PEER_PASSWORD is not set")
+        return 2
+    if not Path(args.ca_file).is_file():
+        emit(error=f"CA file not found: {args.ca_file}")
+        return 2
+    try:
+        result = asyncio.run(run(args, password))
+    except Exception as exc:
+        emit(error=f"{type(exc).__name__}: {exc}")
+        return 1
+    emit(**result)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.DEBUG if os.environ.get("PEER_DEBUG") == "1" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    sys.exit(main())
