@@ -279,7 +279,10 @@ async fn account(client: &Client, out: &Output, cmd: AccountCmd) -> Result<()> {
             let opts = server.options(first_sync_days)?;
             let password = read_password(&jid)?;
             eprintln!("Checking the login for {jid}…");
-            let rec = client.add_account(&jid, password, opts).await?;
+            let rec = client
+                .add_account(&jid, password, opts)
+                .await
+                .map_err(with_hint)?;
             if out.json {
                 out.line(&rec)?;
             } else {
@@ -535,6 +538,27 @@ async fn roster(client: &Client, out: &Output, account: &str, cmd: RosterCmd) ->
             client.disconnect_all().await;
             Ok(r?)
         }
+    }
+}
+
+/// Adds what to do next to errors a person can fix.
+fn with_hint(e: starling_core::Error) -> anyhow::Error {
+    use starling_core::connection::ConnectError as C;
+    let hint = match &e {
+        starling_core::Error::Connect(C::WrongPassword { .. }) => {
+            Some("check the password (STARLING_PASSWORD or the prompt)")
+        }
+        starling_core::Error::Connect(C::CertificateNotTrusted { .. }) => Some(
+            "if you trust this server, pass its CA certificate with --ca-file; check --server if you set it",
+        ),
+        starling_core::Error::Connect(C::ServerUnreachable { .. }) => {
+            Some("check the address and your network, or give --server and --port")
+        }
+        _ => None,
+    };
+    match hint {
+        Some(h) => anyhow!("{e}; {h}"),
+        None => anyhow!(e),
     }
 }
 

@@ -36,6 +36,8 @@ struct Controls {
     cut: tokio::sync::Notify,
     /// Notified when the blackhole swallowed client data.
     swallowed: tokio::sync::Notify,
+    /// Notified when a new client connection is accepted.
+    connected: tokio::sync::Notify,
 }
 
 fn pem_chain(path: &std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
@@ -76,6 +78,7 @@ impl Mitm {
             while let Ok((tcp, _)) = listener.accept().await {
                 let (tx, rx) = mpsc::channel(8);
                 *slot.lock().await = Some(tx);
+                ctl.connected.notify_one();
                 let (acceptor, connector, ctl) = (acceptor.clone(), connector.clone(), ctl.clone());
                 tokio::spawn(async move {
                     if let Err(e) = relay(tcp, acceptor, connector, upstream, rx, ctl).await {
@@ -91,14 +94,21 @@ impl Mitm {
         })
     }
 
+    /// Injects into the current connection; if that one just died (an earlier injection
+    /// broke it), into the next one.
     async fn inject(&self, bytes: &[u8]) -> Result<()> {
-        let tx = self
-            .inject
-            .lock()
-            .await
-            .clone()
-            .context("no connection to inject into")?;
-        tx.send(bytes.to_vec()).await.context("connection gone")
+        let deadline = tokio::time::Instant::now() + support::EVENT_TIMEOUT;
+        loop {
+            let tx = self.inject.lock().await.clone();
+            if let Some(tx) = tx
+                && tx.send(bytes.to_vec()).await.is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::timeout_at(deadline, self.controls.connected.notified())
+                .await
+                .context("no live connection to inject into")?;
+        }
     }
 }
 

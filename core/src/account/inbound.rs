@@ -65,24 +65,10 @@ impl Actor {
                 timestamp: stamp_ms(chat.stamp),
                 replace: chat.replace,
             };
-            match self.store.ingest(self.rec.id, &msg) {
-                Ok(Ingest::Inserted(message)) => self.emit(Event::Message {
-                    account: account.clone(),
-                    message,
-                }),
-                Ok(Ingest::Corrected(message)) => self.emit(Event::MessageUpdated {
-                    account: account.clone(),
-                    message,
-                }),
-                Ok(Ingest::Duplicate { id }) => tracing::debug!(id, "duplicate message"),
-                Err(e) => {
-                    // Not acknowledged to the sender as delivered: a receipt would lie.
-                    tracing::error!(error = %e, "cannot store an incoming message");
-                    return;
-                }
-            }
             if from_archive {
+                // Stored per page, in one transaction, when the page's <fin/> arrives.
                 if let Some(c) = self.catchup.as_mut() {
+                    c.page.push(msg);
                     c.fetched += 1;
                     if c.fetched % 100 == 0 {
                         let fetched = c.fetched;
@@ -92,7 +78,17 @@ impl Actor {
                         });
                     }
                 }
-            } else if self.session.caught_up {
+                return;
+            }
+            match self.store.ingest(self.rec.id, &msg) {
+                Ok(r) => self.emit_ingest(r),
+                Err(e) => {
+                    // Not acknowledged to the sender as delivered: a receipt would lie.
+                    tracing::error!(error = %e, "cannot store an incoming message");
+                    return;
+                }
+            }
+            if self.session.caught_up {
                 // Live messages stamped by our archive move the catch-up position, but only
                 // once this session's catch-up is complete (no gap can open behind it).
                 if let Some(aid) = &msg.archive_id
@@ -123,6 +119,36 @@ impl Actor {
                 from: from.to_string(),
                 state: chat::chat_state_name(&state).into(),
             });
+        }
+    }
+
+    fn emit_ingest(&self, r: Ingest) {
+        let account = self.rec.jid.clone();
+        match r {
+            Ingest::Inserted(message) => self.emit(Event::Message { account, message }),
+            Ingest::Corrected(message) => self.emit(Event::MessageUpdated { account, message }),
+            Ingest::Duplicate { id } => tracing::debug!(id, "duplicate message"),
+        }
+    }
+
+    /// Stores the archive page collected so far. False if it could not be stored (then the
+    /// archive position must not move).
+    pub(super) fn store_archive_page(&mut self) -> bool {
+        let Some(c) = self.catchup.as_mut() else {
+            return true;
+        };
+        let page = std::mem::take(&mut c.page);
+        match self.store.ingest_all(self.rec.id, &page) {
+            Ok(results) => {
+                for r in results {
+                    self.emit_ingest(r);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store an archive page; catch-up stops here");
+                false
+            }
         }
     }
 
@@ -348,6 +374,10 @@ impl Actor {
             Pending::Mam { queryid } => {
                 self.session.open_queries.remove(&queryid);
                 let fetched = self.catchup.as_ref().map(|c| c.fetched).unwrap_or(0);
+                if !self.store_archive_page() {
+                    self.finish_catchup(fetched);
+                    return;
+                }
                 let fin = payload.and_then(|el| Fin::try_from(el).ok());
                 let Some(fin) = fin else {
                     self.ignored("archive query answered without <fin/>".into());
@@ -395,6 +425,7 @@ impl Actor {
         match p {
             Pending::Mam { queryid } => {
                 self.session.open_queries.remove(&queryid);
+                self.store_archive_page();
                 if error.defined_condition == DefinedCondition::ItemNotFound {
                     // The archive no longer has our position (expired): start from the
                     // first-sync window; duplicates are dropped by the store.

@@ -175,6 +175,8 @@ struct ResourcePresence {
 #[derive(Debug)]
 struct Catchup {
     fetched: u64,
+    /// Archive results of the current page, stored together when the page completes.
+    page: Vec<crate::store::IncomingMessage>,
 }
 
 pub(crate) struct Actor {
@@ -394,7 +396,10 @@ impl Actor {
     async fn request_archive_page(&mut self, from: mam::From, fetched: u64) {
         let queryid = new_id();
         self.session.open_queries.insert(queryid.clone());
-        self.catchup = Some(Catchup { fetched });
+        self.catchup = Some(Catchup {
+            fetched,
+            page: Vec::new(),
+        });
         self.send_iq(
             None,
             IqKind::Set,
@@ -512,6 +517,7 @@ impl Actor {
         for p in self.iqs.expired(Instant::now()) {
             if let Pending::Mam { queryid } = &p {
                 self.session.open_queries.remove(queryid);
+                self.store_archive_page();
                 self.catchup = None;
                 tracing::warn!("archive query timed out; catch-up continues next session");
             }

@@ -372,77 +372,21 @@ impl Store {
     pub fn ingest(&self, account: AccountId, msg: &IncomingMessage) -> Result<Ingest> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        if let Some(archive_id) = &msg.archive_id {
-            let dup: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM message WHERE account_id = ?1 AND archive_id = ?2",
-                    params![account, archive_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = dup {
-                return Ok(Ingest::Duplicate { id });
-            }
-        }
-        let conv = conversation_id(&tx, account, &msg.peer, msg.timestamp)?;
-        let own_id = msg.origin_id.as_deref().or(msg.stanza_id.as_deref());
-
-        if let Some(replaces) = &msg.replace
-            && let Some(target) = find_by_id(&tx, conv, msg.outgoing, replaces)?
-        {
-            let correction_id = own_id.unwrap_or(replaces.as_str());
-            let applied = apply_edit(&tx, target, correction_id, &msg.body, msg.timestamp)?;
-            let rec = load(&tx, target)?;
-            tx.commit()?;
-            return Ok(if applied {
-                Ingest::Corrected(rec)
-            } else {
-                Ingest::Duplicate { id: target }
-            });
-        }
-        // The original is unknown (outside what we hold): keep the correction as a
-        // message of its own, marked edited, so nothing is lost.
-
-        if let Some(id) = own_id
-            && let Some(existing) = find_by_id(&tx, conv, msg.outgoing, id)?
-        {
-            if let Some(archive_id) = &msg.archive_id {
-                tx.execute(
-                    "UPDATE message SET archive_id = ?2 WHERE id = ?1 AND archive_id IS NULL",
-                    params![existing, archive_id],
-                )?;
-            }
-            tx.commit()?;
-            return Ok(Ingest::Duplicate { id: existing });
-        }
-
-        let state = if msg.outgoing {
-            MessageState::Sent
-        } else {
-            MessageState::Received
-        };
-        tx.execute(
-            "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
-             origin_id, archive_id, body, timestamp, received_at, state, edited) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                account,
-                conv,
-                msg.outgoing,
-                msg.sender,
-                msg.stanza_id,
-                msg.origin_id,
-                msg.archive_id,
-                msg.body,
-                msg.timestamp,
-                now_ms(),
-                state.as_str(),
-                msg.replace.is_some(),
-            ],
-        )?;
-        let rec = load(&tx, tx.last_insert_rowid())?;
+        let r = ingest_in(&tx, account, msg)?;
         tx.commit()?;
-        Ok(Ingest::Inserted(rec))
+        Ok(r)
+    }
+
+    /// [`Store::ingest`] for a batch (an archive page), in one transaction: all or nothing.
+    pub fn ingest_all(&self, account: AccountId, msgs: &[IncomingMessage]) -> Result<Vec<Ingest>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let r = msgs
+            .iter()
+            .map(|m| ingest_in(&tx, account, m))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(r)
     }
 
     /// A delivery receipt (XEP-0184) for our message `id` from `peer`.
@@ -615,6 +559,78 @@ impl Store {
             .optional()?;
         id.map(|id| load(&conn, id)).transpose()
     }
+}
+
+/// Dedup and store one message inside a transaction (see [`Store::ingest`]).
+fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) -> Result<Ingest> {
+    if let Some(archive_id) = &msg.archive_id {
+        let dup: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM message WHERE account_id = ?1 AND archive_id = ?2",
+                params![account, archive_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = dup {
+            return Ok(Ingest::Duplicate { id });
+        }
+    }
+    let conv = conversation_id(tx, account, &msg.peer, msg.timestamp)?;
+    let own_id = msg.origin_id.as_deref().or(msg.stanza_id.as_deref());
+
+    if let Some(replaces) = &msg.replace
+        && let Some(target) = find_by_id(tx, conv, msg.outgoing, replaces)?
+    {
+        let correction_id = own_id.unwrap_or(replaces.as_str());
+        let applied = apply_edit(tx, target, correction_id, &msg.body, msg.timestamp)?;
+        let rec = load(tx, target)?;
+        return Ok(if applied {
+            Ingest::Corrected(rec)
+        } else {
+            Ingest::Duplicate { id: target }
+        });
+    }
+    // The original is unknown (outside what we hold): keep the correction as a
+    // message of its own, marked edited, so nothing is lost.
+
+    if let Some(id) = own_id
+        && let Some(existing) = find_by_id(tx, conv, msg.outgoing, id)?
+    {
+        if let Some(archive_id) = &msg.archive_id {
+            tx.execute(
+                "UPDATE message SET archive_id = ?2 WHERE id = ?1 AND archive_id IS NULL",
+                params![existing, archive_id],
+            )?;
+        }
+        return Ok(Ingest::Duplicate { id: existing });
+    }
+
+    let state = if msg.outgoing {
+        MessageState::Sent
+    } else {
+        MessageState::Received
+    };
+    tx.execute(
+        "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
+         origin_id, archive_id, body, timestamp, received_at, state, edited) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            account,
+            conv,
+            msg.outgoing,
+            msg.sender,
+            msg.stanza_id,
+            msg.origin_id,
+            msg.archive_id,
+            msg.body,
+            msg.timestamp,
+            now_ms(),
+            state.as_str(),
+            msg.replace.is_some(),
+        ],
+    )?;
+    let rec = load(tx, tx.last_insert_rowid())?;
+    Ok(Ingest::Inserted(rec))
 }
 
 /// Applies a correction unless this correction id was applied before. Returns whether it was.
