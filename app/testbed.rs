@@ -26,6 +26,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 /// The XMPP domain served by every test server.
 pub const DOMAIN: &str = "localhost";
+/// A second virtual host, reachable only through DNS (SRV) lookups against a test resolver:
+/// `localhost` never goes to DNS. The server certificate covers it too.
+pub const SRV_DOMAIN: &str = "srv.test";
 /// The MUC component.
 pub const CONFERENCE_DOMAIN: &str = "conference.localhost";
 /// The XEP-0363 (http_file_share) component.
@@ -273,6 +276,11 @@ impl Prosody {
     /// Creates the account `user@localhost`. The password goes to `prosodyctl adduser` on
     /// its stdin (it asks twice), never on a command line. Fails if the account exists.
     pub fn register(&self, user: &str, password: &str) -> Result<()> {
+        self.register_at(DOMAIN, user, password)
+    }
+
+    /// Like [`Prosody::register`], on another virtual host (e.g. [`SRV_DOMAIN`]).
+    pub fn register_at(&self, domain: &str, user: &str, password: &str) -> Result<()> {
         if user.is_empty()
             || user
                 .chars()
@@ -283,7 +291,7 @@ impl Prosody {
         if password.is_empty() || password.contains(['\n', '\r']) {
             bail!("the password for {user} must be non-empty and a single line");
         }
-        let jid = self.jid(user);
+        let jid = format!("{user}@{domain}");
         let mut child = Command::new("prosodyctl")
             .arg("--config")
             .arg(&self.config_path)
@@ -299,8 +307,10 @@ impl Prosody {
                 .stdin
                 .take()
                 .context("prosodyctl stdin was not captured")?;
-            // A write error here shows up as a failed exit status below.
-            let _ = write!(stdin, "{password}\n{password}\n");
+            // A write error here also shows up as a failed exit status below.
+            if let Err(e) = write!(stdin, "{password}\n{password}\n") {
+                tracing::debug!(error = %e, "writing the password to prosodyctl");
+            }
         }
         let output = child
             .wait_with_output()
@@ -352,7 +362,9 @@ impl Prosody {
             }
             if let Some(marker) = FATAL_MARKERS.iter().find(|m| log.contains(**m)) {
                 let diag = self.diagnostics(log_offset);
-                let _ = self.stop_child();
+                if let Err(e) = self.stop_child() {
+                    tracing::warn!(error = %e, "stopping prosody after a failed start");
+                }
                 bail!("prosody failed to start ({marker:?}); {diag}");
             }
             let child = self.child.as_mut().context("prosody child missing")?;
@@ -377,7 +389,9 @@ impl Prosody {
             }
             if Instant::now() >= deadline {
                 let diag = self.diagnostics(log_offset);
-                let _ = self.stop_child();
+                if let Err(e) = self.stop_child() {
+                    tracing::warn!(error = %e, "stopping prosody after a failed start");
+                }
                 bail!(
                     "prosody did not accept connections on {:?} within {:?}; {diag}",
                     self.ports,
@@ -591,6 +605,8 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
         r#"
 VirtualHost "{DOMAIN}"
 
+VirtualHost "{SRV_DOMAIN}"
+
 Component "{CONFERENCE_DOMAIN}" "muc"
     modules_enabled = {{ "muc_mam" }}
     muc_room_locking = false
@@ -620,7 +636,9 @@ fn ensure_certs(certs: &Path) -> Result<()> {
     }
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     generate_certs(&tmp).inspect_err(|_| {
-        let _ = fs::remove_dir_all(&tmp);
+        if let Err(e) = fs::remove_dir_all(&tmp) {
+            tracing::warn!(error = %e, dir = %tmp.display(), "cannot remove half-made certs");
+        }
     })?;
     if certs.exists() {
         fs::remove_dir_all(certs)
@@ -639,7 +657,7 @@ fn generate_certs(dir: &Path) -> Result<()> {
          keyUsage = critical, digitalSignature, keyEncipherment\n\
          extendedKeyUsage = serverAuth\n\
          subjectAltName = DNS:localhost, DNS:conference.localhost, DNS:upload.localhost, \
-         DNS:pubsub.localhost, IP:127.0.0.1\n",
+         DNS:pubsub.localhost, DNS:srv.test, IP:127.0.0.1\n",
     )
     .with_context(|| format!("writing {}", ext.display()))?;
     openssl(

@@ -10,4 +10,5 @@ mod cli;
 mod hostile_server;
 mod reliability;
 mod security;
+mod srv;
 mod testbed_smoke;
