@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, ensure};
 use starling_core::connection::TlsMode;
-use starling_core::{AccountOptions, ConnectionState, Event, MessageState};
+use starling_core::{ConnectionState, Event, MessageState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, mpsc};
 use tokio_rustls::rustls;
 
-use crate::node::Node;
+use crate::node::{Node, options_via};
 use crate::reliability::bodies_until;
 use crate::support;
 
@@ -187,12 +187,7 @@ async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Re
     let (alice, bob) = (server.account("alice")?, server.account("bob")?);
     let mut peer = server.peer(&bob).await?;
     let mitm = Mitm::start(&server).await?;
-    let opts = AccountOptions {
-        server: Some(("127.0.0.1".into(), mitm.port)),
-        tls: TlsMode::DirectTls,
-        ca_file: Some(server.ca_file().to_path_buf()),
-        first_sync_days: None,
-    };
+    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
     let mut a = Node::with_options(&alice, opts).await?;
     a.online().await?;
 
@@ -253,12 +248,7 @@ async fn refused_resumption_starts_a_fresh_session_and_resends_what_was_never_ac
     let mut peer = server.peer(&bob).await?;
     let mitm = Mitm::start(&server).await?;
     mitm.controls.break_resume.store(true, Ordering::SeqCst);
-    let opts = AccountOptions {
-        server: Some(("127.0.0.1".into(), mitm.port)),
-        tls: TlsMode::DirectTls,
-        ca_file: Some(server.ca_file().to_path_buf()),
-        first_sync_days: None,
-    };
+    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
     let mut a = Node::with_options(&alice, opts).await?;
     a.online().await?;
 

@@ -35,9 +35,15 @@ pub fn init_logging() {
 
 /// Account options pointing at the test server (STARTTLS, trusting the test CA).
 pub fn options(server: &Prosody) -> AccountOptions {
+    options_via(server, server.c2s_port(), TlsMode::StartTls)
+}
+
+/// Account options for reaching the test server through 127.0.0.1:`port` (a proxy, a
+/// man-in-the-middle, or the server itself), trusting the test CA.
+pub fn options_via(server: &Prosody, port: u16, tls: TlsMode) -> AccountOptions {
     AccountOptions {
-        server: Some(("127.0.0.1".into(), server.c2s_port())),
-        tls: TlsMode::StartTls,
+        server: Some(("127.0.0.1".into(), port)),
+        tls,
         ca_file: Some(server.ca_file().to_path_buf()),
         first_sync_days: None,
     }

@@ -5,11 +5,11 @@ use std::process::Stdio;
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
 use starling_core::connection::TlsMode;
-use starling_core::{AccountOptions, Event, MessageState};
+use starling_core::{Event, MessageState};
 use tokio::io::AsyncBufReadExt;
 
 use crate::cli::Cli;
-use crate::node::Node;
+use crate::node::{Node, options_via};
 use crate::proxy::CuttingProxy;
 use crate::support::{self, EVENT_TIMEOUT, Peer};
 
@@ -33,12 +33,7 @@ async fn hundred_messages_through_a_cutting_proxy_arrive_once_in_order() -> Resu
     let mut peer = server.peer(&bob).await?;
     // Each connection may carry ~12 KB from the client: a login (~3-4 KB) plus some messages.
     let proxy = CuttingProxy::start(server.c2s_port(), 12_000).await?;
-    let opts = AccountOptions {
-        server: Some(("127.0.0.1".into(), proxy.port)),
-        tls: TlsMode::StartTls,
-        ca_file: Some(server.ca_file().to_path_buf()),
-        first_sync_days: None,
-    };
+    let opts = options_via(&server, proxy.port, TlsMode::StartTls);
     let mut a = Node::with_options(&alice, opts).await?;
     a.online().await?;
 

@@ -54,41 +54,28 @@ async fn self_signed_certificate_without_ca_file_is_refused() -> Result<()> {
     let server = support::fresh_server()?;
     let alice = server.account("alice")?;
     let cli = Cli::new(&server)?;
-    let port = server.c2s_port().to_string();
-    let args = [
-        "--server",
-        "127.0.0.1",
-        "--port",
-        port.as_str(),
-        "--tls",
-        "starttls",
-    ]
-    .map(String::from);
-    refused(
-        &cli,
-        &add_args(&alice.jid, &args),
-        &alice.password,
-        "certificate not trusted for localhost",
-    )
-    .await?;
-    // Same over direct TLS.
-    let port = server.direct_tls_port().to_string();
-    let args = [
-        "--server",
-        "127.0.0.1",
-        "--port",
-        port.as_str(),
-        "--tls",
-        "direct",
-    ]
-    .map(String::from);
-    refused(
-        &cli,
-        &add_args(&alice.jid, &args),
-        &alice.password,
-        "not trusted",
-    )
-    .await?;
+    for (port, tls) in [
+        (server.c2s_port(), "starttls"),
+        (server.direct_tls_port(), "direct"),
+    ] {
+        let port = port.to_string();
+        let args = [
+            "--server",
+            "127.0.0.1",
+            "--port",
+            port.as_str(),
+            "--tls",
+            tls,
+        ]
+        .map(String::from);
+        refused(
+            &cli,
+            &add_args(&alice.jid, &args),
+            &alice.password,
+            "certificate not trusted for localhost",
+        )
+        .await?;
+    }
     Ok(())
 }
 
