@@ -367,9 +367,22 @@ async fn send(
     }
     std::io::stdout().flush()?;
     let deadline = Duration::from_secs(timeout);
-    connect_online(client, account, deadline)
-        .await
-        .context("the message is queued and will be sent on the next connection")?;
+    // Another process online with this profile (the app, or `listen`) sends it for us.
+    let handed_over = match connect_online(client, account, deadline).await {
+        Ok(()) => false,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<starling_core::Error>(),
+                Some(starling_core::Error::ProfileBusy(_))
+            ) =>
+        {
+            eprintln!("another Starling process is online with this profile; it sends the message");
+            true
+        }
+        Err(e) => {
+            return Err(e.context("the message is queued and will be sent on the next connection"));
+        }
+    };
     let wait = async {
         loop {
             if client
@@ -378,6 +391,11 @@ async fn send(
                 .is_empty()
             {
                 return Ok::<_, anyhow::Error>(());
+            }
+            if handed_over {
+                // No events cross processes: watch the shared database instead.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
             }
             match events.recv().await {
                 Ok(Event::Connection {

@@ -216,6 +216,29 @@ async fn cli_listen_prints_json_events_and_stops_on_sigterm() -> Result<()> {
     peer.send_message(&alice.jid, "heard by listen").await?;
     let m = next_event(&|v| v["event"] == "message").await?;
     ensure!(m["message"]["body"] == "heard by listen", "{m}");
+
+    // While `listen` is online, `send` from another process hands the message to it (one
+    // process per profile online: no resource fight, no double send) ...
+    let out = cli
+        .command(&["send", &bob.jid, "via the running listener"])
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("another Starling process"));
+    peer.command(serde_json::json!({"cmd": "ping"})).await?;
+    cli.run(&["send", &bob.jid, "sentinel"]).await?;
+    let got = crate::reliability::bodies_until(&mut peer, "sentinel").await?;
+    ensure!(
+        got == vec!["via the running listener".to_owned()],
+        "exactly once: {got:?}"
+    );
+    // ... and commands that need their own connection say why they cannot have it.
+    let err = cli.fail(&["sync"], None).await?;
+    ensure!(err.contains("another Starling process is online"), "{err}");
     let pid = child.id().context("pid")?;
     let status = tokio::process::Command::new("kill")
         .args(["-TERM", &pid.to_string()])

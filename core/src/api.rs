@@ -38,6 +38,10 @@ pub enum Error {
     AccountExists(String),
     #[error("{0} is not connected")]
     NotConnected(String),
+    #[error(
+        "another Starling process is online with the profile {0}; stop it (or use another --profile) and try again"
+    )]
+    ProfileBusy(String),
     #[error("the server did not answer in time ({0})")]
     Timeout(&'static str),
     #[error("the server refused: {0}")]
@@ -201,6 +205,9 @@ struct Inner {
     secrets: Secrets,
     events: broadcast::Sender<Event>,
     actors: Mutex<HashMap<String, mpsc::Sender<Command>>>,
+    /// Held while this process may go online with the profile's accounts (see
+    /// [`Client::connect`]); released when the process ends, however it ends.
+    online_lock: std::sync::Mutex<Option<std::fs::File>>,
 }
 
 /// The handle every front end holds. Clone it freely.
@@ -258,6 +265,7 @@ impl Client {
                 secrets,
                 events,
                 actors: Mutex::new(HashMap::new()),
+                online_lock: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -345,8 +353,13 @@ impl Client {
     }
 
     /// Starts the account's actor (if not running). Returns at once; watch [`Event::Connection`].
+    ///
+    /// Only one process at a time may be online with a profile: two would bind the same
+    /// resource (and kick each other off the server) and send the same outbox rows twice.
+    /// A second process gets [`Error::ProfileBusy`].
     pub async fn connect(&self, jid: &str) -> Result<()> {
         let rec = self.inner.store.account(parse_bare(jid)?.as_str())?;
+        self.lock_profile()?;
         let mut actors = self.inner.actors.lock().await;
         if let Some(tx) = actors.get(&rec.jid)
             && !tx.is_closed()
@@ -362,6 +375,37 @@ impl Client {
         )?;
         actors.insert(rec.jid, tx);
         Ok(())
+    }
+
+    /// Takes the profile's online lock (an OS file lock, so a killed process releases it).
+    fn lock_profile(&self) -> Result<()> {
+        let mut held = self
+            .inner
+            .online_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held.is_some() {
+            return Ok(());
+        }
+        let path = self.inner.profile_dir.join("online.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Store(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {
+                *held = Some(file);
+                Ok(())
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::ProfileBusy(
+                self.inner.profile_dir.display().to_string(),
+            )),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(Error::Store(format!("cannot lock {}: {e}", path.display())))
+            }
+        }
     }
 
     /// Connects every enabled account.

@@ -240,7 +240,7 @@ impl Actor {
                     }
                 },
                 Some((outbox_id, acked)) = acks.recv() => self.on_ack(outbox_id, acked).await,
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => self.on_tick().await,
             }
         }
         if self.online {
@@ -512,8 +512,11 @@ impl Actor {
         }
     }
 
-    fn on_tick(&mut self) {
+    async fn on_tick(&mut self) {
         self.settle_roster_requests(None);
+        // Other processes (the CLI while the app runs) may have queued messages in this
+        // profile's outbox; this process holds the profile's online lock, so it sends them.
+        self.flush_outbox().await;
         for p in self.iqs.expired(Instant::now()) {
             if let Pending::Mam { queryid } = &p {
                 self.session.open_queries.remove(queryid);
