@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import logging
-import os
 import sqlite3
 import sys
 import time
@@ -29,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import slixmpp
+
+import benchpeer
 
 TIMEOUT = 300.0
 SCHEMA = """
@@ -42,11 +41,6 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_peer ON messages(from_jid, timestamp);
 """
-
-
-def emit(**fields: Any) -> None:
-    sys.stdout.write(json.dumps(fields) + "\n")
-    sys.stdout.flush()
 
 
 class Fetcher(slixmpp.ClientXMPP):
@@ -146,42 +140,15 @@ async def run(args: argparse.Namespace, password: str) -> dict[str, Any]:
         return {"count": count, "pages": pages, "seconds": time.monotonic() - started}
     finally:
         db.close()
-        client.disconnect(wait=2.0)
-        try:
-            await asyncio.wait_for(client.gone.wait(), 5)
-        except asyncio.TimeoutError:
-            client.abort()
+        await benchpeer.disconnect(client, client.gone)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--jid", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ca-file", required=True)
-    parser.add_argument("--db", required=True)
-    parser.add_argument("--page-size", type=int, default=250)
-    args = parser.parse_args()
-    password = os.environ.get("PEER_PASSWORD")
-    if not password:
-        emit(error="PEER_PASSWORD is not set")
-        return 2
-    if not Path(args.ca_file).is_file():
-        emit(error=f"CA file not found: {args.ca_file}")
-        return 2
-    try:
-        result = asyncio.run(run(args, password))
-    except Exception as exc:
-        emit(error=f"{type(exc).__name__}: {exc}")
-        return 1
-    emit(**result)
-    return 0
+    p = benchpeer.parser(__doc__)
+    p.add_argument("--db", required=True)
+    p.add_argument("--page-size", type=int, default=250)
+    return benchpeer.main(p.parse_args(), run)
 
 
 if __name__ == "__main__":
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.DEBUG if os.environ.get("PEER_DEBUG") == "1" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     sys.exit(main())
