@@ -62,6 +62,8 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Conversations, newest first, with unread counts.
+    Conversations,
     /// Full-text search over stored messages.
     Search {
         text: String,
@@ -218,6 +220,28 @@ pub async fn run(cli: Cli) -> Result<()> {
             let acc = pick_account(&client, cli.account.as_deref())?;
             let msgs = client.history(&acc, &jid, limit)?;
             out.messages(&msgs)
+        }
+        Command::Conversations => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            let convs = client.conversations(&acc)?;
+            if out.json {
+                return out.line(&convs);
+            }
+            for c in convs {
+                let unread = if c.unread > 0 {
+                    format!(" ({} unread)", c.unread)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{} {}{}: {}",
+                    fmt_time(c.last_activity),
+                    c.peer,
+                    unread,
+                    c.last_message.unwrap_or_default()
+                );
+            }
+            Ok(())
         }
         Command::Search { text, limit } => {
             let acc = pick_account(&client, cli.account.as_deref())?;

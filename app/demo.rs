@@ -190,7 +190,7 @@ async fn run_bot(bot: Client, jid: String) -> Result<()> {
                 if !message.outgoing && message.state == MessageState::Received =>
             {
                 let reply = answer(&message.body);
-                bot.mark_displayed(&jid, &message.peer).await?;
+                bot.mark_read(&jid, &message.peer).await?;
                 bot.send_message(&jid, &message.peer, &reply).await?;
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -48,6 +48,17 @@ async fn messages_both_ways_with_receipts_and_markers() -> Result<()> {
     let receipt = peer.next_event("receipt", EVENT_TIMEOUT).await?;
     ensure!(receipt["id"] == json!(id), "receipt for {id}: {receipt}");
 
+    // Unread until the user reads it; reading sends a displayed marker for the peer's id.
+    let convs = a.client.conversations(&alice.jid)?;
+    ensure!(convs[0].unread == 1, "{convs:?}");
+    a.client.mark_read(&alice.jid, &bob.jid).await?;
+    ensure!(a.client.conversations(&alice.jid)?[0].unread == 0);
+    let marker = peer.next_event("displayed", EVENT_TIMEOUT).await?;
+    ensure!(
+        marker["id"] == json!(id),
+        "displayed marker for {id}: {marker}"
+    );
+
     // Chat states are shown, not stored.
     peer.command(json!({"cmd": "chatstate", "to": alice.jid, "state": "composing"}))
         .await?;
@@ -294,6 +305,24 @@ async fn roster_and_subscriptions() -> Result<()> {
         online.iter().any(|p| p.jid.starts_with(&bob.jid)),
         "{online:?}"
     );
+
+    // Our own presence reaches the subscribed contact.
+    a.client
+        .set_presence(
+            &alice.jid,
+            starling_core::OwnPresence {
+                show: starling_core::Availability::Away,
+                status: Some("in a meeting".into()),
+            },
+        )
+        .await?;
+    let p = peer
+        .next_event_matching(
+            |e| event_name(e) == "presence" && e["status"] == "in a meeting",
+            EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(p["show"] == "away", "{p}");
 
     // Rename, then remove.
     a.client

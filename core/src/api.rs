@@ -118,6 +118,11 @@ pub enum Event {
         from: String,
         state: String,
     },
+    /// The user read a conversation (its unread count is now zero).
+    ConversationRead {
+        account: String,
+        peer: String,
+    },
     Presence {
         account: String,
         from: String,
@@ -148,6 +153,25 @@ pub enum Event {
         account: String,
         reason: String,
     },
+}
+
+/// How available we are (RFC 6121 `<show/>`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Availability {
+    #[default]
+    Online,
+    Chat,
+    Away,
+    ExtendedAway,
+    DoNotDisturb,
+}
+
+/// Our own presence: availability and an optional status message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct OwnPresence {
+    pub show: Availability,
+    pub status: Option<String>,
 }
 
 /// Features (XEP-0030 disco#info) of our server and of our account.
@@ -535,22 +559,38 @@ impl Client {
         .await
     }
 
-    /// Tells the peer we displayed their messages (XEP-0333), if online.
-    pub async fn mark_displayed(&self, account: &str, peer: &str) -> Result<()> {
+    /// The user has seen the conversation: its unread count drops to zero, and the peer is
+    /// told (XEP-0333 displayed marker) when we are online.
+    pub async fn mark_read(&self, account: &str, peer: &str) -> Result<()> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let peer = parse_contact(peer)?;
-        let Some(last) = self.inner.store.last_incoming(acc.id, peer.as_str())? else {
+        self.inner.store.mark_read(acc.id, peer.as_str())?;
+        self.emit(Event::ConversationRead {
+            account: acc.jid.clone(),
+            peer: peer.to_string(),
+        });
+        let Some(id) = self
+            .inner
+            .store
+            .last_incoming(acc.id, peer.as_str())?
+            .and_then(|m| m.stanza_id)
+        else {
             return Ok(());
         };
-        let Some(id) = last.stanza_id.clone() else {
-            return Ok(());
-        };
-        self.command(&acc.jid, |reply| Command::Displayed {
-            to: peer,
-            id,
-            reply,
-        })
-        .await
+        match self
+            .command(&acc.jid, |reply| Command::Displayed {
+                to: peer,
+                id,
+                reply,
+            })
+            .await
+        {
+            Err(Error::NotConnected(_)) => {
+                tracing::debug!("offline: read locally, no displayed marker sent");
+                Ok(())
+            }
+            other => other,
+        }
     }
 
     /// Adds (or renames/regroups) a contact and asks for their presence.
@@ -632,6 +672,12 @@ impl Client {
     /// What our server and account support, as discovered this session.
     pub async fn server_features(&self, account: &str) -> Result<ServerFeatures> {
         self.query(account, |reply| Command::Features { reply })
+            .await
+    }
+
+    /// Sets our presence on an account; it is sent now and after every reconnect.
+    pub async fn set_presence(&self, account: &str, presence: OwnPresence) -> Result<()> {
+        self.command(account, |reply| Command::SetPresence { presence, reply })
             .await
     }
 

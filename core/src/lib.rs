@@ -12,9 +12,9 @@ pub mod services;
 pub mod store;
 
 pub use api::{
-    AccountOptions, ChatStateKind, Client, ConnectionState, Error, Event, MessageState,
-    PresenceView, Result, RosterDiff, ServerFeatures, TimelineDiff, default_profile_dir,
-    parse_bare, parse_contact,
+    AccountOptions, Availability, ChatStateKind, Client, ConnectionState, Error, Event,
+    MessageState, OwnPresence, PresenceView, Result, RosterDiff, ServerFeatures, TimelineDiff,
+    default_profile_dir, parse_bare, parse_contact,
 };
 
 /// The core's version, for about screens and the CLI.

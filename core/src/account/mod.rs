@@ -81,6 +81,11 @@ pub enum Command {
     Features {
         reply: oneshot::Sender<crate::api::ServerFeatures>,
     },
+    /// Changes our own presence (sent now if online, and on every fresh session).
+    SetPresence {
+        presence: crate::api::OwnPresence,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// The available resources of contacts in this session.
     Presences {
         reply: oneshot::Sender<Vec<crate::api::PresenceView>>,
@@ -147,6 +152,7 @@ pub fn spawn(
         catchup: None,
         last_state: None,
         awaiting_push: Vec::new(),
+        availability: crate::api::OwnPresence::default(),
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -198,6 +204,8 @@ pub(crate) struct Actor {
     /// Roster changes the server accepted whose push has not arrived yet (Prosody answers the
     /// IQ before pushing); the requester hears back when the store has the change.
     awaiting_push: Vec<(BareJid, Instant, oneshot::Sender<Result<()>>)>,
+    /// Our own presence, kept across sessions.
+    availability: crate::api::OwnPresence,
 }
 
 impl Actor {
@@ -370,11 +378,7 @@ impl Actor {
             Pending::Carbons,
         )
         .await;
-        let mut presence = Presence::available();
-        if let Some(c) = crate::proto::caps::caps() {
-            presence.payloads.push(c.into());
-        }
-        self.send_now(presence).await;
+        self.send_now(self.own_presence()).await;
         self.send_iq(
             Some(Jid::from(self.own.clone())),
             IqKind::Get,
@@ -390,6 +394,26 @@ impl Actor {
             Pending::DiscoServer,
         )
         .await;
+    }
+
+    /// Our presence: availability, status message, and entity caps.
+    fn own_presence(&self) -> Presence {
+        use xmpp_parsers::presence::Show;
+        let mut presence = Presence::available();
+        presence.show = match self.availability.show {
+            crate::api::Availability::Online => None,
+            crate::api::Availability::Chat => Some(Show::Chat),
+            crate::api::Availability::Away => Some(Show::Away),
+            crate::api::Availability::ExtendedAway => Some(Show::Xa),
+            crate::api::Availability::DoNotDisturb => Some(Show::Dnd),
+        };
+        if let Some(status) = &self.availability.status {
+            presence.set_status(String::new(), status.clone());
+        }
+        if let Some(c) = crate::proto::caps::caps() {
+            presence.payloads.push(c.into());
+        }
+        presence
     }
 
     /// Starts (or continues) the archive catch-up with one page query.
@@ -581,6 +605,13 @@ impl Actor {
                 if reply.send(out).is_err() {
                     tracing::debug!("presence requester went away");
                 }
+            }
+            Command::SetPresence { presence, reply } => {
+                self.availability = presence;
+                if self.online {
+                    self.send_now(self.own_presence()).await;
+                }
+                reply_to(reply, Ok(()));
             }
             Command::Features { reply } => {
                 let f = crate::api::ServerFeatures {

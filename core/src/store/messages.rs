@@ -73,6 +73,8 @@ pub struct ConversationRecord {
     pub peer: String,
     pub last_activity: i64,
     pub last_message: Option<String>,
+    /// Incoming messages after the user's read marker.
+    pub unread: u32,
 }
 
 /// An incoming (or carbon/archived outgoing) message, already validated by the pipeline.
@@ -280,6 +282,8 @@ impl Store {
             params![account, conv, msg.sender, msg.id, msg.body, now],
         )?;
         let message_id = tx.last_insert_rowid();
+        // Writing in a conversation means having read it.
+        mark_read_in(&tx, conv)?;
         tx.execute(
             "INSERT INTO outbox (account_id, message_id, stanza, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![account, message_id, msg.stanza, now],
@@ -521,7 +525,8 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT c.peer, c.last_activity, \
-             (SELECT body FROM message WHERE conversation_id = c.id ORDER BY timestamp DESC, id DESC LIMIT 1) \
+             (SELECT body FROM message WHERE conversation_id = c.id ORDER BY timestamp DESC, id DESC LIMIT 1), \
+             (SELECT count(*) FROM message WHERE conversation_id = c.id AND outgoing = 0 AND id > c.read_up_to) \
              FROM conversation c WHERE c.account_id = ?1 ORDER BY c.last_activity DESC",
         )?;
         let rows = stmt.query_map([account], |r| {
@@ -529,9 +534,19 @@ impl Store {
                 peer: r.get(0)?,
                 last_activity: r.get(1)?,
                 last_message: r.get(2)?,
+                unread: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The user has seen everything in a conversation: its unread count drops to zero.
+    pub fn mark_read(&self, account: AccountId, peer: &str) -> Result<()> {
+        let conn = self.lock();
+        if let Some(conv) = existing_conversation(&conn, account, peer)? {
+            mark_read_in(&conn, conv)?;
+        }
+        Ok(())
     }
 
     /// The newest incoming message of a conversation (what a "displayed" marker refers to).
@@ -630,7 +645,20 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
         ],
     )?;
     let rec = load(tx, tx.last_insert_rowid())?;
+    if msg.outgoing {
+        // Our own message from another device (carbon/archive): the conversation was read there.
+        mark_read_in(tx, conv)?;
+    }
     Ok(Ingest::Inserted(rec))
+}
+
+fn mark_read_in(conn: &rusqlite::Connection, conversation: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE conversation SET read_up_to = \
+         (SELECT coalesce(max(id), 0) FROM message WHERE conversation_id = ?1) WHERE id = ?1",
+        [conversation],
+    )?;
+    Ok(())
 }
 
 /// Applies a correction unless this correction id was applied before. Returns whether it was.
@@ -825,6 +853,28 @@ mod tests {
                 .queue_correction(acc, "bob@example.org", "nope", "m3", "x", "<message/>")
                 .is_err()
         );
+        Ok(())
+    }
+
+    #[test]
+    fn unread_counts_follow_the_read_marker() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        store.ingest(acc, &incoming("x1", None, "one"))?;
+        store.ingest(acc, &incoming("x2", None, "two"))?;
+        assert_eq!(store.conversations(acc)?[0].unread, 2);
+        store.mark_read(acc, "bob@example.org")?;
+        assert_eq!(store.conversations(acc)?[0].unread, 0);
+        store.ingest(acc, &incoming("x3", None, "three"))?;
+        assert_eq!(store.conversations(acc)?[0].unread, 1);
+        // Replying means having read it.
+        store.queue_message(acc, &out("m1", "reply"))?;
+        assert_eq!(store.conversations(acc)?[0].unread, 0);
+        // So does our own message arriving from another device.
+        store.ingest(acc, &incoming("x4", None, "four"))?;
+        let mut mine = incoming("c1", None, "from my phone");
+        mine.outgoing = true;
+        store.ingest(acc, &mine)?;
+        assert_eq!(store.conversations(acc)?[0].unread, 0);
         Ok(())
     }
 
