@@ -403,3 +403,45 @@ async fn timeline_and_roster_are_snapshot_plus_diffs() -> Result<()> {
     peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounced_message_is_failed_then_retried() -> Result<()> {
+    use starling_core::MessageState;
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    // Nobody has this address yet: the server bounces the message.
+    let later = support::unique_name("later");
+    let later_jid = server.jid(&later);
+    let sent = a.send(&later_jid, "are you there?").await?;
+    let failed = a.wait_state(sent.id, MessageState::Failed).await?;
+    ensure!(failed.error.is_some(), "the reason is kept: {failed:?}");
+
+    // The account appears; retrying sends the same message (same id) again.
+    let password = format!("pw-{later}");
+    server.register(&later, &password)?;
+    let account = support::Account {
+        user: later.clone(),
+        jid: later_jid.clone(),
+        password,
+    };
+    let mut peer = server.peer(&account).await?;
+    let again = a.client.retry_message(&alice.jid, sent.id).await?;
+    ensure!(again.state == MessageState::Pending, "{again:?}");
+    let got = peer
+        .next_event_matching(|e| event_name(e) == "message", EVENT_TIMEOUT)
+        .await?;
+    ensure!(
+        got["body"] == "are you there?" && got["id"] == json!(sent.stanza_id),
+        "{got}"
+    );
+    a.wait_state(sent.id, MessageState::Sent).await?;
+    ensure!(
+        a.client.retry_message(&alice.jid, sent.id).await.is_err(),
+        "only failed messages can be retried"
+    );
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}

@@ -46,6 +46,8 @@ pub enum Error {
     Timeout(&'static str),
     #[error("the server refused: {0}")]
     Refused(String),
+    #[error("message {0} has not failed, so there is nothing to retry")]
+    NotRetryable(i64),
     #[error("nothing to correct: no message sent to {0} yet")]
     NothingToCorrect(String),
     #[error("password: {0}")]
@@ -722,12 +724,46 @@ impl Client {
 
     /// The newest `limit` messages with `peer`, oldest first.
     pub fn history(&self, account: &str, peer: &str, limit: u32) -> Result<Vec<MessageRecord>> {
+        self.history_page(account, peer, None, limit)
+    }
+
+    /// One page of a timeline, oldest first: the `limit` messages before message `before`
+    /// (or the newest ones). For views that load older pages as the user scrolls.
+    pub fn history_page(
+        &self,
+        account: &str,
+        peer: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let peer = parse_contact(peer)?;
         Ok(self
             .inner
             .store
-            .history(acc.id, peer.as_str(), limit, None)?)
+            .history(acc.id, peer.as_str(), limit, before)?)
+    }
+
+    /// Sends a failed message again (same id, so a peer that got it anyway can tell).
+    pub async fn retry_message(&self, account: &str, message_id: i64) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let rec = self
+            .inner
+            .store
+            .requeue_failed(acc.id, message_id, |m| {
+                let peer = parse_contact(&m.peer).ok()?;
+                let id = m.stanza_id.clone()?;
+                Some(crate::services::chat::message_stanza(
+                    &peer, &id, &m.body, None,
+                ))
+            })?
+            .ok_or(Error::NotRetryable(message_id))?;
+        self.emit(Event::MessageUpdated {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+        });
+        self.flush(&acc.jid).await;
+        Ok(rec)
     }
 
     pub fn search(&self, account: &str, text: &str, limit: u32) -> Result<Vec<MessageRecord>> {

@@ -360,7 +360,7 @@ impl Store {
         let rec = match message_id.flatten() {
             Some(mid) => {
                 tx.execute(
-                    "UPDATE message SET state = 'sent' WHERE id = ?1 AND state IN ('pending', 'failed')",
+                    "UPDATE message SET state = 'sent' WHERE id = ?1 AND state = 'pending'",
                     [mid],
                 )?;
                 Some(load(&tx, mid)?)
@@ -453,6 +453,45 @@ impl Store {
             )?;
         }
         let rec = load(&tx, target)?;
+        tx.commit()?;
+        Ok(Some(rec))
+    }
+
+    /// Puts a failed outgoing message back into the outbox (state `pending`), with the stanza
+    /// `stanza` builds for it. `None` if the message does not exist or has not failed.
+    pub fn requeue_failed(
+        &self,
+        account: AccountId,
+        message_id: i64,
+        stanza: impl FnOnce(&MessageRecord) -> Option<String>,
+    ) -> Result<Option<MessageRecord>> {
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        let rec = match load(&tx, message_id) {
+            Ok(r) => r,
+            Err(Error::Sqlite(rusqlite::Error::QueryReturnedNoRows)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let owned: bool = tx.query_row(
+            "SELECT account_id = ?2 FROM message WHERE id = ?1",
+            params![message_id, account],
+            |r| r.get(0),
+        )?;
+        if !owned || !rec.outgoing || rec.state != MessageState::Failed {
+            return Ok(None);
+        }
+        let Some(xml) = stanza(&rec) else {
+            return Ok(None);
+        };
+        tx.execute(
+            "UPDATE message SET state = 'pending', error = NULL WHERE id = ?1",
+            [message_id],
+        )?;
+        tx.execute(
+            "INSERT INTO outbox (account_id, message_id, stanza, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![account, message_id, xml, now_ms()],
+        )?;
+        let rec = load(&tx, message_id)?;
         tx.commit()?;
         Ok(Some(rec))
     }
@@ -852,6 +891,39 @@ mod tests {
             store
                 .queue_correction(acc, "bob@example.org", "nope", "m3", "x", "<message/>")
                 .is_err()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn an_ack_after_a_bounce_keeps_the_message_failed() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        let (_, ob) = store.queue_message(acc, &out("m1", "hello"))?;
+        store.mark_failed(acc, "bob@example.org", "m1", "service-unavailable")?;
+        // The server acks the stanza it bounced: it is out of the outbox, still failed.
+        let after = store.outbox_acked(ob)?;
+        assert_eq!(after.map(|m| m.state), Some(MessageState::Failed));
+        assert!(store.outbox(acc)?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn only_failed_messages_are_requeued() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        let (rec, ob) = store.queue_message(acc, &out("m1", "hello"))?;
+        let xml = |_: &MessageRecord| Some("<message id='m1'/>".to_owned());
+        assert!(
+            store.requeue_failed(acc, rec.id, xml)?.is_none(),
+            "pending: not failed"
+        );
+        store.outbox_acked(ob)?;
+        store.mark_failed(acc, "bob@example.org", "m1", "service-unavailable")?;
+        let again = store.requeue_failed(acc, rec.id, xml)?;
+        assert_eq!(again.map(|m| m.state), Some(MessageState::Pending));
+        assert_eq!(store.outbox(acc)?.len(), 1);
+        assert!(
+            store.requeue_failed(acc, 9999, xml)?.is_none(),
+            "unknown id"
         );
         Ok(())
     }
