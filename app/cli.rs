@@ -342,7 +342,11 @@ async fn account(client: &Client, out: &Output, cmd: AccountCmd) -> Result<()> {
 }
 
 /// Connects `account` and waits until it is online (or fails with the reason).
-async fn connect_online(client: &Client, account: &str, timeout: Duration) -> Result<()> {
+pub(crate) async fn connect_online(
+    client: &Client,
+    account: &str,
+    timeout: Duration,
+) -> Result<()> {
     let mut events = client.events();
     client.connect(account).await?;
     let wait = async {

@@ -16,6 +16,7 @@ use crate::testbed::{Prosody, ProsodyOptions};
 
 const USER: &str = "alice";
 const BOT: &str = "bob";
+const ONLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -68,7 +69,7 @@ async fn run_with_server(
     let bot = demo_client(&base.join("bot"), server, &bot_jid, passwords).await?;
 
     let bot_task = tokio::spawn(run_bot(bot.clone(), bot_jid.clone()));
-    online(&user, &user_jid).await?;
+    crate::cli::connect_online(&user, &user_jid, ONLINE_TIMEOUT).await?;
     if user.contacts(&user_jid)?.iter().all(|c| c.jid != bot_jid) {
         user.add_contact(
             &user_jid,
@@ -156,31 +157,10 @@ async fn demo_client(
     Ok(client)
 }
 
-async fn online(client: &Client, jid: &str) -> Result<()> {
-    let mut events = client.events();
-    client.connect(jid).await?;
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(Event::Connection { account, state }) if account == jid => match state {
-                    ConnectionState::Online { .. } => return Ok(()),
-                    ConnectionState::Failed { error, .. } => return Err(anyhow!(error)),
-                    _ => {}
-                },
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => return Err(anyhow!("event stream ended: {e}")),
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .map_err(|_| anyhow!("{jid} did not come online within 30 s"))?
-}
-
 /// The bot: approves subscription requests and answers every message.
 async fn run_bot(bot: Client, jid: String) -> Result<()> {
     let mut events = bot.events();
-    online(&bot, &jid).await?;
+    crate::cli::connect_online(&bot, &jid, ONLINE_TIMEOUT).await?;
     loop {
         match events.recv().await {
             Ok(Event::SubscriptionRequest { from, .. }) => {

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+import slixmpp
+
 
 def emit(**fields: Any) -> None:
     sys.stdout.write(json.dumps(fields) + "\n")
@@ -60,3 +62,23 @@ async def disconnect(client: Any, gone: asyncio.Event) -> None:
         await asyncio.wait_for(gone.wait(), 5)
     except asyncio.TimeoutError:
         client.abort()
+
+
+class Client(slixmpp.ClientXMPP):
+    """A slixmpp client that records whether it came online, failed, or went away."""
+
+    def __init__(self, jid: str, password: str, plugins: tuple[str, ...]) -> None:
+        super().__init__(jid, password)
+        for plugin in plugins:
+            self.register_plugin(plugin)
+        self.online = asyncio.Event()
+        self.gone = asyncio.Event()
+        self.failed: str | None = None
+        self.add_event_handler("failed_all_auth", lambda _e: self.fail("authentication failed"))
+        self.add_event_handler("connection_failed", lambda e: self.fail(f"connection failed: {e}"))
+        self.add_event_handler("disconnected", lambda _e: self.gone.set())
+
+    def fail(self, why: str) -> None:
+        self.failed = why
+        self.online.set()
+        self.gone.set()

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import slixmpp
 
 import benchpeer
 
@@ -43,23 +42,12 @@ CREATE INDEX messages_peer ON messages(from_jid, timestamp);
 """
 
 
-class Fetcher(slixmpp.ClientXMPP):
+class Fetcher(benchpeer.Client):
     def __init__(self, jid: str, password: str) -> None:
-        super().__init__(jid, password)
-        for plugin in ("xep_0030", "xep_0059", "xep_0297", "xep_0203", "xep_0313"):
-            self.register_plugin(plugin)
-        self.online = asyncio.Event()
-        self.gone = asyncio.Event()
-        self.failed: str | None = None
+        super().__init__(
+            jid, password, ("xep_0030", "xep_0059", "xep_0297", "xep_0203", "xep_0313")
+        )
         self.add_event_handler("session_start", lambda _e: self.online.set())
-        self.add_event_handler("failed_all_auth", lambda _e: self.fail("authentication failed"))
-        self.add_event_handler("connection_failed", lambda e: self.fail(f"connection failed: {e}"))
-        self.add_event_handler("disconnected", lambda _e: self.gone.set())
-
-    def fail(self, why: str) -> None:
-        self.failed = why
-        self.online.set()
-        self.gone.set()
 
 
 def open_db(path: Path) -> sqlite3.Connection:

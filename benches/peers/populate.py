@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import slixmpp
 
 import benchpeer
 from slixmpp import JID
@@ -32,29 +31,16 @@ SID_NS = "urn:xmpp:sid:0"
 TIMEOUT = 300.0
 
 
-class Populator(slixmpp.ClientXMPP):
+class Populator(benchpeer.Client):
     def __init__(self, jid: str, password: str) -> None:
-        super().__init__(jid, password)
-        for plugin in ("xep_0030", "xep_0198", "xep_0199"):
-            self.register_plugin(plugin)
+        super().__init__(jid, password, ("xep_0030", "xep_0198", "xep_0199"))
         # Ask for an ack every 500 stanzas instead of every 5.
         self.plugin["xep_0198"].window = 500
-        self.online = asyncio.Event()
         self.sm_enabled = asyncio.Event()
         self.all_acked = asyncio.Event()
-        self.failed: str | None = None
-        self.gone = asyncio.Event()
         self.add_event_handler("session_start", self.on_session_start)
         self.add_event_handler("sm_enabled", lambda _e: self.sm_enabled.set())
         self.add_event_handler("stanza_acked", self.on_acked)
-        self.add_event_handler("failed_all_auth", lambda _e: self.fail("authentication failed"))
-        self.add_event_handler("connection_failed", lambda e: self.fail(f"connection failed: {e}"))
-        self.add_event_handler("disconnected", lambda _e: self.gone.set())
-
-    def fail(self, why: str) -> None:
-        self.failed = why
-        self.online.set()
-        self.gone.set()
 
     async def on_session_start(self, _event: Any) -> None:
         self.online.set()
