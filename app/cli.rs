@@ -411,13 +411,10 @@ async fn send(
             return Err(e.context("the message is queued and will be sent on the next connection"));
         }
     };
+    let account_id = client.store().account(account)?.id;
     let wait = async {
         loop {
-            if client
-                .store()
-                .outbox(client.store().account(account)?.id)?
-                .is_empty()
-            {
+            if client.store().outbox(account_id)?.is_empty() {
                 return Ok::<_, anyhow::Error>(());
             }
             if handed_over {
@@ -454,13 +451,11 @@ async fn sync(client: &Client, account: &str, timeout: u64) -> Result<()> {
     let deadline = Duration::from_secs(timeout);
     let started = std::time::Instant::now();
     connect_online(client, account, deadline).await?;
+    let account_id = client.store().account(account)?.id;
     let wait = async {
         let mut synced = false;
         loop {
-            let outbox_empty = client
-                .store()
-                .outbox(client.store().account(account)?.id)?
-                .is_empty();
+            let outbox_empty = client.store().outbox(account_id)?.is_empty();
             if synced && outbox_empty {
                 return Ok::<_, anyhow::Error>(());
             }
