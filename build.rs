@@ -1,6 +1,15 @@
-//! Build script of the `starling` package. The desktop UI issue makes it compile
-//! `ui/app.slint` with slint-build; until then there is nothing to generate.
+//! Build script of the `starling` package: compiles the Slint UI (`ui/app.slint`).
+//!
+//! Debug builds carry Slint's element debug info, which the headless UI tests need to find
+//! elements by id and accessible label; release builds leave it out.
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    let debug = std::env::var("PROFILE").as_deref() == Ok("debug");
+    let config = slint_build::CompilerConfiguration::new()
+        .with_style("fluent".into())
+        .with_debug_info(debug);
+    if let Err(e) = slint_build::compile_with_config("ui/app.slint", config) {
+        // slint-build has already printed the diagnostics with file and line.
+        panic!("ui/app.slint does not compile: {e}");
+    }
 }

@@ -31,8 +31,9 @@ pub struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// What to do; without a command, the desktop window opens.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,18 +190,19 @@ impl ServerArgs {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
-    if let Command::Demo(args) = &cli.command {
+    let Some(command) = cli.command else {
+        return Err(anyhow!(
+            "no command given (without one, the desktop window opens)"
+        ));
+    };
+    if let Command::Demo(args) = &command {
         return crate::demo::run(args, cli.profile.clone()).await;
     }
-    let dir = match &cli.profile {
-        Some(p) => p.clone(),
-        None => starling_core::default_profile_dir()
-            .ok_or_else(|| anyhow!("cannot find a home directory; pass --profile DIR"))?,
-    };
+    let dir = crate::profile_dir(cli.profile.as_deref())?;
     let client =
         Client::open(&dir).with_context(|| format!("opening profile {}", dir.display()))?;
     let out = Output { json: cli.json };
-    match cli.command {
+    match command {
         Command::Account(cmd) => account(&client, &out, cmd).await,
         Command::Roster(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
@@ -349,6 +351,12 @@ pub(crate) async fn connect_online(
 ) -> Result<()> {
     let mut events = client.events();
     client.connect(account).await?;
+    if matches!(
+        client.connection_state(account),
+        ConnectionState::Online { .. }
+    ) {
+        return Ok(());
+    }
     let wait = async {
         loop {
             match events.recv().await {
@@ -638,7 +646,9 @@ impl Output {
             return self.line(ev);
         }
         match ev {
-            Event::Message { account, message } => {
+            Event::Message {
+                account, message, ..
+            } => {
                 println!("[{account}] {}", human_message(message))
             }
             Event::MessageUpdated { account, message } => {

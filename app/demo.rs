@@ -1,6 +1,6 @@
-//! `starling demo`: a local Prosody with two demo accounts and a bot that answers, so a new
-//! user sees Starling work with one command. The desktop UI takes this over later; for now it
-//! is a small chat prompt in the terminal.
+//! `starling demo`: a local Prosody with demo accounts and a bot that answers, so a new user
+//! sees Starling work with one command. By default it opens the desktop window logged in as
+//! alice; `--cli` gives a small chat prompt in the terminal, `--check` a one-shot self-test.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,9 +26,162 @@ pub struct DemoArgs {
     /// Send one message to the bot, print its answer and exit (a self-check).
     #[arg(long)]
     pub check: bool,
+    /// Chat in the terminal instead of opening the desktop window.
+    #[arg(long)]
+    pub cli: bool,
+    /// Render the window to this PNG once the demo conversations are shown, then exit.
+    #[arg(long, value_name = "PNG")]
+    pub screenshot: Option<PathBuf>,
 }
 
-pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
+impl DemoArgs {
+    /// Whether this run opens the desktop window.
+    pub fn wants_window(&self) -> bool {
+        !self.check && !self.cli
+    }
+}
+
+/// A running demo: the server, alice's client (the user) and the bot.
+pub struct DemoSession {
+    pub base: PathBuf,
+    pub server: Prosody,
+    pub user: Client,
+    pub user_jid: String,
+    pub bot_jid: String,
+    bot: Client,
+    bot_task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl DemoSession {
+    /// Goes offline and stops the server.
+    pub async fn stop(self) -> Result<()> {
+        self.user.disconnect_all().await;
+        self.bot.disconnect_all().await;
+        self.bot_task.abort();
+        let server = self.server;
+        tokio::task::spawn_blocking(move || server.stop())
+            .await
+            .context("server stop task")??;
+        Ok(())
+    }
+}
+
+/// Friends who greet alice the first time the demo runs, so the window has a few
+/// conversations to show.
+const FRIENDS: &[(&str, &str, &[&str])] = &[
+    (
+        "carol",
+        "Carol",
+        &[
+            "Hi Alice! Are we still on for the climbing trip on Saturday?",
+            "I found the guide book: https://example.org/climbing-guide",
+        ],
+    ),
+    (
+        "dave",
+        "Dave",
+        &["The photos from the concert are up. Tell me which ones you like!"],
+    ),
+];
+
+/// Starts the demo server and clients (for the desktop window).
+pub async fn start(args: &DemoArgs, profile: Option<PathBuf>) -> Result<DemoSession> {
+    let base = demo_dir(args, profile)?;
+    let server = start_server(&base).await?;
+    match start_clients(&base, server).await {
+        Ok(s) => Ok(s),
+        Err((e, server)) => {
+            if let Err(stop) = tokio::task::spawn_blocking(move || server.stop()).await {
+                tracing::warn!(error = %stop, "demo server stop task");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn start_clients(
+    base: &Path,
+    server: Prosody,
+) -> Result<DemoSession, (anyhow::Error, Prosody)> {
+    let r = async {
+        let passwords = demo_passwords(base, &server)?;
+        let user_jid = format!("{USER}@{}", server.domain());
+        let bot_jid = format!("{BOT}@{}", server.domain());
+        let user = demo_client(&base.join(USER), &server, &user_jid, &passwords).await?;
+        let bot = demo_client(&base.join("bot"), &server, &bot_jid, &passwords).await?;
+        let bot_task = tokio::spawn(run_bot(bot.clone(), bot_jid.clone()));
+        crate::cli::connect_online(&user, &user_jid, ONLINE_TIMEOUT).await?;
+        ensure_contact(&user, &user_jid, &bot_jid, "Bob the bot").await?;
+        greet(base, &server, &user, &user_jid, &passwords).await?;
+        if user.history(&user_jid, &bot_jid, 1)?.is_empty() {
+            crate::cli::connect_online(&bot, &bot_jid, ONLINE_TIMEOUT).await?;
+            bot.send_message(&bot_jid, &user_jid, &answer("welcome"))
+                .await?;
+        }
+        Ok::<_, anyhow::Error>((user, user_jid, bot_jid, bot, bot_task))
+    }
+    .await;
+    match r {
+        Ok((user, user_jid, bot_jid, bot, bot_task)) => Ok(DemoSession {
+            base: base.to_path_buf(),
+            server,
+            user,
+            user_jid,
+            bot_jid,
+            bot,
+            bot_task,
+        }),
+        Err(e) => Err((e, server)),
+    }
+}
+
+async fn ensure_contact(user: &Client, user_jid: &str, jid: &str, name: &str) -> Result<()> {
+    if user.contacts(user_jid)?.iter().all(|c| c.jid != jid) {
+        user.add_contact(user_jid, jid, Some(name.into()), vec!["Demo".into()])
+            .await?;
+    }
+    Ok(())
+}
+
+/// The first time: each friend sends alice a message or two.
+async fn greet(
+    base: &Path,
+    server: &Prosody,
+    user: &Client,
+    user_jid: &str,
+    passwords: &BTreeMap<String, String>,
+) -> Result<()> {
+    for (local, name, lines) in FRIENDS {
+        let jid = format!("{local}@{}", server.domain());
+        ensure_contact(user, user_jid, &jid, name).await?;
+        if !user.history(user_jid, &jid, 1)?.is_empty() {
+            continue;
+        }
+        let friend = demo_client(&base.join(local), server, &jid, passwords).await?;
+        crate::cli::connect_online(&friend, &jid, ONLINE_TIMEOUT).await?;
+        let mut events = friend.events();
+        for line in *lines {
+            friend.send_message(&jid, user_jid, line).await?;
+        }
+        // Go offline only once the server acknowledged them (the outbox is empty).
+        let account_id = friend.store().account(&jid)?.id;
+        let acked = async {
+            while !friend.store().outbox(account_id)?.is_empty() {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = events.recv().await {
+                    break;
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        };
+        tokio::time::timeout(ONLINE_TIMEOUT, acked)
+            .await
+            .map_err(|_| anyhow!("the demo server did not acknowledge {local}'s messages"))??;
+        friend.disconnect_all().await;
+    }
+    Ok(())
+}
+
+fn demo_dir(args: &DemoArgs, profile: Option<PathBuf>) -> Result<PathBuf> {
     let base = match (&args.dir, profile) {
         (Some(d), _) => d.clone(),
         (None, Some(p)) => p.join("demo"),
@@ -37,78 +190,65 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
             .join("demo"),
     };
     std::fs::create_dir_all(&base).with_context(|| format!("creating {}", base.display()))?;
-    let base = std::fs::canonicalize(&base)?;
+    Ok(std::fs::canonicalize(&base)?)
+}
 
+async fn start_server(base: &Path) -> Result<Prosody> {
     eprintln!(
         "Starting a local XMPP server (Prosody) in {} …",
         base.display()
     );
     let server_dir = base.join("server");
-    let server =
-        tokio::task::spawn_blocking(move || Prosody::start(&server_dir, ProsodyOptions::default()))
-            .await
-            .context("server start task")??;
-    let passwords = demo_passwords(&base, &server)?;
-
-    let result = run_with_server(args, &base, &server, &passwords).await;
-    tokio::task::spawn_blocking(move || server.stop())
+    tokio::task::spawn_blocking(move || Prosody::start(&server_dir, ProsodyOptions::default()))
         .await
-        .context("server stop task")??;
-    result
+        .context("server start task")?
 }
 
-async fn run_with_server(
-    args: &DemoArgs,
-    base: &Path,
-    server: &Prosody,
-    passwords: &BTreeMap<String, String>,
-) -> Result<()> {
-    let user_jid = format!("{USER}@{}", server.domain());
-    let bot_jid = format!("{BOT}@{}", server.domain());
-    let user = demo_client(&base.join(USER), server, &user_jid, passwords).await?;
-    let bot = demo_client(&base.join("bot"), server, &bot_jid, passwords).await?;
-
-    let bot_task = tokio::spawn(run_bot(bot.clone(), bot_jid.clone()));
-    crate::cli::connect_online(&user, &user_jid, ONLINE_TIMEOUT).await?;
-    if user.contacts(&user_jid)?.iter().all(|c| c.jid != bot_jid) {
-        user.add_contact(
-            &user_jid,
-            &bot_jid,
-            Some("Bob the bot".into()),
-            vec!["Demo".into()],
-        )
-        .await?;
-    }
-
+/// The terminal demo (`--cli`) and the self-check (`--check`).
+pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
+    let session = start(args, profile).await?;
+    let base = session.base.clone();
+    let (user, user_jid, bot_jid) = (&session.user, &session.user_jid, &session.bot_jid);
     let r = if args.check {
-        check(&user, &user_jid, &bot_jid).await
+        check(user, user_jid, bot_jid).await
     } else {
-        chat_prompt(&user, &user_jid, &bot_jid, base).await
+        chat_prompt(user, user_jid, bot_jid, &base).await
     };
-    user.disconnect_all().await;
-    bot.disconnect_all().await;
-    bot_task.abort();
+    session.stop().await?;
     r
 }
 
 /// Reads (or creates and registers) the demo accounts' passwords, kept in a 0600 file.
+/// Accounts missing from the file (a demo dir from an older version) are registered too.
 fn demo_passwords(base: &Path, server: &Prosody) -> Result<BTreeMap<String, String>> {
     let path = base.join("server").join("demo-accounts.json");
-    if let Ok(bytes) = std::fs::read(&path)
-        && let Ok(map) = serde_json::from_slice::<BTreeMap<String, String>>(&bytes)
-    {
-        return Ok(map);
-    }
-    let mut map = BTreeMap::new();
-    for user in [USER, BOT] {
+    let mut map = match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice::<BTreeMap<String, String>>(&bytes).with_context(|| {
+                format!(
+                    "{} is damaged; delete the demo dir to start over",
+                    path.display()
+                )
+            })?
+        }
+        Err(_) => BTreeMap::new(),
+    };
+    let mut changed = false;
+    for user in [USER, BOT].into_iter().chain(FRIENDS.iter().map(|f| f.0)) {
+        if map.contains_key(user) {
+            continue;
+        }
         let pw = uuid::Uuid::new_v4().simple().to_string();
         server
             .register(user, &pw)
             .with_context(|| format!("registering demo account {user}"))?;
         map.insert(user.to_owned(), pw);
+        changed = true;
     }
-    let json = serde_json::to_vec_pretty(&map)?;
-    write_private(&path, &json)?;
+    if changed {
+        let json = serde_json::to_vec_pretty(&map)?;
+        write_private(&path, &json)?;
+    }
     Ok(map)
 }
 
@@ -189,6 +329,9 @@ fn answer(text: &str) -> String {
         }
         "time" => format!("It's {} here.", chrono::Utc::now().format("%H:%M:%S UTC")),
         "ping" => "pong".into(),
+        "welcome" => "Hi Alice, I'm Bob, the demo bot. Write me anything and I answer; \
+                      watch the ticks: ✓ sent, ✓✓ delivered, blue when I read it."
+            .into(),
         _ => format!("You said: {}", text.trim()),
     }
 }

@@ -4,7 +4,11 @@
 
 pub mod cli;
 pub mod demo;
+pub mod desktop;
 pub mod testbed;
+// Slint global handles borrow the window (`Shell<'_>`); `w.global::<Shell>()` reads better.
+#[allow(elided_lifetimes_in_paths)]
+pub mod ui;
 
 use std::process::ExitCode;
 
@@ -24,7 +28,17 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    let result = match cli.command {
+        None => match profile_dir(cli.profile.as_deref()) {
+            Ok(dir) => desktop::run_profile(&runtime, &dir),
+            Err(e) => Err(e),
+        },
+        Some(cli::Command::Demo(ref args)) if args.wants_window() => {
+            run_demo_window(&runtime, args, cli.profile.clone())
+        }
+        Some(_) => runtime.block_on(cli::run(cli)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the error and its causes.
@@ -37,6 +51,32 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The profile directory: `--profile`, else the XDG data dir.
+pub fn profile_dir(given: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    match given {
+        Some(p) => Ok(p.to_path_buf()),
+        None => starling_core::default_profile_dir()
+            .ok_or_else(|| anyhow::anyhow!("cannot find a home directory; pass --profile DIR")),
+    }
+}
+
+/// `starling demo`: the local server and accounts, then the window logged in as alice.
+fn run_demo_window(
+    runtime: &tokio::runtime::Runtime,
+    args: &demo::DemoArgs,
+    profile: Option<std::path::PathBuf>,
+) -> anyhow::Result<()> {
+    let session = runtime.block_on(demo::start(args, profile))?;
+    let opts = desktop::WindowOptions {
+        open: Some((session.user_jid.clone(), session.bot_jid.clone())),
+        screenshot: args.screenshot.clone(),
+        min_conversations: 3,
+    };
+    let shown = desktop::run(runtime, session.user.clone(), opts);
+    let stopped = runtime.block_on(session.stop());
+    shown.and(stopped)
 }
 
 fn init_logging(verbose: u8) {

@@ -109,6 +109,9 @@ pub enum Event {
     Message {
         account: String,
         message: MessageRecord,
+        /// True when it arrived live (or is our own local echo); false when it came from an
+        /// archive catch-up (XEP-0313). Front ends notify only for live messages.
+        live: bool,
     },
     /// A stored message changed: delivery state, or its body was corrected.
     MessageUpdated {
@@ -234,6 +237,10 @@ struct Inner {
     /// Held while this process may go online with the profile's accounts (see
     /// [`Client::connect`]); released when the process ends, however it ends.
     online_lock: std::sync::Mutex<Option<std::fs::File>>,
+    /// The last connection state of each account (for views opened later).
+    states: std::sync::Mutex<HashMap<String, ConnectionState>>,
+    /// Whether the task that records `states` runs.
+    watching_states: std::sync::atomic::AtomicBool,
 }
 
 /// The handle every front end holds. Clone it freely.
@@ -292,6 +299,8 @@ impl Client {
                 events,
                 actors: Mutex::new(HashMap::new()),
                 online_lock: std::sync::Mutex::new(None),
+                states: std::sync::Mutex::new(HashMap::new()),
+                watching_states: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -393,6 +402,7 @@ impl Client {
             return Ok(());
         }
         let password = self.inner.secrets.load(&rec.jid).await?;
+        self.watch_states();
         let tx = account::spawn(
             rec.clone(),
             password,
@@ -401,6 +411,46 @@ impl Client {
         )?;
         actors.insert(rec.jid, tx);
         Ok(())
+    }
+
+    /// The account's connection state as last reported ([`ConnectionState::Offline`] when
+    /// it was never connected in this process).
+    pub fn connection_state(&self, account: &str) -> ConnectionState {
+        self.inner
+            .states
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(account)
+            .cloned()
+            .unwrap_or(ConnectionState::Offline)
+    }
+
+    /// Starts (once) the task that remembers each account's last connection state. It
+    /// subscribes before any actor exists, so no state change is missed, and ends with the
+    /// last `Client`.
+    fn watch_states(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.watching_states.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.events();
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(Event::Connection { account, state }) => {
+                        let Some(inner) = inner.upgrade() else { return };
+                        inner
+                            .states
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .insert(account, state);
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// Takes the profile's online lock (an OS file lock, so a killed process releases it).
@@ -503,6 +553,7 @@ impl Client {
         self.emit(Event::Message {
             account: acc.jid.clone(),
             message: rec.clone(),
+            live: true,
         });
         self.flush(&acc.jid).await;
         Ok(rec)
@@ -744,6 +795,30 @@ impl Client {
             .history(acc.id, peer.as_str(), limit, before)?)
     }
 
+    /// One page below message `after` (oldest first), for a view that was opened in the
+    /// middle of a timeline (a search hit) and is scrolled towards the present.
+    pub fn history_after(
+        &self,
+        account: &str,
+        peer: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(peer)?;
+        Ok(self
+            .inner
+            .store
+            .history_after(acc.id, peer.as_str(), after, limit)?)
+    }
+
+    /// How far back (days) an account's first archive sync reaches; used by the next
+    /// catch-up that starts without a stored archive position.
+    pub fn set_first_sync_days(&self, account: &str, days: u32) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(self.inner.store.set_first_sync_days(acc.id, days)?)
+    }
+
     /// Sends a failed message again (same id, so a peer that got it anyway can tell).
     pub async fn retry_message(&self, account: &str, message_id: i64) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
@@ -791,6 +866,7 @@ impl Client {
                 Event::Message {
                     account: a,
                     message,
+                    ..
                 } if a == account && message.peer == peer => Some(TimelineDiff::Push { message }),
                 Event::MessageUpdated {
                     account: a,

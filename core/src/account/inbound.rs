@@ -81,7 +81,7 @@ impl Actor {
                 return;
             }
             match self.store.ingest(self.rec.id, &msg) {
-                Ok(r) => self.emit_ingest(r),
+                Ok(r) => self.emit_ingest(r, true),
                 Err(e) => {
                     // Not acknowledged to the sender as delivered: a receipt would lie.
                     tracing::error!(error = %e, "cannot store an incoming message");
@@ -122,10 +122,14 @@ impl Actor {
         }
     }
 
-    fn emit_ingest(&self, r: Ingest) {
+    fn emit_ingest(&self, r: Ingest, live: bool) {
         let account = self.rec.jid.clone();
         match r {
-            Ingest::Inserted(message) => self.emit(Event::Message { account, message }),
+            Ingest::Inserted(message) => self.emit(Event::Message {
+                account,
+                message,
+                live,
+            }),
             Ingest::Corrected(message) => self.emit(Event::MessageUpdated { account, message }),
             Ingest::Duplicate { id } => tracing::debug!(id, "duplicate message"),
         }
@@ -141,7 +145,7 @@ impl Actor {
         match self.store.ingest_all(self.rec.id, &page) {
             Ok(results) => {
                 for r in results {
-                    self.emit_ingest(r);
+                    self.emit_ingest(r, false);
                 }
                 true
             }

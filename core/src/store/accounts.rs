@@ -142,6 +142,15 @@ impl Store {
         Ok(())
     }
 
+    /// How far back (days) the first archive sync of this account reaches.
+    pub fn set_first_sync_days(&self, account: AccountId, days: u32) -> Result<()> {
+        self.lock().execute(
+            "UPDATE account SET first_sync_days = ?2 WHERE id = ?1",
+            params![account, days],
+        )?;
+        Ok(())
+    }
+
     pub fn set_roster_version(&self, account: AccountId, ver: Option<&str>) -> Result<()> {
         self.lock().execute(
             "UPDATE account SET roster_ver = ?2 WHERE id = ?1",

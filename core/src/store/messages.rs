@@ -531,13 +531,36 @@ impl Store {
             &conn,
             &format!(
                 "SELECT {MESSAGE_COLUMNS} FROM message m JOIN conversation c ON c.id = m.conversation_id \
-                 WHERE c.account_id = ?1 AND c.peer = ?2 AND (?3 IS NULL OR m.id < ?3) \
+                 WHERE c.account_id = ?1 AND c.peer = ?2 AND (?3 IS NULL OR \
+                 (m.timestamp, m.id) < (SELECT timestamp, id FROM message WHERE id = ?3)) \
                  ORDER BY m.timestamp DESC, m.id DESC LIMIT ?4"
             ),
             params![account, peer, before, limit],
         )?;
         out.reverse();
         Ok(out)
+    }
+
+    /// The `limit` messages with `peer` that come after message `after` in timeline order
+    /// (timestamp, then id), oldest first: the page below a view that is not at the end.
+    pub fn history_after(
+        &self,
+        account: AccountId,
+        peer: &str,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<MessageRecord>> {
+        let conn = self.lock();
+        query_records(
+            &conn,
+            &format!(
+                "SELECT {MESSAGE_COLUMNS} FROM message m JOIN conversation c ON c.id = m.conversation_id \
+                 WHERE c.account_id = ?1 AND c.peer = ?2 AND \
+                 (m.timestamp, m.id) > (SELECT timestamp, id FROM message WHERE id = ?3) \
+                 ORDER BY m.timestamp ASC, m.id ASC LIMIT ?4"
+            ),
+            params![account, peer, after, limit],
+        )
     }
 
     /// Full-text search over message bodies (FTS5), newest first. The query is matched as
@@ -778,6 +801,33 @@ mod tests {
             timestamp: 1_000,
             replace: None,
         }
+    }
+
+    /// Pages follow timeline order (timestamp, id), not insertion order: an archived
+    /// message stored late but sent early sits where it belongs in both directions.
+    #[test]
+    fn pages_in_timeline_order_both_ways() -> anyhow::Result<()> {
+        let (store, acc) = setup()?;
+        for (i, ts) in [(1, 100), (2, 300), (3, 200), (4, 400), (5, 50)] {
+            store.ingest(
+                acc,
+                &IncomingMessage {
+                    timestamp: ts,
+                    ..incoming(&format!("m{i}"), None, &format!("b{i}"))
+                },
+            )?;
+        }
+        let bodies = |v: Vec<MessageRecord>| v.into_iter().map(|m| m.body).collect::<Vec<_>>();
+        let all = store.history(acc, "bob@example.org", 10, None)?;
+        assert_eq!(bodies(all.clone()), ["b5", "b1", "b3", "b2", "b4"]);
+        let b3 = all[2].id;
+        let older = store.history(acc, "bob@example.org", 2, Some(b3))?;
+        assert_eq!(bodies(older), ["b5", "b1"]);
+        let newer = store.history_after(acc, "bob@example.org", b3, 1)?;
+        assert_eq!(bodies(newer), ["b2"]);
+        let newer = store.history_after(acc, "bob@example.org", all[4].id, 5)?;
+        assert!(newer.is_empty());
+        Ok(())
     }
 
     #[test]

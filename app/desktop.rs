@@ -1,0 +1,136 @@
+//! Opening the desktop window: for the user's profile (`starling`) or the demo
+//! (`starling demo`). Also the hooks the screenshot test and the start-up benchmark use.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use slint::{ComponentHandle as _, Model as _};
+use starling_core::Client;
+use tokio::runtime::Runtime;
+
+use crate::ui::{App, ChatAdapter, ConversationsAdapter};
+
+/// What to do once the window shows.
+#[derive(Debug, Default)]
+pub struct WindowOptions {
+    /// Open this conversation (account, peer) at start.
+    pub open: Option<(String, String)>,
+    /// Write a PNG of the window once at least `min_conversations` are listed and the open
+    /// conversation shows messages, then exit.
+    pub screenshot: Option<PathBuf>,
+    pub min_conversations: usize,
+}
+
+/// Opens the window for the profile in `dir` and runs until it is closed.
+pub fn run_profile(rt: &Runtime, dir: &Path) -> Result<()> {
+    let client = Client::open(dir).with_context(|| format!("opening profile {}", dir.display()))?;
+    run(rt, client, WindowOptions::default())
+}
+
+/// Opens the window on `client` and runs the event loop until the window is closed; then
+/// goes offline cleanly.
+pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
+    let started = Instant::now();
+    let app = App::new(client.clone(), rt.handle().clone()).map_err(|e| {
+        anyhow!(
+            "cannot open a window: {e}. Starling needs a graphical session (X11 or Wayland); \
+             without one, use the command line (starling --help)"
+        )
+    })?;
+    if let Some((account, peer)) = &opts.open {
+        crate::ui::adapters::open_conversation(app.ui(), app.window(), account, peer);
+    }
+    if std::env::var_os("STARLING_EXIT_AFTER_FIRST_FRAME").is_some() {
+        exit_after_first_frame(&app, started)?;
+    }
+    let failure = Rc::new(RefCell::new(None));
+    let _keep = opts.screenshot.as_ref().map(|path| {
+        screenshot_when_ready(&app, path.clone(), opts.min_conversations, failure.clone())
+    });
+    let shown = app.run();
+    rt.block_on(client.disconnect_all());
+    shown.context("the window's event loop failed")?;
+    match failure.borrow_mut().take() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Start-up benchmark hook: prints the time to the first rendered frame and exits.
+fn exit_after_first_frame(app: &App, started: Instant) -> Result<()> {
+    let mut done = false;
+    app.window()
+        .window()
+        .set_rendering_notifier(move |state, _| {
+            if matches!(state, slint::RenderingState::AfterRendering) && !done {
+                done = true;
+                eprintln!("first_frame_ms={}", started.elapsed().as_millis());
+                if let Err(e) = slint::quit_event_loop() {
+                    tracing::warn!(error = %e, "cannot quit");
+                }
+            }
+        })
+        .map_err(|e| anyhow!("cannot watch rendering: {e:?}"))
+}
+
+/// Polls (on the UI thread, every 200 ms) until the demo content is shown, then writes the
+/// PNG and quits. Gives up after 60 s.
+fn screenshot_when_ready(
+    app: &App,
+    path: PathBuf,
+    min_conversations: usize,
+    failure: Rc<RefCell<Option<anyhow::Error>>>,
+) -> slint::Timer {
+    let timer = slint::Timer::default();
+    let weak = app.window().as_weak();
+    let started = Instant::now();
+    timer.start(
+        slint::TimerMode::Repeated,
+        Duration::from_millis(200),
+        move || {
+            let Some(w) = weak.upgrade() else { return };
+            let convs = w
+                .global::<ConversationsAdapter<'_>>()
+                .get_items()
+                .row_count();
+            let msgs = w.global::<ChatAdapter<'_>>().get_messages().row_count();
+            let ready = convs >= min_conversations && msgs > 0;
+            if !ready && started.elapsed() < Duration::from_secs(60) {
+                return;
+            }
+            let result = if ready {
+                w.window()
+                    .take_snapshot()
+                    .map_err(|e| anyhow!("cannot render: {e}"))
+                    .and_then(|buf| write_png(&path, &buf))
+            } else {
+                Err(anyhow!("the demo content did not show within 60 s"))
+            };
+            match result {
+                Ok(()) => eprintln!("wrote {}", path.display()),
+                Err(e) => *failure.borrow_mut() = Some(e.context("screenshot failed")),
+            }
+            if let Err(e) = slint::quit_event_loop() {
+                tracing::warn!(error = %e, "cannot quit");
+            }
+        },
+    );
+    timer
+}
+
+/// Writes an RGBA pixel buffer as PNG.
+pub fn write_png(path: &Path, buf: &slint::SharedPixelBuffer<slint::Rgba8Pixel>) -> Result<()> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), buf.width(), buf.height());
+    enc.set_color(png::ColorType::Rgba);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().context("writing PNG header")?;
+    w.write_image_data(buf.as_bytes())
+        .context("writing PNG data")?;
+    w.finish().context("finishing PNG")?;
+    Ok(())
+}

@@ -1,0 +1,521 @@
+//! `ChatAdapter`: the open conversation — timeline paging, sending, corrections, retries,
+//! chat states and links.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use slint::{ComponentHandle as _, ModelRc};
+use starling_core::ChatStateKind;
+use starling_core::store::MessageRecord;
+
+use super::{MessageRows, color, presence, s, toast};
+use crate::ui::controllers::format;
+use crate::ui::controllers::timeline::{self, Change, MessageRow, PAGE, Timeline};
+use crate::ui::{
+    AppWindow, ChatAdapter, Delivery, MessageItem, Pane, Shell, Ui, background, blocking,
+};
+
+/// The chat adapter's own state.
+#[derive(Default)]
+pub struct Chat {
+    rows: Rc<MessageRows>,
+    /// We told the peer we are composing.
+    composing: bool,
+    paused_timer: Option<slint::Timer>,
+}
+
+pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
+    let g = w.global::<ChatAdapter>();
+    g.set_messages(ModelRc::from(ui.state.borrow().chat.rows.clone()));
+
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_send(move |text| {
+        if let Some(w) = weak.upgrade() {
+            send(&u, &w, text.to_string());
+        }
+    });
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_draft_edited(move |text| {
+        if let Some(w) = weak.upgrade() {
+            draft_edited(&u, &w, text.is_empty());
+        }
+    });
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_edit_last(move || {
+        if let Some(w) = weak.upgrade() {
+            let st = u.state.borrow();
+            if let Some(text) = st.timeline.as_ref().and_then(Timeline::last_outgoing_text) {
+                let g = w.global::<ChatAdapter>();
+                g.set_draft(s(text));
+                g.set_correcting(true);
+            }
+        }
+    });
+    let weak = w.as_weak();
+    g.on_cancel_correction(move || {
+        if let Some(w) = weak.upgrade() {
+            let g = w.global::<ChatAdapter>();
+            g.set_correcting(false);
+            g.set_draft(Default::default());
+        }
+    });
+    let u = ui.clone();
+    g.on_retry(move |id| {
+        let Some((account, _)) = current(&u) else {
+            return;
+        };
+        background(
+            &u,
+            {
+                let client = u.client.clone();
+                async move { client.retry_message(&account, i64::from(id)).await }
+            },
+            |ui, w, r| {
+                if let Err(e) = r {
+                    toast(ui, w, format!("Cannot retry: {e}"));
+                }
+            },
+        );
+    });
+    let u = ui.clone();
+    g.on_load_older(move || load_older(&u));
+    let u = ui.clone();
+    g.on_load_newer(move || load_newer(&u));
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_jump_to_newest(move || {
+        if let Some(w) = weak.upgrade()
+            && let Some((a, p)) = current(&u)
+        {
+            open(&u, &w, &a, &p);
+        }
+    });
+    g.on_open_link(|url| open_link(&url));
+}
+
+fn current(ui: &Ui) -> Option<(String, String)> {
+    ui.state
+        .borrow()
+        .open_conversation()
+        .map(|(a, p)| (a.to_owned(), p.to_owned()))
+}
+
+/// Opens a conversation at its newest messages.
+pub(crate) fn open(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
+    let (account, peer) = (account.to_owned(), peer.to_owned());
+    prepare_header(ui, w, &account, &peer);
+    let (a, p) = (account.clone(), peer.clone());
+    blocking(
+        ui,
+        move |client| client.history(&a, &p, PAGE),
+        move |ui, w, page| match page {
+            Ok(page) => {
+                let today = chrono::Local::now().date_naive();
+                show(ui, w, Timeline::at_end(&account, &peer, page, today), None);
+                mark_read(ui, &account, &peer);
+            }
+            Err(e) => toast(ui, w, format!("Cannot open the conversation: {e}")),
+        },
+    );
+}
+
+/// Opens a conversation around a message (a search hit), highlighted.
+pub(crate) fn open_at(ui: &Rc<Ui>, w: &AppWindow, account: &str, hit: MessageRecord) {
+    let (account, peer) = (account.to_owned(), hit.peer.clone());
+    prepare_header(ui, w, &account, &peer);
+    let (a, p, id) = (account.clone(), peer.clone(), hit.id);
+    blocking(
+        ui,
+        move |client| {
+            let older = client.history_page(&a, &p, Some(id), PAGE)?;
+            let newer = client.history_after(&a, &p, id, PAGE)?;
+            Ok::<_, starling_core::Error>((older, newer))
+        },
+        move |ui, w, r| match r {
+            Ok((older, newer)) => {
+                let today = chrono::Local::now().date_naive();
+                let t = Timeline::around(&account, &peer, older, hit, newer, today);
+                let row = t.highlight.and_then(|id| t.index_of(id));
+                show(ui, w, t, row);
+            }
+            Err(e) => toast(ui, w, format!("Cannot open the conversation: {e}")),
+        },
+    );
+}
+
+/// Reloads the open conversation (after missed events).
+pub(super) fn reopen(ui: &Rc<Ui>, w: &AppWindow) {
+    if let Some((a, p)) = current(ui) {
+        open(ui, w, &a, &p);
+    }
+}
+
+fn prepare_header(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
+    w.global::<Shell>().set_pane(Pane::Chats);
+    let g = w.global::<ChatAdapter>();
+    if current(ui).as_ref().map(|(a, p)| (a.as_str(), p.as_str())) != Some((account, peer)) {
+        g.set_draft(Default::default());
+        g.set_correcting(false);
+        g.set_typing(Default::default());
+        ui.state.borrow_mut().chat.composing = false;
+    }
+    g.set_account(s(account));
+    g.set_peer(s(peer));
+    g.set_is_open(true);
+    g.set_loading(true);
+    refresh_header_for(ui, w, account, peer);
+}
+
+fn show(ui: &Rc<Ui>, w: &AppWindow, t: Timeline, scroll_to: Option<usize>) {
+    let g = w.global::<ChatAdapter>();
+    let rows: Vec<MessageItem> = t.rows().into_iter().map(item).collect();
+    g.set_has_older(t.has_older);
+    g.set_at_live_end(t.at_live_end);
+    g.set_loading(false);
+    let (account, peer) = (t.account.clone(), t.peer.clone());
+    let rows_model = {
+        let mut st = ui.state.borrow_mut();
+        st.timeline = Some(t);
+        st.chat.rows.clone()
+    };
+    rows_model.reset(rows);
+    match scroll_to {
+        Some(row) => {
+            g.set_scroll_to_row(i32::try_from(row).unwrap_or(0));
+            g.set_scroll_to_row_serial(g.get_scroll_to_row_serial().wrapping_add(1));
+        }
+        None => g.set_scroll_to_end_serial(g.get_scroll_to_end_serial().wrapping_add(1)),
+    }
+    refresh_header_for(ui, w, &account, &peer);
+    super::conversations::refresh(ui, w);
+}
+
+pub(super) fn refresh_header(ui: &Rc<Ui>, w: &AppWindow) {
+    if let Some((a, p)) = current(ui) {
+        refresh_header_for(ui, w, &a, &p);
+    }
+}
+
+fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
+    let st = ui.state.borrow();
+    let name = st.people.name_of(account, peer);
+    let (p, status) = st.people.presence_of(account, peer);
+    let g = w.global::<ChatAdapter>();
+    g.set_initials(s(format::initials(&name)));
+    g.set_tint(color(format::tint(peer)));
+    g.set_presence(presence(p));
+    let subtitle = match (name == peer, status.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => status,
+        (false, true) => peer.to_owned(),
+        (false, false) => format!("{peer} · {status}"),
+    };
+    g.set_title(s(&name));
+    g.set_subtitle(s(subtitle));
+}
+
+fn item(r: MessageRow) -> MessageItem {
+    let body = slint::StyledText::from_markdown(&r.markdown)
+        .unwrap_or_else(|_| slint::StyledText::from_plain_text(&r.text));
+    MessageItem {
+        id: i32::try_from(r.id).unwrap_or(i32::MAX),
+        outgoing: r.outgoing,
+        body,
+        text: s(&r.text),
+        time: s(&r.time),
+        day: s(&r.day),
+        delivery: match r.delivery {
+            timeline::Delivery::None => Delivery::None,
+            timeline::Delivery::Pending => Delivery::Pending,
+            timeline::Delivery::Sent => Delivery::Sent,
+            timeline::Delivery::Delivered => Delivery::Delivered,
+            timeline::Delivery::Displayed => Delivery::Displayed,
+            timeline::Delivery::Failed => Delivery::Failed,
+        },
+        edited: r.edited,
+        error: s(&r.error),
+        highlighted: r.highlighted,
+    }
+}
+
+/// Mirrors timeline changes into the Slint model.
+fn apply(ui: &Rc<Ui>, changes: Vec<Change>) {
+    if changes.is_empty() {
+        return;
+    }
+    let st = ui.state.borrow();
+    let (Some(t), rows) = (st.timeline.as_ref(), &st.chat.rows) else {
+        return;
+    };
+    for ch in changes {
+        match ch {
+            Change::Reset => rows.reset(t.rows().into_iter().map(item).collect()),
+            Change::Prepended(n) => {
+                rows.prepend((0..n).filter_map(|i| t.row(i)).map(item).collect());
+            }
+            Change::Appended(n) => {
+                let start = t.len().saturating_sub(n);
+                rows.append(
+                    (start..t.len())
+                        .filter_map(|i| t.row(i))
+                        .map(item)
+                        .collect(),
+                );
+            }
+            Change::Updated(i) => {
+                if let Some(r) = t.row(i) {
+                    rows.set(i, item(r));
+                }
+            }
+        }
+    }
+}
+
+fn load_older(ui: &Rc<Ui>) {
+    let req = {
+        let mut st = ui.state.borrow_mut();
+        match st.timeline.as_mut() {
+            Some(t) if t.has_older && !t.loading => {
+                t.loading = true;
+                t.oldest_id()
+                    .map(|id| (t.account.clone(), t.peer.clone(), id))
+            }
+            _ => None,
+        }
+    };
+    let Some((a, p, oldest)) = req else {
+        return;
+    };
+    if let Some(w) = ui.window.upgrade() {
+        w.global::<ChatAdapter>().set_loading(true);
+    }
+    let (a2, p2) = (a.clone(), p.clone());
+    blocking(
+        ui,
+        move |client| client.history_page(&a2, &p2, Some(oldest), PAGE),
+        move |ui, w, page| {
+            let g = w.global::<ChatAdapter>();
+            g.set_loading(false);
+            let changes = {
+                let mut st = ui.state.borrow_mut();
+                match (st.timeline.as_mut(), page) {
+                    (Some(t), Ok(page)) if t.is(&a, &p) => {
+                        let ch = t.prepend_older(page);
+                        g.set_has_older(t.has_older);
+                        ch
+                    }
+                    (Some(t), Err(e)) if t.is(&a, &p) => {
+                        t.loading = false;
+                        drop(st);
+                        toast(ui, w, format!("Cannot load older messages: {e}"));
+                        return;
+                    }
+                    _ => return,
+                }
+            };
+            apply(ui, changes);
+        },
+    );
+}
+
+fn load_newer(ui: &Rc<Ui>) {
+    let req = {
+        let mut st = ui.state.borrow_mut();
+        match st.timeline.as_mut() {
+            Some(t) if !t.at_live_end && !t.loading => {
+                t.loading = true;
+                t.newest_id()
+                    .map(|id| (t.account.clone(), t.peer.clone(), id))
+            }
+            _ => None,
+        }
+    };
+    let Some((a, p, newest)) = req else {
+        return;
+    };
+    let (a2, p2) = (a.clone(), p.clone());
+    blocking(
+        ui,
+        move |client| client.history_after(&a2, &p2, newest, PAGE),
+        move |ui, w, page| {
+            let g = w.global::<ChatAdapter>();
+            let changes = {
+                let mut st = ui.state.borrow_mut();
+                match (st.timeline.as_mut(), page) {
+                    (Some(t), Ok(page)) if t.is(&a, &p) => {
+                        let ch = t.append_newer(page);
+                        g.set_at_live_end(t.at_live_end);
+                        ch
+                    }
+                    (Some(t), Err(e)) if t.is(&a, &p) => {
+                        t.loading = false;
+                        drop(st);
+                        toast(ui, w, format!("Cannot load newer messages: {e}"));
+                        return;
+                    }
+                    _ => return,
+                }
+            };
+            apply(ui, changes);
+        },
+    );
+}
+
+pub(super) fn on_message(ui: &Rc<Ui>, w: &AppWindow, account: &str, message: MessageRecord) {
+    let incoming = !message.outgoing;
+    let peer = message.peer.clone();
+    let changes = {
+        let mut st = ui.state.borrow_mut();
+        match st.timeline.as_mut() {
+            Some(t) if t.is(account, &message.peer) => t.on_new(message),
+            _ => return,
+        }
+    };
+    apply(ui, changes);
+    if incoming {
+        w.global::<ChatAdapter>().set_typing(Default::default());
+        if super::shell::window_active(w) {
+            mark_read(ui, account, &peer);
+        }
+    }
+}
+
+pub(super) fn on_update(ui: &Rc<Ui>, _w: &AppWindow, account: &str, message: MessageRecord) {
+    let changes = {
+        let mut st = ui.state.borrow_mut();
+        match st.timeline.as_mut() {
+            Some(t) if t.is(account, &message.peer) => t.on_update(message),
+            _ => return,
+        }
+    };
+    apply(ui, changes);
+}
+
+pub(super) fn on_chat_state(ui: &Rc<Ui>, w: &AppWindow, account: &str, from: &str, state: &str) {
+    let bare = from.split('/').next().unwrap_or(from);
+    if current(ui).as_ref().map(|(a, p)| (a.as_str(), p.as_str())) != Some((account, bare)) {
+        return;
+    }
+    let text = match state {
+        "composing" => "typing…",
+        "paused" => "stopped typing",
+        _ => "",
+    };
+    w.global::<ChatAdapter>().set_typing(s(text));
+}
+
+fn mark_read(ui: &Rc<Ui>, account: &str, peer: &str) {
+    let (client, account, peer) = (ui.client.clone(), account.to_owned(), peer.to_owned());
+    ui.rt.spawn(async move {
+        if let Err(e) = client.mark_read(&account, &peer).await {
+            tracing::debug!(error = %e, "could not mark the conversation read");
+        }
+    });
+}
+
+fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
+    let text = text.trim_end_matches('\n').to_owned();
+    if text.trim().is_empty() {
+        return;
+    }
+    let Some((account, peer)) = current(ui) else {
+        return;
+    };
+    let g = w.global::<ChatAdapter>();
+    let correcting = g.get_correcting();
+    g.set_draft(Default::default());
+    g.set_correcting(false);
+    {
+        let mut st = ui.state.borrow_mut();
+        st.chat.composing = false;
+        st.chat.paused_timer = None;
+    }
+    let client = ui.client.clone();
+    let draft = text.clone();
+    background(
+        ui,
+        async move {
+            if correcting {
+                client.correct_last_message(&account, &peer, &text).await
+            } else {
+                client.send_message(&account, &peer, &text).await
+            }
+        },
+        move |ui, w, r| {
+            if let Err(e) = r {
+                // Nothing was stored: give the text back so nothing the user typed is lost.
+                let g = w.global::<ChatAdapter>();
+                if g.get_draft().is_empty() {
+                    g.set_draft(s(&draft));
+                }
+                toast(ui, w, format!("Not sent: {e}"));
+            }
+        },
+    );
+}
+
+/// XEP-0085: "composing" on the first keystroke, "paused" after 5 s without typing, and
+/// "active" when the draft is emptied. Chat states are best effort (never queued).
+fn draft_edited(ui: &Rc<Ui>, w: &AppWindow, empty: bool) {
+    let Some((account, peer)) = current(ui) else {
+        return;
+    };
+    let state = {
+        let mut st = ui.state.borrow_mut();
+        let was = st.chat.composing;
+        st.chat.composing = !empty;
+        match (was, empty) {
+            (false, false) => Some(ChatStateKind::Composing),
+            (true, true) => Some(ChatStateKind::Active),
+            _ => None,
+        }
+    };
+    if !empty {
+        let timer = slint::Timer::default();
+        let (u, weak) = (ui.clone(), w.as_weak());
+        timer.start(
+            slint::TimerMode::SingleShot,
+            Duration::from_secs(5),
+            move || {
+                if weak.upgrade().is_none() {
+                    return;
+                }
+                let paused = std::mem::replace(&mut u.state.borrow_mut().chat.composing, false);
+                if paused && let Some((a, p)) = current(&u) {
+                    chat_state(&u, a, p, ChatStateKind::Paused);
+                }
+            },
+        );
+        ui.state.borrow_mut().chat.paused_timer = Some(timer);
+    }
+    if let Some(state) = state {
+        chat_state(ui, account, peer, state);
+    }
+}
+
+fn chat_state(ui: &Ui, account: String, peer: String, state: ChatStateKind) {
+    let client = ui.client.clone();
+    ui.rt.spawn(async move {
+        if let Err(e) = client.send_chat_state(&account, &peer, state).await {
+            tracing::debug!(error = %e, "chat state not sent");
+        }
+    });
+}
+
+/// Opens a link with the desktop's opener, only for schemes we consider safe.
+fn open_link(url: &str) {
+    if !format::is_openable(url) {
+        tracing::warn!(url, "not opening a link with an unexpected scheme");
+        return;
+    }
+    match std::process::Command::new("xdg-open").arg(url).spawn() {
+        Ok(mut child) => {
+            // Reap it so it does not linger as a zombie.
+            std::thread::spawn(move || {
+                if let Err(e) = child.wait() {
+                    tracing::debug!(error = %e, "xdg-open");
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot run xdg-open"),
+    }
+}

@@ -1,0 +1,157 @@
+//! `ConversationsAdapter`: the conversation list (all accounts), its filter, unread counts
+//! and desktop notifications for new messages.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use slint::ComponentHandle as _;
+use starling_core::store::MessageRecord;
+
+use super::{color, model, presence, s};
+use crate::ui::controllers::prefs;
+use crate::ui::{AppWindow, ConversationItem, ConversationsAdapter, Shell, Ui, blocking};
+
+pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
+    let g = w.global::<ConversationsAdapter>();
+    let u = ui.clone();
+    let weak = w.as_weak();
+    g.on_filter_edited(move |_| {
+        if let Some(w) = weak.upgrade() {
+            refresh(&u, &w);
+        }
+    });
+    let u = ui.clone();
+    let weak = w.as_weak();
+    g.on_open(move |account, peer| {
+        if let Some(w) = weak.upgrade() {
+            super::chat::open(&u, &w, &account, &peer);
+        }
+    });
+    let u = ui.clone();
+    let weak = w.as_weak();
+    g.on_step(move |delta| {
+        if let Some(w) = weak.upgrade() {
+            step(&u, &w, delta);
+        }
+    });
+}
+
+/// Reloads the conversations from the store soon (coalescing bursts of events).
+pub(super) fn schedule_reload(ui: &Rc<Ui>) {
+    {
+        let mut st = ui.state.borrow_mut();
+        if st.conv_reload_scheduled {
+            return;
+        }
+        st.conv_reload_scheduled = true;
+    }
+    let u = ui.clone();
+    slint::Timer::single_shot(Duration::from_millis(150), move || {
+        u.state.borrow_mut().conv_reload_scheduled = false;
+        let accounts: Vec<String> = u
+            .state
+            .borrow()
+            .accounts
+            .iter()
+            .map(|a| a.jid.clone())
+            .collect();
+        blocking(
+            &u,
+            move |client| {
+                let mut all = Vec::new();
+                for a in accounts {
+                    match client.conversations(&a) {
+                        Ok(list) => all.extend(list.into_iter().map(|c| (a.clone(), c))),
+                        Err(e) => {
+                            tracing::warn!(account = a, error = %e, "cannot load conversations")
+                        }
+                    }
+                }
+                all
+            },
+            |ui, w, convs| {
+                ui.state.borrow_mut().convs = convs;
+                refresh(ui, w);
+            },
+        );
+    });
+}
+
+/// Rebuilds the list rows from what is loaded.
+pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
+    let g = w.global::<ConversationsAdapter>();
+    let filter = g.get_filter();
+    let st = ui.state.borrow();
+    let today = chrono::Local::now().date_naive();
+    let rows = st
+        .people
+        .conversation_rows(&st.convs, &filter, st.open_conversation(), today);
+    let total: u32 = st.convs.iter().map(|(_, c)| c.unread).sum();
+    let items: Vec<ConversationItem> = rows
+        .into_iter()
+        .map(|r| ConversationItem {
+            account: s(&r.account),
+            peer: s(&r.peer),
+            name: s(&r.name),
+            initials: s(&r.initials),
+            tint: color(r.tint),
+            preview: s(&r.preview),
+            time: s(&r.time),
+            unread: i32::try_from(r.unread).unwrap_or(i32::MAX),
+            presence: presence(r.presence),
+            selected: r.selected,
+        })
+        .collect();
+    g.set_empty_hint(items.is_empty());
+    g.set_items(model(items));
+    w.global::<Shell>()
+        .set_total_unread(i32::try_from(total).unwrap_or(i32::MAX));
+}
+
+/// Alt+Up/Down: open the previous/next conversation in the list.
+fn step(ui: &Rc<Ui>, w: &AppWindow, delta: i32) {
+    use slint::Model as _;
+    let items = w.global::<ConversationsAdapter>().get_items();
+    let n = items.row_count();
+    if n == 0 {
+        return;
+    }
+    let current = (0..n).find(|i| items.row_data(*i).is_some_and(|r| r.selected));
+    let next = match current {
+        Some(i) => (i as i64 + i64::from(delta)).clamp(0, n as i64 - 1) as usize,
+        None => 0,
+    };
+    if let Some(r) = items.row_data(next) {
+        super::chat::open(ui, w, &r.account, &r.peer);
+    }
+}
+
+/// A new message: notify when the user is not looking at it.
+pub(super) fn on_message(
+    ui: &Rc<Ui>,
+    w: &AppWindow,
+    account: &str,
+    message: &MessageRecord,
+    live: bool,
+) {
+    let st = ui.state.borrow();
+    let open_here = st.open_conversation() == Some((account, message.peer.as_str()));
+    let active = super::shell::window_active(w);
+    if !prefs::should_notify(&st.prefs, live, message.outgoing, active, open_here) {
+        return;
+    }
+    let name = st.people.name_of(account, &message.peer);
+    let body: String = message.body.chars().take(200).collect();
+    ui.rt.spawn(async move {
+        let shown = notify_rust::Notification::new()
+            .appname("Starling")
+            .summary(&name)
+            .body(&body)
+            .icon("starling")
+            .show_async()
+            .await;
+        if let Err(e) = shown {
+            tracing::debug!(error = %e, "no desktop notification (is a notification daemon running?)");
+        }
+    });
+}

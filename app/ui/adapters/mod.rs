@@ -1,0 +1,266 @@
+//! One adapter per exported global: each maps controller rows to Slint structs, fills its
+//! global, and forwards the global's callbacks. [`install`] wires them up and starts the
+//! event pump that brings core events to the UI thread.
+
+mod chat;
+mod contacts;
+mod conversations;
+mod search;
+mod settings;
+mod shell;
+mod wizard;
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use slint::{Color, ComponentHandle as _, ModelRc, SharedString};
+use starling_core::store::{AccountRecord, ConversationRecord, MessageRecord};
+use starling_core::{ConnectionState, Event};
+use tokio::sync::broadcast::error::TryRecvError;
+
+use super::controllers::people::{People, PresenceKind};
+use super::controllers::prefs::Prefs;
+use super::controllers::status::Status;
+use super::controllers::timeline::Timeline;
+use super::{AppWindow, Presence, Rows, Ui, on_ui};
+
+pub use chat::Chat;
+
+/// Everything the adapters remember (UI thread only).
+pub struct State {
+    pub accounts: Vec<AccountRecord>,
+    pub people: People,
+    pub status: Status,
+    pub prefs: Prefs,
+    pub convs: Vec<(String, ConversationRecord)>,
+    pub conv_reload_scheduled: bool,
+    pub timeline: Option<Timeline>,
+    pub chat: Chat,
+    pub hits: Vec<(String, MessageRecord)>,
+    pub status_timer: slint::Timer,
+    pub toast_timer: slint::Timer,
+}
+
+impl State {
+    pub fn new() -> Self {
+        State {
+            accounts: Vec::new(),
+            people: People::default(),
+            status: Status::default(),
+            prefs: Prefs::default(),
+            convs: Vec::new(),
+            conv_reload_scheduled: false,
+            timeline: None,
+            chat: Chat::default(),
+            hits: Vec::new(),
+            status_timer: slint::Timer::default(),
+            toast_timer: slint::Timer::default(),
+        }
+    }
+
+    /// The open conversation, if any.
+    pub fn open_conversation(&self) -> Option<(&str, &str)> {
+        self.timeline
+            .as_ref()
+            .map(|t| (t.account.as_str(), t.peer.as_str()))
+    }
+}
+
+impl Default for State {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
+    shell::install(ui, w);
+    conversations::install(ui, w);
+    chat::install(ui, w);
+    contacts::install(ui, w);
+    search::install(ui, w);
+    wizard::install(ui, w);
+    settings::install(ui, w);
+    start_event_pump(ui);
+    settings::load_accounts(ui, true);
+}
+
+/// Forwards core events to the UI thread in batches (a catch-up of thousands of messages
+/// becomes a few hundred UI updates, not thousands).
+fn start_event_pump(ui: &Ui) {
+    let mut rx = ui.client.events();
+    ui.rt.spawn(async move {
+        loop {
+            let first = match rx.recv().await {
+                Ok(ev) => ev,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "UI fell behind the core; reloading views");
+                    on_ui(reload_all);
+                    continue;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < 500 {
+                match rx.try_recv() {
+                    Ok(ev) => batch.push(ev),
+                    Err(TryRecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "UI fell behind the core; reloading views");
+                        on_ui(reload_all);
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                }
+            }
+            on_ui(move |ui, w| {
+                for ev in batch {
+                    dispatch(ui, w, ev);
+                }
+            });
+        }
+    });
+}
+
+/// Reloads everything from the store (after the UI missed events).
+pub fn reload_all(ui: &Rc<Ui>, w: &AppWindow) {
+    conversations::schedule_reload(ui);
+    contacts::reload(ui);
+    chat::reopen(ui, w);
+}
+
+fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event) {
+    match ev {
+        Event::Connection { account, state } => {
+            let fresh = matches!(state, ConnectionState::Online { resumed: false });
+            if !matches!(state, ConnectionState::Online { .. }) {
+                ui.state.borrow_mut().people.clear_presence(&account);
+            }
+            ui.state
+                .borrow_mut()
+                .status
+                .set_state(&account, state, std::time::Instant::now());
+            shell::refresh_status(ui, w);
+            settings::refresh(ui, w);
+            if fresh {
+                contacts::on_online(ui, &account);
+            }
+            conversations::refresh(ui, w);
+            contacts::refresh(ui, w);
+        }
+        Event::Message {
+            account,
+            message,
+            live,
+        } => {
+            chat::on_message(ui, w, &account, message.clone());
+            conversations::on_message(ui, w, &account, &message, live);
+            conversations::schedule_reload(ui);
+        }
+        Event::MessageUpdated { account, message } => {
+            chat::on_update(ui, w, &account, message);
+            conversations::schedule_reload(ui);
+        }
+        Event::ChatState {
+            account,
+            from,
+            state,
+        } => chat::on_chat_state(ui, w, &account, &from, &state),
+        Event::ConversationRead { .. } => conversations::schedule_reload(ui),
+        Event::Presence {
+            account,
+            from,
+            available,
+            show,
+            status,
+        } => {
+            ui.state.borrow_mut().people.on_presence(
+                &account,
+                &from,
+                available,
+                show.as_deref(),
+                status.as_deref(),
+            );
+            conversations::refresh(ui, w);
+            contacts::refresh(ui, w);
+            chat::refresh_header(ui, w);
+        }
+        Event::RosterItem {
+            account,
+            contact,
+            removed,
+        } => {
+            {
+                let mut st = ui.state.borrow_mut();
+                if removed {
+                    st.people.remove_contact(&account, &contact.jid);
+                } else {
+                    st.people.upsert_contact(&account, contact);
+                }
+            }
+            conversations::refresh(ui, w);
+            contacts::refresh(ui, w);
+            chat::refresh_header(ui, w);
+        }
+        Event::SubscriptionRequest { .. } => contacts::reload(ui),
+        Event::SyncProgress { account, fetched } => {
+            ui.state
+                .borrow_mut()
+                .status
+                .sync_progress(&account, Some(fetched));
+            shell::refresh_status(ui, w);
+        }
+        Event::SyncDone { account, .. } => {
+            ui.state.borrow_mut().status.sync_progress(&account, None);
+            shell::refresh_status(ui, w);
+            conversations::schedule_reload(ui);
+        }
+        Event::Ignored { account, reason } => {
+            tracing::debug!(account, reason, "core ignored a stanza");
+        }
+    }
+}
+
+// ---- small mapping helpers shared by the adapters ----
+
+pub(crate) fn color((r, g, b): (u8, u8, u8)) -> Color {
+    Color::from_rgb_u8(r, g, b)
+}
+
+pub(crate) fn presence(p: PresenceKind) -> Presence {
+    match p {
+        PresenceKind::Offline => Presence::Offline,
+        PresenceKind::Online => Presence::Online,
+        PresenceKind::Away => Presence::Away,
+        PresenceKind::Busy => Presence::Busy,
+    }
+}
+
+pub(crate) fn model<T: Clone + 'static>(rows: Vec<T>) -> ModelRc<T> {
+    ModelRc::new(slint::VecModel::from(rows))
+}
+
+pub(crate) fn s(v: impl AsRef<str>) -> SharedString {
+    SharedString::from(v.as_ref())
+}
+
+/// Shows a short message in the status bar for a few seconds.
+pub(crate) fn toast(ui: &Rc<Ui>, w: &AppWindow, text: impl AsRef<str>) {
+    use super::Shell;
+    w.global::<Shell>().set_toast(s(text));
+    let weak = w.as_weak();
+    ui.state.borrow().toast_timer.start(
+        slint::TimerMode::SingleShot,
+        Duration::from_secs(8),
+        move || {
+            if let Some(w) = weak.upgrade() {
+                w.global::<Shell>().set_toast(SharedString::new());
+            }
+        },
+    );
+}
+
+/// The timeline model type used by the chat adapter.
+pub(crate) type MessageRows = Rows<super::MessageItem>;
+
+/// Opens a conversation (used at start-up by the demo).
+pub fn open_conversation(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
+    chat::open(ui, w, account, peer);
+}

@@ -1,0 +1,66 @@
+//! `Shell`: which screen and pane show, the status bar, the theme and window activity.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use slint::ComponentHandle as _;
+
+use super::s;
+use crate::ui::{AppWindow, Palette, Shell, Ui};
+
+pub(super) fn install(_ui: &Rc<Ui>, w: &AppWindow) {
+    let weak = w.as_weak();
+    w.global::<Shell>().on_dismiss_toast(move || {
+        if let Some(w) = weak.upgrade() {
+            w.global::<Shell>().set_toast(Default::default());
+        }
+    });
+}
+
+/// Status bar text; while an account waits to reconnect, counts down every second.
+pub(super) fn refresh_status(ui: &Rc<Ui>, w: &AppWindow) {
+    let now = Instant::now();
+    let st = ui.state.borrow();
+    let (text, problem) = st.status.summary(now);
+    let shell = w.global::<Shell>();
+    shell.set_connection_text(s(text));
+    shell.set_connection_problem(problem);
+    shell.set_sync_text(s(st.status.sync_text()));
+    if st.status.counting_down() {
+        if !st.status_timer.running() {
+            let weak = w.as_weak();
+            let ui2 = ui.clone();
+            st.status_timer.start(
+                slint::TimerMode::Repeated,
+                Duration::from_secs(1),
+                move || {
+                    if let Some(w) = weak.upgrade() {
+                        refresh_status(&ui2, &w);
+                    }
+                },
+            );
+        }
+    } else {
+        st.status_timer.stop();
+    }
+}
+
+/// Applies the theme choice (0 system, 1 light, 2 dark) to the style's palette.
+pub(crate) fn apply_theme(w: &AppWindow, theme: i32) {
+    let scheme = match theme {
+        1 => slint::language::ColorScheme::Light,
+        2 => slint::language::ColorScheme::Dark,
+        _ => slint::language::ColorScheme::Unknown,
+    };
+    w.global::<Palette>().set_color_scheme(scheme);
+    w.global::<Shell>().set_theme(theme);
+}
+
+/// Whether the user is looking at the window right now. Outside a desktop window system
+/// (headless tests) the window counts as active.
+pub(crate) fn window_active(w: &AppWindow) -> bool {
+    use slint::winit_030::WinitWindowAccessor as _;
+    w.window()
+        .with_winit_window(|ww| ww.has_focus())
+        .unwrap_or(true)
+}

@@ -1,0 +1,10 @@
+//! UI logic without Slint types: each controller turns core view types into view rows and
+//! decides what the UI does, and is unit-tested without a window. Adapters
+//! (`super::adapters`) own them and mirror their rows into Slint models.
+
+pub mod format;
+pub mod people;
+pub mod prefs;
+pub mod status;
+pub mod timeline;
+pub mod wizard;
