@@ -109,7 +109,20 @@ async fn start_clients(
         let bot_jid = format!("{BOT}@{}", server.domain());
         let user = demo_client(&base.join(USER), &server, &user_jid, &passwords).await?;
         let bot = demo_client(&base.join("bot"), &server, &bot_jid, &passwords).await?;
+        let friends: Vec<String> = std::iter::once(bot_jid.clone())
+            .chain(
+                FRIENDS
+                    .iter()
+                    .map(|f| format!("{}@{}", f.0, server.domain())),
+            )
+            .collect();
         let bot_task = tokio::spawn(run_bot(bot.clone(), bot_jid.clone()));
+        let approver = tokio::spawn(approve_friends(user.clone(), user_jid.clone(), friends));
+        let bot_task = tokio::spawn(async move {
+            let r = bot_task.await;
+            approver.abort();
+            r?
+        });
         crate::cli::connect_online(&user, &user_jid, ONLINE_TIMEOUT).await?;
         ensure_contact(&user, &user_jid, &bot_jid, "Bob the bot").await?;
         greet(base, &server, &user, &user_jid, &passwords).await?;
@@ -117,6 +130,7 @@ async fn start_clients(
             crate::cli::connect_online(&bot, &bot_jid, ONLINE_TIMEOUT).await?;
             bot.send_message(&bot_jid, &user_jid, &answer("welcome"))
                 .await?;
+            user.send_message(&user_jid, &bot_jid, "hello").await?;
         }
         Ok::<_, anyhow::Error>((user, user_jid, bot_jid, bot, bot_task))
     }
@@ -159,6 +173,8 @@ async fn greet(
         }
         let friend = demo_client(&base.join(local), server, &jid, passwords).await?;
         crate::cli::connect_online(&friend, &jid, ONLINE_TIMEOUT).await?;
+        // Share presence both ways, as friends do.
+        friend.approve_subscription(&jid, user_jid).await?;
         let mut events = friend.events();
         for line in *lines {
             friend.send_message(&jid, user_jid, line).await?;
@@ -297,6 +313,29 @@ async fn demo_client(
     Ok(client)
 }
 
+/// Alice approves the demo friends' subscription requests (so the demo shows presence
+/// both ways), both those waiting from earlier runs and new ones.
+async fn approve_friends(user: Client, jid: String, friends: Vec<String>) -> Result<()> {
+    let mut events = user.events();
+    crate::cli::connect_online(&user, &jid, ONLINE_TIMEOUT).await?;
+    for from in user.subscription_requests(&jid)? {
+        if friends.contains(&from) {
+            user.approve_subscription(&jid, &from).await?;
+        }
+    }
+    loop {
+        match events.recv().await {
+            Ok(Event::SubscriptionRequest { account, from })
+                if account == jid && friends.contains(&from) =>
+            {
+                user.approve_subscription(&jid, &from).await?;
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return Ok(()),
+        }
+    }
+}
+
 /// The bot: approves subscription requests and answers every message.
 async fn run_bot(bot: Client, jid: String) -> Result<()> {
     let mut events = bot.events();
@@ -338,12 +377,14 @@ fn answer(text: &str) -> String {
 
 async fn check(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
     let mut events = user.events();
+    let expected = answer("ping");
     user.send_message(user_jid, bot_jid, "ping").await?;
     let wait = async {
         loop {
             match events.recv().await {
+                // The bot's answer to our ping (not its welcome, which may arrive late).
                 Ok(Event::Message { message, .. })
-                    if !message.outgoing && message.peer == bot_jid =>
+                    if !message.outgoing && message.peer == bot_jid && message.body == expected =>
                 {
                     return Ok(message.body);
                 }

@@ -22,6 +22,8 @@ pub struct WindowOptions {
     /// conversation shows messages, then exit.
     pub screenshot: Option<PathBuf>,
     pub min_conversations: usize,
+    /// ... and the open conversation shows at least this many messages.
+    pub min_messages: usize,
 }
 
 /// Opens the window for the profile in `dir` and runs until it is closed.
@@ -43,12 +45,28 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
     if let Some((account, peer)) = &opts.open {
         crate::ui::adapters::open_conversation(app.ui(), app.window(), account, peer);
     }
+    // Developer hook (screenshots of other panes): chats, contacts, search or settings.
+    if let Ok(pane) = std::env::var("STARLING_START_PANE") {
+        use crate::ui::{Pane, Shell};
+        let pane = match pane.as_str() {
+            "contacts" => Pane::Contacts,
+            "search" => Pane::Search,
+            "settings" => Pane::Settings,
+            _ => Pane::Chats,
+        };
+        app.window().global::<Shell<'_>>().set_pane(pane);
+    }
     if std::env::var_os("STARLING_EXIT_AFTER_FIRST_FRAME").is_some() {
         exit_after_first_frame(&app, started)?;
     }
     let failure = Rc::new(RefCell::new(None));
     let _keep = opts.screenshot.as_ref().map(|path| {
-        screenshot_when_ready(&app, path.clone(), opts.min_conversations, failure.clone())
+        screenshot_when_ready(
+            &app,
+            path.clone(),
+            (opts.min_conversations, opts.min_messages),
+            failure.clone(),
+        )
     });
     let shown = app.run();
     rt.block_on(client.disconnect_all());
@@ -81,7 +99,7 @@ fn exit_after_first_frame(app: &App, started: Instant) -> Result<()> {
 fn screenshot_when_ready(
     app: &App,
     path: PathBuf,
-    min_conversations: usize,
+    (min_conversations, min_messages): (usize, usize),
     failure: Rc<RefCell<Option<anyhow::Error>>>,
 ) -> slint::Timer {
     let timer = slint::Timer::default();
@@ -97,7 +115,7 @@ fn screenshot_when_ready(
                 .get_items()
                 .row_count();
             let msgs = w.global::<ChatAdapter<'_>>().get_messages().row_count();
-            let ready = convs >= min_conversations && msgs > 0;
+            let ready = convs >= min_conversations && msgs >= min_messages.max(1);
             if !ready && started.elapsed() < Duration::from_secs(60) {
                 return;
             }

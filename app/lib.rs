@@ -73,6 +73,7 @@ fn run_demo_window(
         open: Some((session.user_jid.clone(), session.bot_jid.clone())),
         screenshot: args.screenshot.clone(),
         min_conversations: 3,
+        min_messages: 3,
     };
     let shown = desktop::run(runtime, session.user.clone(), opts);
     let stopped = runtime.block_on(session.stop());

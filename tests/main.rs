@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod hostile_server;
 mod reliability;
+mod screenshot;
 mod security;
 mod srv;
 mod testbed_smoke;

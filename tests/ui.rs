@@ -1,0 +1,342 @@
+//! Headless UI tests: the real Slint components (i-slint-backend-testing, software renderer
+//! not needed) driven through their accessible labels, with the real core against a real
+//! Prosody and a slixmpp peer.
+//!
+//! Slint's platform is set once per process and its event loop runs on one thread, so this
+//! binary has a single `#[test]` that runs the scenarios in order; each scenario reports its
+//! own name on failure. Every wait is bounded and checks a condition: nothing sleeps to
+//! synchronise.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::future::Future;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementRoot as _};
+use serde_json::Value;
+use slint::ComponentHandle as _;
+use starling::ui::App;
+use starling_core::Client;
+use starling_core::connection::TlsMode;
+use starling_core::secrets::Password;
+use starling_core::{AccountOptions, MessageState};
+use tokio::runtime::Runtime;
+
+use support::{EVENT_TIMEOUT, TestServer, event_name};
+
+const UI_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[test]
+fn desktop_ui() -> Result<()> {
+    i_slint_backend_testing::init_integration_test_with_system_time();
+    let rt = Rc::new(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?,
+    );
+    let server = Rc::new(support::fresh_server()?);
+    run_scenario(
+        "wizard shows the wrong-password error",
+        wizard_wrong_password(rt.clone(), server.clone()),
+    )?;
+    run_scenario(
+        "incoming message counts as unread; typed message reaches the peer",
+        chat_round_trip(rt.clone(), server.clone()),
+    )?;
+    Rc::try_unwrap(server)
+        .map_err(|_| anyhow!("server still in use"))?
+        .stop()
+}
+
+/// Runs `script` inside the Slint event loop (as a local task) and returns its result.
+fn run_scenario(name: &str, script: impl Future<Output = Result<()>> + 'static) -> Result<()> {
+    let result = Rc::new(std::cell::RefCell::new(None));
+    let slot = result.clone();
+    slint::spawn_local(async move {
+        let r = script.await;
+        *slot.borrow_mut() = Some(r);
+        if let Err(e) = slint::quit_event_loop() {
+            eprintln!("cannot quit the event loop: {e}");
+        }
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    slint::run_event_loop_until_quit().map_err(|e| anyhow!("{e}"))?;
+    let r = result
+        .borrow_mut()
+        .take()
+        .ok_or_else(|| anyhow!("the scenario did not finish"))?;
+    r.with_context(|| format!("scenario: {name}"))
+}
+
+fn options(server: &TestServer) -> AccountOptions {
+    AccountOptions {
+        server: Some(("127.0.0.1".into(), server.c2s_port())),
+        tls: TlsMode::StartTls,
+        ca_file: Some(server.ca_file().to_path_buf()),
+        first_sync_days: None,
+    }
+}
+
+/// Yields to the event loop for a moment (so timers and posted updates run).
+async fn tick() {
+    let (tx, rx) = futures::channel::oneshot::channel::<()>();
+    slint::Timer::single_shot(Duration::from_millis(20), move || {
+        if tx.send(()).is_err() {
+            eprintln!("tick receiver gone");
+        }
+    });
+    if rx.await.is_err() {
+        eprintln!("tick sender gone");
+    }
+}
+
+/// Waits until `probe` returns Some, checking after every tick of the event loop.
+async fn until<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> Result<T> {
+    let deadline = Instant::now() + UI_TIMEOUT;
+    loop {
+        if let Some(v) = probe() {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what}");
+        }
+        tick().await;
+    }
+}
+
+/// Runs a future on the tokio runtime and awaits it from the UI thread.
+async fn on_rt<T: Send + 'static>(
+    rt: &Runtime,
+    fut: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    rt.spawn(fut).await.map_err(|e| anyhow!("task: {e}"))?
+}
+
+fn labelled(app: &App, label: &str) -> Result<ElementHandle> {
+    ElementHandle::find_by_accessible_label(app.window(), label)
+        .next()
+        .ok_or_else(|| anyhow!("no element labelled {label:?}"))
+}
+
+/// Presses and releases a key in the window (goes to the focused element).
+fn press(app: &App, key: slint::platform::Key) {
+    let text: slint::SharedString = key.into();
+    app.window()
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::KeyPressed { text: text.clone() });
+    app.window()
+        .window()
+        .dispatch_event(slint::platform::WindowEvent::KeyReleased { text });
+}
+
+/// The text field labelled `label` (a visible caption may carry the same label).
+fn field(app: &App, label: &str) -> Result<ElementHandle> {
+    ElementHandle::find_by_accessible_label(app.window(), label)
+        .find(|e| e.accessible_role() == Some(AccessibleRole::TextInput))
+        .ok_or_else(|| anyhow!("no text field labelled {label:?}"))
+}
+
+/// Labels of all elements with `role` whose label satisfies `pred`.
+fn find_labels(app: &App, role: AccessibleRole, pred: impl Fn(&str) -> bool) -> Vec<String> {
+    app.window()
+        .root_element()
+        .query_descendants()
+        .match_accessible_role(role)
+        .find_all()
+        .iter()
+        .filter_map(ElementHandle::accessible_label)
+        .map(|l| l.to_string())
+        .filter(|l| pred(l))
+        .collect()
+}
+
+async fn wizard_wrong_password(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    let (rt, server) = (&*rt, &*server);
+    let account = server.account("wiz")?;
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    let app = App::new(client, rt.handle().clone())?;
+    app.window().show()?;
+
+    // No account yet: the wizard shows.
+    let address = until("the wizard", || field(&app, "Address").ok()).await?;
+    address.set_accessible_value(account.jid.clone());
+    field(&app, "Password")?.set_accessible_value("definitely-wrong");
+    labelled(&app, "Advanced: server, port, certificate")?.invoke_accessible_default_action();
+    let server_field = until("the advanced fields", || field(&app, "Server").ok()).await?;
+    server_field.set_accessible_value("127.0.0.1");
+    field(&app, "Port")?.set_accessible_value(server.c2s_port().to_string());
+    field(&app, "CA file")?.set_accessible_value(server.ca_file().to_string_lossy().into_owned());
+    labelled(&app, "Sign in")?.invoke_accessible_default_action();
+
+    let error = until("the wrong-password error", || {
+        find_labels(&app, AccessibleRole::Text, |l| {
+            l.starts_with("Wrong password")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    anyhow::ensure!(error.contains("try again"), "{error}");
+    // Nothing was stored, and the form is usable again.
+    anyhow::ensure!(
+        app.ui().client.accounts()?.is_empty(),
+        "a failed login must not store the account"
+    );
+    anyhow::ensure!(labelled(&app, "Sign in")?.accessible_enabled() == Some(true));
+
+    // With the right password the wizard leaves and the account goes online.
+    field(&app, "Password")?.set_accessible_value(account.password.clone());
+    labelled(&app, "Sign in")?.invoke_accessible_default_action();
+    until("the main window", || labelled(&app, "Conversations").ok()).await?;
+    until("online", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+    app.window().hide()?;
+    let client = app.ui().client.clone();
+    drop(app);
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    let (rt, server) = (&*rt, &*server);
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    {
+        let (c, a, o) = (client.clone(), alice.clone(), options(server));
+        on_rt(rt, async move {
+            c.add_account(&a.jid, Password::new(a.password.clone()), o)
+                .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    let app = App::new(client.clone(), rt.handle().clone())?;
+    app.window().show()?;
+    until("online", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+
+    // An incoming message shows as an unread conversation. (Peer steps block the UI
+    // thread briefly; they need nothing from the UI.)
+    let mut peer = rt.block_on(server.peer(&bob))?;
+    rt.block_on(peer.send_message(&alice.jid, "hi from slixmpp"))?;
+    let row_label = format!("{}, 1 unread, hi from slixmpp", bob.jid);
+    let row = until("the unread conversation", || {
+        labelled(&app, &row_label).ok()
+    })
+    .await?;
+
+    // Opening it reads it: the unread count goes away.
+    row.invoke_accessible_default_action();
+    let read_label = format!("{}, hi from slixmpp", bob.jid);
+    until("the conversation marked read", || {
+        labelled(&app, &read_label).ok()
+    })
+    .await?;
+
+    // Type a message and press Send: it shows in the timeline and reaches the peer.
+    let input = until("the composer", || field(&app, "Message").ok()).await?;
+    input.set_accessible_value("hello from the desktop app");
+    labelled(&app, "Send")?.invoke_accessible_default_action();
+    until("the bubble", || {
+        find_labels(&app, AccessibleRole::Text, |l| {
+            l.starts_with("You, ") && l.ends_with(": hello from the desktop app")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    anyhow::ensure!(
+        input.accessible_value().is_some_and(|v| v.is_empty()),
+        "the composer is cleared after sending"
+    );
+    let got: Value = rt.block_on(peer.next_event_matching(
+        |e| event_name(e) == "message" && e["body"] == "hello from the desktop app",
+        EVENT_TIMEOUT,
+    ))?;
+    anyhow::ensure!(
+        got["from"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(&alice.jid)),
+        "{got}"
+    );
+    // The server acknowledged it and the peer's receipt came back: the tick says so.
+    until("the delivered tick", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "delivered")
+            .into_iter()
+            .next()
+    })
+    .await?;
+    // Enter sends; Up in the empty composer corrects the last message (XEP-0308).
+    input
+        .single_click(slint::platform::PointerEventButton::Left)
+        .await;
+    input.set_accessible_value("sent with enter");
+    press(&app, slint::platform::Key::Return);
+    until("the bubble sent with Enter", || {
+        find_labels(&app, AccessibleRole::Text, |l| {
+            l.ends_with(": sent with enter")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    rt.block_on(peer.next_event_matching(
+        |e| event_name(e) == "message" && e["body"] == "sent with enter",
+        EVENT_TIMEOUT,
+    ))?;
+    press(&app, slint::platform::Key::UpArrow);
+    anyhow::ensure!(
+        input.accessible_value().as_deref() == Some("sent with enter"),
+        "Up puts the last message in the composer: {:?}",
+        input.accessible_value()
+    );
+    input.set_accessible_value("sent with Enter, corrected");
+    press(&app, slint::platform::Key::Return);
+    until("the corrected bubble", || {
+        find_labels(&app, AccessibleRole::Text, |l| {
+            l.ends_with(": sent with Enter, corrected (edited)")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    let fix: Value = rt.block_on(peer.next_event_matching(
+        |e| event_name(e) == "message" && e["body"] == "sent with Enter, corrected",
+        EVENT_TIMEOUT,
+    ))?;
+    anyhow::ensure!(!fix["replace"].is_null(), "sent as a correction: {fix}");
+
+    let stored = client.history(&alice.jid, &bob.jid, 10)?;
+    anyhow::ensure!(
+        stored
+            .iter()
+            .any(|m| m.outgoing && m.state == MessageState::Delivered),
+        "{stored:?}"
+    );
+
+    app.window().hide()?;
+    drop(app);
+    rt.block_on(peer.quit())?;
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
