@@ -16,6 +16,7 @@ use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState
 #[command(
     name = "starling",
     version,
+    args_conflicts_with_subcommands = true,
     about = "Starling: a native XMPP social client"
 )]
 pub struct Cli {
@@ -31,6 +32,9 @@ pub struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// An `xmpp:` address to open in the desktop window (what the desktop file passes).
+    #[arg(value_name = "XMPP_URI")]
+    pub uri: Option<String>,
     /// What to do; without a command, the desktop window opens.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -26,10 +26,53 @@ pub struct WindowOptions {
     pub min_messages: usize,
 }
 
-/// Opens the window for the profile in `dir` and runs until it is closed.
-pub fn run_profile(rt: &Runtime, dir: &Path) -> Result<()> {
+/// Opens the window for the profile in `dir` and runs until it is closed. `uri` is an
+/// `xmpp:` URI (RFC 5122) whose conversation opens with the first account.
+pub fn run_profile(rt: &Runtime, dir: &Path, uri: Option<&str>) -> Result<()> {
     let client = Client::open(dir).with_context(|| format!("opening profile {}", dir.display()))?;
-    run(rt, client, WindowOptions::default())
+    let mut opts = WindowOptions::default();
+    if let Some(uri) = uri {
+        let jid = parse_xmpp_uri(uri)?;
+        // Read before the window exists: the UI thread itself never touches the store.
+        if let Some(account) = client.accounts()?.first() {
+            opts.open = Some((account.jid.clone(), jid));
+        }
+    }
+    run(rt, client, opts)
+}
+
+/// The JID of an `xmpp:` URI (`xmpp:bob@example.org?message`); query and fragment ignored.
+pub fn parse_xmpp_uri(uri: &str) -> Result<String> {
+    let rest = uri
+        .strip_prefix("xmpp:")
+        .ok_or_else(|| anyhow!("{uri} is not an xmpp: address"))?;
+    // xmpp://auth@host/jid: the part after the authority.
+    let rest = match rest.strip_prefix("//") {
+        Some(r) => r.split_once('/').map_or("", |x| x.1),
+        None => rest,
+    };
+    let jid = rest.split(['?', '#']).next().unwrap_or_default();
+    let bare = starling_core::parse_contact(&percent_decode(jid))?;
+    Ok(bare.to_string())
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Opens the window on `client` and runs the event loop until the window is closed; then
@@ -151,4 +194,29 @@ pub fn write_png(path: &Path, buf: &slint::SharedPixelBuffer<slint::Rgba8Pixel>)
         .context("writing PNG data")?;
     w.finish().context("finishing PNG")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_xmpp_uri;
+
+    #[test]
+    fn xmpp_uris() -> anyhow::Result<()> {
+        assert_eq!(parse_xmpp_uri("xmpp:bob@example.org")?, "bob@example.org");
+        assert_eq!(
+            parse_xmpp_uri("xmpp:bob@example.org?message;body=hi")?,
+            "bob@example.org"
+        );
+        assert_eq!(
+            parse_xmpp_uri("xmpp:b%C3%B6b@example.org")?,
+            "böb@example.org"
+        );
+        assert_eq!(
+            parse_xmpp_uri("xmpp://me@x.org/bob@example.org?message")?,
+            "bob@example.org"
+        );
+        assert!(parse_xmpp_uri("https://example.org").is_err());
+        assert!(parse_xmpp_uri("xmpp:").is_err());
+        Ok(())
+    }
 }

@@ -30,7 +30,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         None => match profile_dir(cli.profile.as_deref()) {
-            Ok(dir) => desktop::run_profile(&runtime, &dir),
+            Ok(dir) => desktop::run_profile(&runtime, &dir, cli.uri.as_deref()),
             Err(e) => Err(e),
         },
         Some(cli::Command::Demo(ref args)) if args.wants_window() => {

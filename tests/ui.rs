@@ -323,6 +323,39 @@ async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> 
     ))?;
     anyhow::ensure!(!fix["replace"].is_null(), "sent as a correction: {fix}");
 
+    // Search finds the peer's message; the hit opens the conversation at it.
+    ElementHandle::find_by_accessible_label(app.window(), "Search")
+        .find(|e| e.accessible_role() == Some(AccessibleRole::Tab))
+        .context("the Search tab")?
+        .invoke_accessible_default_action();
+    let query = until("the search field", || field(&app, "Search query").ok()).await?;
+    query
+        .single_click(slint::platform::PointerEventButton::Left)
+        .await;
+    query.set_accessible_value("slixmpp");
+    press(&app, slint::platform::Key::Return);
+    let hit_label = until("the search hit", || {
+        find_labels(&app, AccessibleRole::ListItem, |l| {
+            l.starts_with(&bob.jid) && l.ends_with(": hi from slixmpp")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    labelled(&app, &hit_label)?.invoke_accessible_default_action();
+    until("the conversation at the hit", || {
+        find_labels(&app, AccessibleRole::Text, |l| {
+            l.ends_with(": hi from slixmpp")
+        })
+        .into_iter()
+        .next()
+    })
+    .await?;
+    anyhow::ensure!(
+        app.window().global::<starling::ui::Shell<'_>>().get_pane() == starling::ui::Pane::Chats,
+        "opening a hit shows the chat"
+    );
+
     let stored = client.history(&alice.jid, &bob.jid, 10)?;
     anyhow::ensure!(
         stored
