@@ -403,6 +403,22 @@ pub(super) fn on_chat_state(ui: &Rc<Ui>, w: &AppWindow, account: &str, from: &st
     w.global::<ChatAdapter>().set_typing(s(text));
 }
 
+/// Marks the open conversation read if it has unread messages.
+pub(super) fn read_open_conversation(ui: &Rc<Ui>) {
+    let target = {
+        let st = ui.state.borrow();
+        st.open_conversation().and_then(|(a, p)| {
+            st.convs
+                .iter()
+                .any(|(ca, c)| ca == a && c.peer == p && c.unread > 0)
+                .then(|| (a.to_owned(), p.to_owned()))
+        })
+    };
+    if let Some((a, p)) = target {
+        mark_read(ui, &a, &p);
+    }
+}
+
 fn mark_read(ui: &Rc<Ui>, account: &str, peer: &str) {
     let (client, account, peer) = (ui.client.clone(), account.to_owned(), peer.to_owned());
     ui.rt.spawn(async move {

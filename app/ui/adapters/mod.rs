@@ -39,6 +39,9 @@ pub struct State {
     pub hits: Vec<(String, MessageRecord)>,
     pub status_timer: slint::Timer,
     pub toast_timer: slint::Timer,
+    /// Watches whether the window is active (to mark the open conversation read).
+    pub activity_timer: slint::Timer,
+    pub was_active: bool,
 }
 
 impl State {
@@ -55,6 +58,8 @@ impl State {
             hits: Vec::new(),
             status_timer: slint::Timer::default(),
             toast_timer: slint::Timer::default(),
+            activity_timer: slint::Timer::default(),
+            was_active: true,
         }
     }
 
@@ -111,9 +116,11 @@ fn start_event_pump(ui: &Ui) {
                 }
             }
             on_ui(move |ui, w| {
+                let mut dirty = Dirty::default();
                 for ev in batch {
-                    dispatch(ui, w, ev);
+                    dispatch(ui, w, ev, &mut dirty);
                 }
+                dirty.apply(ui, w);
             });
         }
     });
@@ -126,7 +133,37 @@ pub fn reload_all(ui: &Rc<Ui>, w: &AppWindow) {
     chat::reopen(ui, w);
 }
 
-fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event) {
+/// Views to rebuild after a batch of events (once per batch, not once per event: a login
+/// with 2,000 contacts brings 2,000 presences).
+#[derive(Default)]
+struct Dirty {
+    lists: bool,
+    status: bool,
+    conversations_from_store: bool,
+    requests: bool,
+}
+
+impl Dirty {
+    fn apply(self, ui: &Rc<Ui>, w: &AppWindow) {
+        if self.status {
+            shell::refresh_status(ui, w);
+            settings::refresh(ui, w);
+        }
+        if self.lists {
+            conversations::refresh(ui, w);
+            contacts::refresh(ui, w);
+            chat::refresh_header(ui, w);
+        }
+        if self.conversations_from_store {
+            conversations::schedule_reload(ui);
+        }
+        if self.requests {
+            contacts::reload(ui);
+        }
+    }
+}
+
+fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
     match ev {
         Event::Connection { account, state } => {
             let fresh = matches!(state, ConnectionState::Online { resumed: false });
@@ -137,33 +174,31 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event) {
                 .borrow_mut()
                 .status
                 .set_state(&account, state, std::time::Instant::now());
-            shell::refresh_status(ui, w);
-            settings::refresh(ui, w);
             if fresh {
                 contacts::on_online(ui, &account);
             }
-            conversations::refresh(ui, w);
-            contacts::refresh(ui, w);
+            dirty.status = true;
+            dirty.lists = true;
         }
         Event::Message {
             account,
             message,
             live,
         } => {
-            chat::on_message(ui, w, &account, message.clone());
             conversations::on_message(ui, w, &account, &message, live);
-            conversations::schedule_reload(ui);
+            chat::on_message(ui, w, &account, message);
+            dirty.conversations_from_store = true;
         }
         Event::MessageUpdated { account, message } => {
             chat::on_update(ui, w, &account, message);
-            conversations::schedule_reload(ui);
+            dirty.conversations_from_store = true;
         }
         Event::ChatState {
             account,
             from,
             state,
         } => chat::on_chat_state(ui, w, &account, &from, &state),
-        Event::ConversationRead { .. } => conversations::schedule_reload(ui),
+        Event::ConversationRead { .. } => dirty.conversations_from_store = true,
         Event::Presence {
             account,
             from,
@@ -178,9 +213,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event) {
                 show.as_deref(),
                 status.as_deref(),
             );
-            conversations::refresh(ui, w);
-            contacts::refresh(ui, w);
-            chat::refresh_header(ui, w);
+            dirty.lists = true;
         }
         Event::RosterItem {
             account,
@@ -195,22 +228,20 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event) {
                     st.people.upsert_contact(&account, contact);
                 }
             }
-            conversations::refresh(ui, w);
-            contacts::refresh(ui, w);
-            chat::refresh_header(ui, w);
+            dirty.lists = true;
         }
-        Event::SubscriptionRequest { .. } => contacts::reload(ui),
+        Event::SubscriptionRequest { .. } => dirty.requests = true,
         Event::SyncProgress { account, fetched } => {
             ui.state
                 .borrow_mut()
                 .status
                 .sync_progress(&account, Some(fetched));
-            shell::refresh_status(ui, w);
+            dirty.status = true;
         }
         Event::SyncDone { account, .. } => {
             ui.state.borrow_mut().status.sync_progress(&account, None);
-            shell::refresh_status(ui, w);
-            conversations::schedule_reload(ui);
+            dirty.status = true;
+            dirty.conversations_from_store = true;
         }
         Event::Ignored { account, reason } => {
             tracing::debug!(account, reason, "core ignored a stanza");

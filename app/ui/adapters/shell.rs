@@ -8,13 +8,30 @@ use slint::ComponentHandle as _;
 use super::s;
 use crate::ui::{AppWindow, Palette, Shell, Ui};
 
-pub(super) fn install(_ui: &Rc<Ui>, w: &AppWindow) {
+pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     let weak = w.as_weak();
     w.global::<Shell>().on_dismiss_toast(move || {
         if let Some(w) = weak.upgrade() {
             w.global::<Shell>().set_toast(Default::default());
         }
     });
+    // Coming back to the window reads the open conversation (window systems tell winit
+    // about focus; polling twice a second is cheap and needs no hooks into the backend).
+    let weak = w.as_weak();
+    let u = ui.clone();
+    ui.state.borrow().activity_timer.start(
+        slint::TimerMode::Repeated,
+        Duration::from_millis(500),
+        move || {
+            let Some(w) = weak.upgrade() else { return };
+            let active = window_active(&w);
+            let became_active =
+                active && !std::mem::replace(&mut u.state.borrow_mut().was_active, active);
+            if became_active {
+                super::chat::read_open_conversation(&u);
+            }
+        },
+    );
 }
 
 /// Status bar text; while an account waits to reconnect, counts down every second.

@@ -5,6 +5,8 @@
 //! No Slint types and no I/O: the chat adapter loads pages from the core and applies them
 //! here, then mirrors the returned [`Change`]s into the Slint model.
 
+use std::collections::{HashSet, VecDeque};
+
 use chrono::NaiveDate;
 use starling_core::MessageState;
 use starling_core::store::MessageRecord;
@@ -59,7 +61,8 @@ pub enum Change {
 pub struct Timeline {
     pub account: String,
     pub peer: String,
-    messages: Vec<MessageRecord>,
+    /// A deque: pages are prepended as the user scrolls up, in O(page).
+    messages: VecDeque<MessageRecord>,
     /// More messages exist before the first loaded one.
     pub has_older: bool,
     /// The last loaded message is the newest one (new messages are appended live).
@@ -78,7 +81,7 @@ impl Timeline {
         Timeline {
             account: account.to_owned(),
             peer: peer.to_owned(),
-            messages: page,
+            messages: page.into(),
             has_older,
             at_live_end: true,
             loading: false,
@@ -105,7 +108,7 @@ impl Timeline {
         Timeline {
             account: account.to_owned(),
             peer: peer.to_owned(),
-            messages,
+            messages: messages.into(),
             has_older,
             at_live_end,
             loading: false,
@@ -133,12 +136,12 @@ impl Timeline {
 
     /// Id of the oldest loaded message (cursor for the next older page).
     pub fn oldest_id(&self) -> Option<i64> {
-        self.messages.first().map(|m| m.id)
+        self.messages.front().map(|m| m.id)
     }
 
     /// Id of the newest loaded message (cursor for the next newer page).
     pub fn newest_id(&self) -> Option<i64> {
-        self.messages.last().map(|m| m.id)
+        self.messages.back().map(|m| m.id)
     }
 
     /// Applies an older page (oldest first). Returns the changes: the new rows, and the old
@@ -146,7 +149,13 @@ impl Timeline {
     pub fn prepend_older(&mut self, page: Vec<MessageRecord>) -> Vec<Change> {
         self.loading = false;
         self.has_older = page.len() >= PAGE as usize;
-        let known: std::collections::HashSet<i64> = self.messages.iter().map(|m| m.id).collect();
+        // A page can only overlap the rows at the top (same timestamps at the boundary).
+        let known: HashSet<i64> = self
+            .messages
+            .iter()
+            .take(PAGE as usize)
+            .map(|m| m.id)
+            .collect();
         let page: Vec<_> = page
             .into_iter()
             .filter(|m| !known.contains(&m.id))
@@ -155,7 +164,9 @@ impl Timeline {
         if n == 0 {
             return Vec::new();
         }
-        self.messages.splice(0..0, page);
+        for m in page.into_iter().rev() {
+            self.messages.push_front(m);
+        }
         let mut changes = vec![Change::Prepended(n)];
         if self.messages.len() > n {
             changes.push(Change::Updated(n));
@@ -171,9 +182,17 @@ impl Timeline {
     }
 
     fn append(&mut self, page: Vec<MessageRecord>) -> Vec<Change> {
+        // A page can only overlap the rows at the bottom.
+        let known: HashSet<i64> = self
+            .messages
+            .iter()
+            .rev()
+            .take(PAGE as usize)
+            .map(|m| m.id)
+            .collect();
         let page: Vec<_> = page
             .into_iter()
-            .filter(|m| self.index_of(m.id).is_none())
+            .filter(|m| !known.contains(&m.id))
             .collect();
         if page.is_empty() {
             return Vec::new();
@@ -190,12 +209,12 @@ impl Timeline {
         if !self.at_live_end {
             return Vec::new();
         }
-        if let Some(last) = self.messages.last()
+        if let Some(last) = self.messages.back()
             && (msg.timestamp, msg.id) < (last.timestamp, last.id)
         {
             // Out of order (an archived message): insert where it belongs if it falls in the
             // loaded window; before the window, paging will bring it.
-            if let Some(first) = self.messages.first()
+            if let Some(first) = self.messages.front()
                 && (msg.timestamp, msg.id) > (first.timestamp, first.id)
                 && self.index_of(msg.id).is_none()
             {
