@@ -47,6 +47,10 @@ fn desktop_ui() -> Result<()> {
         "incoming message counts as unread; typed message reaches the peer",
         chat_round_trip(rt.clone(), server.clone()),
     )?;
+    run_scenario(
+        "a long timeline loads page by page, in both directions",
+        long_timeline(rt.clone(), server.clone()),
+    )?;
     Rc::try_unwrap(server)
         .map_err(|_| anyhow!("server still in use"))?
         .stop()
@@ -367,6 +371,120 @@ async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> 
     app.window().hide()?;
     drop(app);
     rt.block_on(peer.quit())?;
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    use slint::Model as _;
+    use starling::ui::{ChatAdapter, ConversationsAdapter};
+    use starling_core::store::IncomingMessage;
+
+    let (rt, server) = (&*rt, &*server);
+    let me = server.account("pager")?;
+    let peer = "history@example.org";
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    {
+        let (c, a, o) = (client.clone(), me.clone(), options(server));
+        on_rt(rt, async move {
+            c.add_account(&a.jid, Password::new(a.password.clone()), o)
+                .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    // 250 stored messages, one a minute.
+    let account = client.store().account(&me.jid)?.id;
+    let msgs: Vec<IncomingMessage> = (0..250)
+        .map(|i| IncomingMessage {
+            peer: peer.into(),
+            outgoing: i % 3 == 0,
+            sender: peer.into(),
+            stanza_id: Some(format!("m{i}")),
+            origin_id: None,
+            archive_id: None,
+            body: format!("message number {i}"),
+            timestamp: 1_700_000_000_000 + i * 60_000,
+            replace: None,
+        })
+        .collect();
+    client.store().ingest_all(account, &msgs)?;
+
+    let app = App::new(client.clone(), rt.handle().clone())?;
+    app.window().show()?;
+    let chat = app.window().global::<ChatAdapter<'_>>();
+    let list = app.window().global::<ConversationsAdapter<'_>>();
+    until("the conversation in the list", || {
+        (list.get_items().row_count() == 1).then_some(())
+    })
+    .await?;
+    list.invoke_open(me.jid.clone().into(), peer.into());
+    let rows = |chat: &ChatAdapter<'_>| chat.get_messages().row_count();
+    until("the newest page", || (rows(&chat) == 100).then_some(())).await?;
+    anyhow::ensure!(chat.get_has_older() && chat.get_at_live_end());
+    let last = chat.get_messages().row_data(99).context("row 99")?;
+    anyhow::ensure!(last.text == "message number 249", "{}", last.text);
+
+    // Scrolling up asks for older pages until the beginning.
+    chat.invoke_load_older();
+    until("the second page", || (rows(&chat) == 200).then_some(())).await?;
+    chat.invoke_load_older();
+    until("the beginning", || (rows(&chat) == 250).then_some(())).await?;
+    anyhow::ensure!(!chat.get_has_older(), "the beginning was reached");
+    let first = chat.get_messages().row_data(0).context("row 0")?;
+    anyhow::ensure!(first.text == "message number 0", "{}", first.text);
+    anyhow::ensure!(!first.day.is_empty(), "the first row has a day separator");
+
+    // A search hit in the middle opens a window around it; scrolling down reaches the end.
+    let search = app.window().global::<starling::ui::SearchAdapter<'_>>();
+    search.invoke_search("\"number 42\"".into());
+    until("the hit", || {
+        (search.get_hits().row_count() > 0).then_some(())
+    })
+    .await?;
+    let hit = (0..search.get_hits().row_count())
+        .find(|i| {
+            search
+                .get_hits()
+                .row_data(*i)
+                .is_some_and(|h| h.text == "message number 42")
+        })
+        .context("message 42 among the hits")?;
+    search.invoke_open_hit(i32::try_from(hit)?);
+    until("the window around the hit", || {
+        // 42 older messages, the hit, and a page of newer ones.
+        (!chat.get_at_live_end() && rows(&chat) == 143).then_some(())
+    })
+    .await?;
+    let highlighted: Vec<_> = (0..rows(&chat))
+        .filter_map(|i| chat.get_messages().row_data(i))
+        .filter(|m| m.highlighted)
+        .map(|m| m.text.to_string())
+        .collect();
+    anyhow::ensure!(highlighted == ["message number 42"], "{highlighted:?}");
+    chat.invoke_load_newer();
+    until("the next page", || (rows(&chat) == 243).then_some(())).await?;
+    anyhow::ensure!(!chat.get_at_live_end(), "a full page: there may be more");
+    chat.invoke_load_newer();
+    until("the end", || {
+        (chat.get_at_live_end() && rows(&chat) == 250).then_some(())
+    })
+    .await?;
+    let texts: Vec<_> = (0..rows(&chat))
+        .filter_map(|i| chat.get_messages().row_data(i))
+        .map(|m| m.text.to_string())
+        .collect();
+    let expected: Vec<_> = (0..250).map(|i| format!("message number {i}")).collect();
+    anyhow::ensure!(
+        texts == expected,
+        "rows in timeline order without gaps or repeats"
+    );
+
+    drop(app);
     on_rt(rt, async move {
         client.disconnect_all().await;
         Ok(())

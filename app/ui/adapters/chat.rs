@@ -270,19 +270,40 @@ fn apply(ui: &Rc<Ui>, changes: Vec<Change>) {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Towards {
+    Older,
+    Newer,
+}
+
 fn load_older(ui: &Rc<Ui>) {
+    load_page(ui, Towards::Older);
+}
+
+fn load_newer(ui: &Rc<Ui>) {
+    load_page(ui, Towards::Newer);
+}
+
+/// Loads the next page above (older) or below (newer, after a jump) the loaded window.
+fn load_page(ui: &Rc<Ui>, towards: Towards) {
     let req = {
         let mut st = ui.state.borrow_mut();
         match st.timeline.as_mut() {
-            Some(t) if t.has_older && !t.loading => {
-                t.loading = true;
-                t.oldest_id()
-                    .map(|id| (t.account.clone(), t.peer.clone(), id))
+            Some(t) if !t.loading => {
+                let cursor = match towards {
+                    Towards::Older if t.has_older => t.oldest_id(),
+                    Towards::Newer if !t.at_live_end => t.newest_id(),
+                    _ => None,
+                };
+                cursor.map(|id| {
+                    t.loading = true;
+                    (t.account.clone(), t.peer.clone(), id)
+                })
             }
             _ => None,
         }
     };
-    let Some((a, p, oldest)) = req else {
+    let Some((a, p, cursor)) = req else {
         return;
     };
     if let Some(w) = ui.window.upgrade() {
@@ -291,65 +312,32 @@ fn load_older(ui: &Rc<Ui>) {
     let (a2, p2) = (a.clone(), p.clone());
     blocking(
         ui,
-        move |client| client.history_page(&a2, &p2, Some(oldest), PAGE),
+        move |client| match towards {
+            Towards::Older => client.history_page(&a2, &p2, Some(cursor), PAGE),
+            Towards::Newer => client.history_after(&a2, &p2, cursor, PAGE),
+        },
         move |ui, w, page| {
             let g = w.global::<ChatAdapter>();
             g.set_loading(false);
             let changes = {
                 let mut st = ui.state.borrow_mut();
                 match (st.timeline.as_mut(), page) {
-                    (Some(t), Ok(page)) if t.is(&a, &p) => {
-                        let ch = t.prepend_older(page);
-                        g.set_has_older(t.has_older);
-                        ch
-                    }
+                    (Some(t), Ok(page)) if t.is(&a, &p) => match towards {
+                        Towards::Older => {
+                            let ch = t.prepend_older(page);
+                            g.set_has_older(t.has_older);
+                            ch
+                        }
+                        Towards::Newer => {
+                            let ch = t.append_newer(page);
+                            g.set_at_live_end(t.at_live_end);
+                            ch
+                        }
+                    },
                     (Some(t), Err(e)) if t.is(&a, &p) => {
                         t.loading = false;
                         drop(st);
-                        toast(ui, w, format!("Cannot load older messages: {e}"));
-                        return;
-                    }
-                    _ => return,
-                }
-            };
-            apply(ui, changes);
-        },
-    );
-}
-
-fn load_newer(ui: &Rc<Ui>) {
-    let req = {
-        let mut st = ui.state.borrow_mut();
-        match st.timeline.as_mut() {
-            Some(t) if !t.at_live_end && !t.loading => {
-                t.loading = true;
-                t.newest_id()
-                    .map(|id| (t.account.clone(), t.peer.clone(), id))
-            }
-            _ => None,
-        }
-    };
-    let Some((a, p, newest)) = req else {
-        return;
-    };
-    let (a2, p2) = (a.clone(), p.clone());
-    blocking(
-        ui,
-        move |client| client.history_after(&a2, &p2, newest, PAGE),
-        move |ui, w, page| {
-            let g = w.global::<ChatAdapter>();
-            let changes = {
-                let mut st = ui.state.borrow_mut();
-                match (st.timeline.as_mut(), page) {
-                    (Some(t), Ok(page)) if t.is(&a, &p) => {
-                        let ch = t.append_newer(page);
-                        g.set_at_live_end(t.at_live_end);
-                        ch
-                    }
-                    (Some(t), Err(e)) if t.is(&a, &p) => {
-                        t.loading = false;
-                        drop(st);
-                        toast(ui, w, format!("Cannot load newer messages: {e}"));
+                        toast(ui, w, format!("Cannot load more messages: {e}"));
                         return;
                     }
                     _ => return,

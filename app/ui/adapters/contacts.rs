@@ -72,13 +72,7 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
             _ => Availability::Online,
         };
         let status = Some(status.trim().to_owned()).filter(|s| !s.is_empty());
-        let accounts: Vec<String> = u
-            .state
-            .borrow()
-            .accounts
-            .iter()
-            .map(|a| a.jid.clone())
-            .collect();
+        let accounts = super::account_jids(&u);
         for account in accounts {
             let client = u.client.clone();
             let presence = OwnPresence {
@@ -161,13 +155,7 @@ pub(super) fn on_online(ui: &Rc<Ui>, account: &str) {
 
 /// Reloads rosters and requests of all accounts from the store.
 pub(super) fn reload(ui: &Rc<Ui>) {
-    let accounts: Vec<String> = ui
-        .state
-        .borrow()
-        .accounts
-        .iter()
-        .map(|a| a.jid.clone())
-        .collect();
+    let accounts = super::account_jids(ui);
     blocking(
         ui,
         move |client| {

@@ -48,13 +48,7 @@ pub(super) fn schedule_reload(ui: &Rc<Ui>) {
     let u = ui.clone();
     slint::Timer::single_shot(Duration::from_millis(150), move || {
         u.state.borrow_mut().conv_reload_scheduled = false;
-        let accounts: Vec<String> = u
-            .state
-            .borrow()
-            .accounts
-            .iter()
-            .map(|a| a.jid.clone())
-            .collect();
+        let accounts = super::account_jids(&u);
         blocking(
             &u,
             move |client| {

@@ -272,6 +272,16 @@ pub(crate) fn s(v: impl AsRef<str>) -> SharedString {
     SharedString::from(v.as_ref())
 }
 
+/// The JIDs of all accounts, in profile order.
+pub(crate) fn account_jids(ui: &Ui) -> Vec<String> {
+    ui.state
+        .borrow()
+        .accounts
+        .iter()
+        .map(|a| a.jid.clone())
+        .collect()
+}
+
 /// Shows a short message in the status bar for a few seconds.
 pub(crate) fn toast(ui: &Rc<Ui>, w: &AppWindow, text: impl AsRef<str>) {
     use super::Shell;

@@ -22,13 +22,7 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
             return;
         }
         w.global::<SearchAdapter>().set_summary(s("Searching…"));
-        let accounts: Vec<String> = u
-            .state
-            .borrow()
-            .accounts
-            .iter()
-            .map(|a| a.jid.clone())
-            .collect();
+        let accounts = super::account_jids(&u);
         let query = text.clone();
         blocking(
             &u,

@@ -150,16 +150,7 @@ impl Timeline {
         self.loading = false;
         self.has_older = page.len() >= PAGE as usize;
         // A page can only overlap the rows at the top (same timestamps at the boundary).
-        let known: HashSet<i64> = self
-            .messages
-            .iter()
-            .take(PAGE as usize)
-            .map(|m| m.id)
-            .collect();
-        let page: Vec<_> = page
-            .into_iter()
-            .filter(|m| !known.contains(&m.id))
-            .collect();
+        let page = unseen(page, self.messages.iter().take(PAGE as usize));
         let n = page.len();
         if n == 0 {
             return Vec::new();
@@ -183,17 +174,7 @@ impl Timeline {
 
     fn append(&mut self, page: Vec<MessageRecord>) -> Vec<Change> {
         // A page can only overlap the rows at the bottom.
-        let known: HashSet<i64> = self
-            .messages
-            .iter()
-            .rev()
-            .take(PAGE as usize)
-            .map(|m| m.id)
-            .collect();
-        let page: Vec<_> = page
-            .into_iter()
-            .filter(|m| !known.contains(&m.id))
-            .collect();
+        let page = unseen(page, self.messages.iter().rev().take(PAGE as usize));
         if page.is_empty() {
             return Vec::new();
         }
@@ -283,6 +264,17 @@ impl Timeline {
             .filter_map(|i| self.row(i))
             .collect()
     }
+}
+
+/// The messages of `page` whose ids are not among `loaded`.
+fn unseen<'a>(
+    page: Vec<MessageRecord>,
+    loaded: impl Iterator<Item = &'a MessageRecord>,
+) -> Vec<MessageRecord> {
+    let known: HashSet<i64> = loaded.map(|m| m.id).collect();
+    page.into_iter()
+        .filter(|m| !known.contains(&m.id))
+        .collect()
 }
 
 fn delivery(m: &MessageRecord) -> Delivery {
