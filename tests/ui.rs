@@ -39,28 +39,37 @@ fn desktop_ui() -> Result<()> {
             .build()?,
     );
     let server = Rc::new(support::fresh_server()?);
-    run_scenario(
-        "wizard shows the wrong-password error",
-        wizard_wrong_password(rt.clone(), server.clone()),
-    )?;
-    run_scenario(
-        "incoming message counts as unread; typed message reaches the peer",
-        chat_round_trip(rt.clone(), server.clone()),
-    )?;
-    run_scenario(
-        "a long timeline loads page by page, in both directions",
-        long_timeline(rt.clone(), server.clone()),
-    )?;
-    Rc::try_unwrap(server)
-        .map_err(|_| anyhow!("server still in use"))?
-        .stop()
+    let (r2, s2) = (rt.clone(), server.clone());
+    with_server(server, move || {
+        run_scenario(
+            "wizard shows the wrong-password error",
+            wizard_wrong_password(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
+            "incoming message counts as unread; typed message reaches the peer",
+            chat_round_trip(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
+            "a long timeline loads page by page, in both directions",
+            long_timeline(r2, s2),
+        )
+    })
+}
+
+/// Runs the scenarios and stops the server whatever happened.
+fn with_server(server: Rc<TestServer>, scenarios: impl FnOnce() -> Result<()>) -> Result<()> {
+    let r = scenarios();
+    match Rc::try_unwrap(server) {
+        Ok(s) => r.and(s.stop()),
+        Err(_) => r.and(Err(anyhow!("server still in use"))),
+    }
 }
 
 /// Runs `script` inside the Slint event loop (as a local task) and returns its result.
 fn run_scenario(name: &str, script: impl Future<Output = Result<()>> + 'static) -> Result<()> {
     let result = Rc::new(std::cell::RefCell::new(None));
     let slot = result.clone();
-    slint::spawn_local(async move {
+    let task = slint::spawn_local(async move {
         let r = script.await;
         *slot.borrow_mut() = Some(r);
         if let Err(e) = slint::quit_event_loop() {
@@ -68,11 +77,14 @@ fn run_scenario(name: &str, script: impl Future<Output = Result<()>> + 'static) 
         }
     })
     .map_err(|e| anyhow!("{e}"))?;
-    slint::run_event_loop_until_quit().map_err(|e| anyhow!("{e}"))?;
-    let r = result
-        .borrow_mut()
-        .take()
-        .ok_or_else(|| anyhow!("the scenario did not finish"))?;
+    let ran = slint::run_event_loop_until_quit().map_err(|e| anyhow!("{e}"));
+    let finished = result.borrow_mut().take();
+    let Some(r) = finished else {
+        // Drop the unfinished script so it releases the server (stopped by the caller).
+        task.abort();
+        ran?;
+        bail!("the scenario did not finish");
+    };
     r.with_context(|| format!("scenario: {name}"))
 }
 
