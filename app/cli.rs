@@ -16,7 +16,6 @@ use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState
 #[command(
     name = "starling",
     version,
-    args_conflicts_with_subcommands = true,
     about = "Starling: a native XMPP social client"
 )]
 pub struct Cli {
