@@ -120,21 +120,31 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
     }
 }
 
-/// Start-up benchmark hook: prints the time to the first rendered frame and exits.
+/// Start-up benchmark hook: prints the time to the first drawn frame and exits. winit
+/// reports `RedrawRequested` just before Slint draws; a closure posted from there runs
+/// right after the draw. (Slint's rendering notifier is not available with the software
+/// renderer.)
 fn exit_after_first_frame(app: &App, started: Instant) -> Result<()> {
+    use slint::winit_030::{EventResult, WinitWindowAccessor as _, winit};
     let mut done = false;
     app.window()
         .window()
-        .set_rendering_notifier(move |state, _| {
-            if matches!(state, slint::RenderingState::AfterRendering) && !done {
+        .on_winit_window_event(move |_, event| {
+            if matches!(event, winit::event::WindowEvent::RedrawRequested) && !done {
                 done = true;
-                eprintln!("first_frame_ms={}", started.elapsed().as_millis());
-                if let Err(e) = slint::quit_event_loop() {
-                    tracing::warn!(error = %e, "cannot quit");
+                let posted = slint::invoke_from_event_loop(move || {
+                    eprintln!("first_frame_ms={}", started.elapsed().as_millis());
+                    if let Err(e) = slint::quit_event_loop() {
+                        tracing::warn!(error = %e, "cannot quit");
+                    }
+                });
+                if let Err(e) = posted {
+                    tracing::warn!(error = %e, "cannot report the first frame");
                 }
             }
-        })
-        .map_err(|e| anyhow!("cannot watch rendering: {e:?}"))
+            EventResult::Propagate
+        });
+    Ok(())
 }
 
 /// Polls (on the UI thread, every 200 ms) until the demo content is shown, then writes the
