@@ -348,7 +348,15 @@ fn load_page(ui: &Rc<Ui>, towards: Towards) {
     );
 }
 
-pub(super) fn on_message(ui: &Rc<Ui>, w: &AppWindow, account: &str, message: MessageRecord) {
+/// A new message. Only live ones mark the open conversation read: a catch-up must not
+/// send a displayed marker per archived message (the conversation is read once at the end).
+pub(super) fn on_message(
+    ui: &Rc<Ui>,
+    w: &AppWindow,
+    account: &str,
+    message: MessageRecord,
+    live: bool,
+) {
     let incoming = !message.outgoing;
     let peer = message.peer.clone();
     let changes = {
@@ -361,7 +369,7 @@ pub(super) fn on_message(ui: &Rc<Ui>, w: &AppWindow, account: &str, message: Mes
     apply(ui, changes);
     if incoming {
         w.global::<ChatAdapter>().set_typing(Default::default());
-        if super::shell::window_active(w) {
+        if live && super::shell::window_active(w) {
             mark_read(ui, account, &peer);
         }
     }

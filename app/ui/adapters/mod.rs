@@ -186,7 +186,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             live,
         } => {
             conversations::on_message(ui, w, &account, &message, live);
-            chat::on_message(ui, w, &account, message);
+            chat::on_message(ui, w, &account, message, live);
             dirty.conversations_from_store = true;
         }
         Event::MessageUpdated { account, message } => {
@@ -242,6 +242,9 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             ui.state.borrow_mut().status.sync_progress(&account, None);
             dirty.status = true;
             dirty.conversations_from_store = true;
+            if shell::window_active(w) {
+                chat::read_open_conversation(ui);
+            }
         }
         Event::Ignored { account, reason } => {
             tracing::debug!(account, reason, "core ignored a stanza");
