@@ -24,6 +24,9 @@
 //!    smoke: 10 of 100), in a child process (`__rss`, see `desktop/rss.rs`): VmRSS before
 //!    opening any, after opening each once, and after a second round.
 //!
+//! `--figure N` (repeatable) runs only the figures named, e.g. `cargo bench --bench desktop
+//! -- --figure 1 --figure 3`.
+//!
 //! Children are this binary run again with a `__mode` argument (Slint's platform can be set
 //! once per process); they print one `RESULT {json}` line on stdout.
 //!
@@ -114,7 +117,7 @@ fn main() -> ExitCode {
         "__frames" => frames::child(rest).and_then(|r| report(&r)),
         "__winit" => winit_start::child(rest, started).and_then(|r| report(&r)),
         "__rss" => rss::rss_child(rest).and_then(|r| report(&r)),
-        _ => run(args.iter().any(|a| a == "--bench")),
+        _ => figures(&args).and_then(|want| run(args.iter().any(|a| a == "--bench"), want)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,14 +135,106 @@ fn report<T: Serialize>(result: &T) -> Result<()> {
     Ok(())
 }
 
-fn run(full: bool) -> Result<()> {
+/// Which figures to run: all, or those named with `--figure N` (repeatable), e.g.
+/// `cargo bench --bench desktop -- --figure 1`.
+fn figures(args: &[String]) -> Result<[bool; 3]> {
+    let mut named = [false; 3];
+    let mut any = false;
+    for pair in args.windows(2).filter(|p| p[0] == "--figure") {
+        let n: usize = pair[1]
+            .parse()
+            .ok()
+            .filter(|n| (1..=3).contains(n))
+            .with_context(|| format!("--figure takes 1, 2 or 3, not {:?}", pair[1]))?;
+        named[n - 1] = true;
+        any = true;
+    }
+    Ok(if any { named } else { [true; 3] })
+}
+
+fn run(full: bool, want: [bool; 3]) -> Result<()> {
     let sizes = if full { FULL } else { SMOKE };
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    let mut failure = None;
+    let cold = if want[0] {
+        let (cold, f) = figure_cold(&sizes, tmp.path())?;
+        failure = f;
+        Some(cold)
+    } else {
+        None
+    };
+    let catch_up = if want[1] {
+        let timeout = Duration::from_secs(300) + Duration::from_millis(70 * sizes.catch_up as u64);
+        let (r, _): (FramesResult, _) = run_child(
+            "__frames",
+            &[sizes.catch_up.to_string().into()],
+            None,
+            timeout,
+        )?;
+        Some(r)
+    } else {
+        None
+    };
+    let rss = if want[2] {
+        let dir = tmp.path().join("rss-profile");
+        seed::profile(&dir, sizes.rss)?;
+        let (r, _): (RssResult, _) = run_child(
+            "__rss",
+            &[
+                dir.as_os_str().to_owned(),
+                sizes.rss.conversations.to_string().into(),
+                sizes.rss.messages_per_conversation.to_string().into(),
+            ],
+            None,
+            RSS_TIMEOUT,
+        )?;
+        Some(r)
+    } else {
+        None
+    };
 
-    // Figure 1.
-    let cold_dir = tmp.path().join("cold-profile");
+    println!();
+    let mut warnings: Vec<&String> = Vec::new();
+    if let Some(c) = &cold {
+        print_cold(&sizes, c);
+        warnings.extend(c.starts.iter().flat_map(|(s, _)| &s.warnings));
+    }
+    if let Some(f) = &catch_up {
+        print_frames(f);
+        warnings.extend(&f.warnings);
+    }
+    if let Some(r) = &rss {
+        print_rss(&sizes, r);
+        warnings.extend(&r.warnings);
+    }
+    warnings.sort();
+    warnings.dedup();
+    for w in warnings {
+        println!("  app log: {w}");
+    }
+    if !full {
+        println!("desktop: smoke sizes; `cargo bench --bench desktop` runs the full ones");
+    }
+    match failure {
+        Some(e) => Err(e.context("the real binary did not report its first frame")),
+        None => Ok(()),
+    }
+}
+
+/// Figure 1's runs: the real binary's (first frame ms, process ms), and the in-process
+/// starts with their process wall time in ms.
+struct Cold {
+    binary: Vec<(f64, f64)>,
+    starts: Vec<(StartResult, f64)>,
+}
+
+/// Seeds the big profile and starts the app on it, `sizes.cold_runs` times each way. A
+/// failing real-binary run does not hide the other figures: it is returned, and the
+/// benchmark fails at the end.
+fn figure_cold(sizes: &Sizes, tmp: &Path) -> Result<(Cold, Option<anyhow::Error>)> {
+    let dir = tmp.join("cold-profile");
     let started = Instant::now();
-    seed::profile(&cold_dir, sizes.cold)?;
+    seed::profile(&dir, sizes.cold)?;
     eprintln!(
         "desktop: seeded {} messages in {} conversations, {} contacts in {:.1} s",
         sizes.cold.conversations * sizes.cold.messages_per_conversation,
@@ -148,26 +243,32 @@ fn run(full: bool) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     let xvfb = Xvfb::start()?;
-    let mut cold = Vec::new();
-    let mut starts = Vec::new();
-    // A failing real-binary run does not hide the other figures: it is reported, and the
-    // benchmark fails, at the end.
-    let mut cold_failure = None;
+    let mut cold = Cold {
+        binary: Vec::new(),
+        starts: Vec::new(),
+    };
+    let mut failure = None;
     for i in 0..sizes.cold_runs {
-        if cold_failure.is_none() {
-            match cold_start(&cold_dir, xvfb.display()) {
-                Ok(run) => cold.push(run),
+        if failure.is_none() {
+            match cold_start(&dir, xvfb.display()) {
+                Ok((first, wall)) => {
+                    eprintln!(
+                        "desktop: starling {}: first frame {first:.0} ms, process {wall:.0} ms",
+                        i + 1
+                    );
+                    cold.binary.push((first, wall));
+                }
                 Err(e) => {
                     let e = e.context(format!("cold start run {}", i + 1));
                     eprintln!("desktop: {e:#}");
-                    cold_failure = Some(e);
+                    failure = Some(e);
                 }
             }
         }
         let (start, wall): (StartResult, _) = run_child(
             "__winit",
             &[
-                cold_dir.as_os_str().to_owned(),
+                dir.as_os_str().to_owned(),
                 sizes.cold.conversations.to_string().into(),
                 sizes.cold.contacts.to_string().into(),
             ],
@@ -175,47 +276,16 @@ fn run(full: bool) -> Result<()> {
             START_TIMEOUT,
         )?;
         eprintln!(
-            "desktop: start {}: first frame {:.0} ms, content shown {:.0} ms, process {:.0} ms",
+            "desktop: in-process start {}: first frame {:.0} ms, content shown {:.0} ms, \
+             process {:.0} ms",
             i + 1,
             start.first_frame_ms,
             start.content_frame_ms,
             ms(wall)
         );
-        starts.push((start, ms(wall)));
+        cold.starts.push((start, ms(wall)));
     }
-    drop(xvfb);
-
-    // Figure 2.
-    let timeout = Duration::from_secs(300) + Duration::from_millis(70 * sizes.catch_up as u64);
-    let (catch_up, _): (FramesResult, _) = run_child(
-        "__frames",
-        &[sizes.catch_up.to_string().into()],
-        None,
-        timeout,
-    )?;
-
-    // Figure 3.
-    let rss_dir = tmp.path().join("rss-profile");
-    seed::profile(&rss_dir, sizes.rss)?;
-    let (rss, _): (RssResult, _) = run_child(
-        "__rss",
-        &[
-            rss_dir.as_os_str().to_owned(),
-            sizes.rss.conversations.to_string().into(),
-            sizes.rss.messages_per_conversation.to_string().into(),
-        ],
-        None,
-        RSS_TIMEOUT,
-    )?;
-
-    print_table(&sizes, &cold, &starts, &catch_up, &rss);
-    if !full {
-        println!("desktop: smoke sizes; `cargo bench --bench desktop` runs the full ones");
-    }
-    match cold_failure {
-        Some(e) => Err(e.context("the real binary did not report its first frame")),
-        None => Ok(()),
-    }
+    Ok((cold, failure))
 }
 
 /// Runs the real app on `profile` until its first frame; returns (first_frame_ms as the app
@@ -322,13 +392,7 @@ fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-fn print_table(
-    sizes: &Sizes,
-    cold: &[(f64, f64)],
-    starts: &[(StartResult, f64)],
-    f: &FramesResult,
-    rss: &RssResult,
-) {
+fn print_cold(sizes: &Sizes, cold: &Cold) {
     let mmm = |v: &[f64]| {
         if v.is_empty() {
             return "n/a (failed, see the error below)".to_owned();
@@ -339,17 +403,18 @@ fn print_table(
             s.p50, s.min, s.max
         )
     };
-    let cold_field = |pick: fn(&(f64, f64)) -> f64| mmm(&cold.iter().map(pick).collect::<Vec<_>>());
-    let start_field =
-        |pick: fn(&(StartResult, f64)) -> f64| mmm(&starts.iter().map(pick).collect::<Vec<_>>());
+    let cold_field =
+        |pick: fn(&(f64, f64)) -> f64| mmm(&cold.binary.iter().map(pick).collect::<Vec<_>>());
+    let start_field = |pick: fn(&(StartResult, f64)) -> f64| {
+        mmm(&cold.starts.iter().map(pick).collect::<Vec<_>>())
+    };
     let c = sizes.cold;
-    println!();
     println!(
         "desktop: 1. cold start, {} messages in {} conversations, {} contacts, {} run(s), Xvfb",
         thousands(c.conversations * c.messages_per_conversation),
         c.conversations,
         thousands(c.contacts),
-        starts.len()
+        cold.starts.len()
     );
     println!(
         "  starling binary: first frame (its hook)     {}",
@@ -379,6 +444,9 @@ fn print_table(
         "  same start in-process: process wall         {}",
         start_field(|r| r.1)
     );
+}
+
+fn print_frames(f: &FramesResult) {
     println!(
         "desktop: 2. frames during a MAM catch-up of {} messages (1100x720, software)",
         thousands(f.messages)
@@ -426,6 +494,9 @@ fn print_table(
         mib(f.rss_end_kib),
         mib(f.peak_rss_kib)
     );
+}
+
+fn print_rss(sizes: &Sizes, rss: &RssResult) {
     println!(
         "desktop: 3. memory after opening {} conversations of {} messages (headless)",
         rss.conversations,
@@ -458,12 +529,4 @@ fn print_table(
         rss.frame_ms.p95,
         rss.frame_ms.max
     );
-    let mut warnings: Vec<&String> = starts.iter().flat_map(|(s, _)| &s.warnings).collect();
-    warnings.extend(&f.warnings);
-    warnings.extend(&rss.warnings);
-    warnings.sort();
-    warnings.dedup();
-    for w in warnings {
-        println!("  app log: {w}");
-    }
 }
