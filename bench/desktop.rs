@@ -376,16 +376,9 @@ fn peer_python() -> PathBuf {
     }
 }
 
+/// "1,234,567": the app's own formatting (status bar), for counts given as usize.
 fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    starling::ui::controllers::status::thousands(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 fn mib(kib: u64) -> String {
