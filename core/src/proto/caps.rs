@@ -5,6 +5,9 @@ use xmpp_parsers::disco::{DiscoInfoResult, Identity};
 use xmpp_parsers::hashes::Algo;
 use xmpp_parsers::ns;
 
+/// XEP-0163: we want our bookmarks (XEP-0402) pushed when they change.
+const BOOKMARKS_NOTIFY: &str = "urn:xmpp:bookmarks:1+notify";
+
 /// Our XEP-0115 node.
 pub const CAPS_NODE: &str = "https://starling.example/caps";
 
@@ -20,6 +23,13 @@ pub fn features() -> Vec<&'static str> {
         ns::MESSAGE_CORRECT,
         ns::CARBONS,
         ns::SID,
+        ns::MUC,
+        super::ns::CONFERENCE,
+        super::ns::MUC_SELF_PING,
+        super::ns::RETRACT_1,
+        super::ns::RETRACT_0,
+        super::ns::OCCUPANT_ID,
+        BOOKMARKS_NOTIFY,
     ]
 }
 
