@@ -421,7 +421,7 @@ async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
             archive_id: None,
             body: format!("message number {i}"),
             timestamp: 1_700_000_000_000 + i * 60_000,
-            replace: None,
+            ..IncomingMessage::default()
         })
         .collect();
     client.store().ingest_all(account, &msgs)?;

@@ -9,8 +9,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use starling_core::connection::TlsMode;
 use starling_core::secrets::{PASSWORD_ENV, Password};
-use starling_core::store::MessageRecord;
+use starling_core::store::{MessageKind, MessageRecord};
 use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
+
+mod rooms;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -82,6 +84,12 @@ pub enum Command {
     },
     /// Accounts, queued messages and last sync, without connecting.
     Status,
+    /// Group chat: join, create, send, moderate, invite.
+    #[command(subcommand)]
+    Muc(rooms::MucCmd),
+    /// Bookmarked rooms (XEP-0402).
+    #[command(subcommand)]
+    Bookmarks(rooms::BookmarksCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
 }
@@ -258,6 +266,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             sync(&client, &acc, timeout).await
         }
         Command::Status => status(&client, &out),
+        Command::Muc(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            rooms::run(&client, &out, &acc, cmd).await
+        }
+        Command::Bookmarks(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            rooms::bookmarks(&client, &out, &acc, cmd).await
+        }
         Command::Demo(_) => Ok(()),
     }
 }
@@ -274,6 +290,20 @@ fn pick_account(client: &Client, given: Option<&str>) -> Result<String> {
     }
 }
 
+/// Reads a secret: a prompt on a terminal, else one line of stdin.
+fn read_secret(prompt: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(prompt).context("reading password")
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading password from stdin")?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
 /// Reads the password: STARLING_PASSWORD, else a prompt on a terminal, else one line of stdin.
 fn read_password(jid: &str) -> Result<Password> {
     if let Ok(pw) = std::env::var(PASSWORD_ENV)
@@ -281,16 +311,7 @@ fn read_password(jid: &str) -> Result<Password> {
     {
         return Ok(Password::new(pw));
     }
-    let pw = if std::io::stdin().is_terminal() {
-        rpassword::prompt_password(format!("Password for {jid}: ")).context("reading password")?
-    } else {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading password from stdin")?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
-    };
+    let pw = read_secret(&format!("Password for {jid}: "))?;
     if pw.is_empty() {
         bail!("no password given (set {PASSWORD_ENV} or type it at the prompt)");
     }
@@ -677,10 +698,26 @@ pub fn human_message(m: &MessageRecord) -> String {
         s => format!(" [{}]", s.as_str()),
     };
     let edited = if m.edited { " (edited)" } else { "" };
+    let body = if m.retracted {
+        match &m.retracted_by {
+            Some(by) => format!("(removed by {by})"),
+            None => "(retracted)".to_owned(),
+        }
+    } else {
+        m.body.clone()
+    };
+    let who = match m.kind {
+        // In a room: who said it.
+        MessageKind::GroupChat => format!(
+            "{} {}",
+            m.peer,
+            m.sender.split_once('/').map(|(_, n)| n).unwrap_or("")
+        ),
+        MessageKind::Notice => format!("{} *", m.peer),
+        _ => m.peer.clone(),
+    };
     format!(
-        "{} {dir} {}: {}{edited}{state}",
+        "{} {dir} {who}: {body}{edited}{state}",
         fmt_time(m.timestamp),
-        m.peer,
-        m.body
     )
 }

@@ -92,7 +92,7 @@ pub fn profile(dir: &Path, shape: Shape) -> Result<()> {
                 archive_id: Some(format!("a-{c}-{j}")),
                 body: body(c, j),
                 timestamp: end - ((per - 1 - j) as i64) * SPACING_MS,
-                replace: None,
+                ..IncomingMessage::default()
             });
             if batch.len() == BATCH {
                 store

@@ -3,7 +3,7 @@
 //! asserted. `cargo bench -p starling-core --bench ingest` runs the full size; under
 //! `cargo test --all-targets` it runs a small smoke size.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Instant;
 
 use jid::BareJid;
@@ -27,10 +27,12 @@ fn main() -> anyhow::Result<()> {
         first_sync_days: 30,
     })?;
     let own = BareJid::new("alice@example.org")?;
-    let open = HashSet::new();
+    let open = HashMap::new();
+    let rooms = HashMap::new();
     let cx = Context {
         own: &own,
         open_queries: &open,
+        rooms: &rooms,
     };
 
     let stanzas: Vec<String> = (0..n)
@@ -67,6 +69,7 @@ fn main() -> anyhow::Result<()> {
                         body: c.body,
                         timestamp: 0,
                         replace: c.replace,
+                        ..IncomingMessage::default()
                     },
                 )?;
                 if matches!(r, starling_core::store::Ingest::Inserted(_)) {

@@ -12,9 +12,10 @@ pub mod services;
 pub mod store;
 
 pub use api::{
-    AccountOptions, Availability, ChatStateKind, Client, ConnectionState, Error, Event,
-    MessageState, OwnPresence, PresenceView, Result, RosterDiff, ServerFeatures, TimelineDiff,
-    default_profile_dir, parse_bare, parse_contact,
+    AccountOptions, Affiliation, AffiliationEntry, Availability, ChatStateKind, Client,
+    ConnectionState, Error, Event, MessageState, MucService, Occupant, OwnPresence, PresenceView,
+    Result, Role, RoomConfig, RoomInfo, RoomJoined, RoomListing, RoomState, RosterDiff,
+    ServerFeatures, TimelineDiff, default_profile_dir, parse_bare, parse_contact, parse_room,
 };
 
 /// The core's version, for about screens and the CLI.

@@ -231,6 +231,12 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             dirty.lists = true;
         }
         Event::SubscriptionRequest { .. } => dirty.requests = true,
+        // Rooms appear in the conversation list through their conversations; the room
+        // views (occupants, invitations) are not built yet.
+        Event::Room { .. } | Event::RoomSubject { .. } | Event::Bookmarks { .. } => {
+            dirty.conversations_from_store = true;
+        }
+        Event::Occupant { .. } | Event::RoomSync { .. } | Event::Invitation { .. } => {}
         Event::SyncProgress { account, fetched } => {
             ui.state
                 .borrow_mut()

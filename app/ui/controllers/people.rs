@@ -305,6 +305,9 @@ mod tests {
             last_activity: at,
             last_message: Some(format!("hello from {peer}\nsecond line")),
             unread,
+            kind: "chat".into(),
+            name: None,
+            mentions: 0,
         }
     }
 

@@ -313,6 +313,11 @@ mod tests {
             },
             edited: false,
             error: None,
+            kind: starling_core::store::MessageKind::Chat,
+            occupant_id: None,
+            mention: false,
+            retracted: false,
+            retracted_by: None,
         }
     }
 

@@ -18,7 +18,7 @@ use super::{Actor, fail_pending};
 use crate::api::{Error, Event};
 use crate::proto::inbound::{self, Context, Inbound};
 use crate::services::{chat, mam, roster};
-use crate::store::{IncomingMessage, Ingest};
+use crate::store::{IncomingMessage, Ingest, MessageKind};
 
 impl Actor {
     pub(super) async fn on_stanza(&mut self, stanza: Stanza) {
@@ -38,9 +38,15 @@ impl Actor {
     }
 
     async fn on_message(&mut self, msg: Message) {
+        if let Some(from) = &msg.from
+            && let Some(rs) = self.session.rooms.get_mut(&from.to_bare())
+        {
+            rs.last_heard = std::time::Instant::now();
+        }
         let cx = Context {
             own: &self.own,
             open_queries: &self.session.open_queries,
+            rooms: &self.room_cx,
         };
         let inb = match inbound::classify(msg, &cx) {
             Ok(i) => i,
@@ -52,10 +58,30 @@ impl Actor {
 
     async fn apply_inbound(&mut self, inb: Inbound) {
         let account = self.rec.jid.clone();
+        let archive = inb
+            .archive_query
+            .as_ref()
+            .and_then(|q| self.session.open_queries.get(q))
+            .cloned();
         let from_archive = inb.archive_query.is_some();
         if let Some(chat) = inb.chat {
+            let room = chat.peer.to_bare();
+            let kind = match chat.kind {
+                inbound::Kind::Chat => MessageKind::Chat,
+                inbound::Kind::GroupChat => MessageKind::GroupChat,
+                inbound::Kind::Private => MessageKind::Private,
+                inbound::Kind::Notice => MessageKind::Notice,
+            };
+            let groupchat = kind == MessageKind::GroupChat;
+            let mention = groupchat
+                && !chat.outgoing
+                && self
+                    .room_cx
+                    .get(&room)
+                    .is_some_and(|r| crate::proto::muc::mentions(&chat.body, &r.nick));
             let msg = IncomingMessage {
                 peer: chat.peer.to_string(),
+                kind,
                 outgoing: chat.outgoing,
                 sender: chat.sender.to_string(),
                 stanza_id: chat.id.clone(),
@@ -64,7 +90,18 @@ impl Actor {
                 body: chat.body,
                 timestamp: stamp_ms(chat.stamp),
                 replace: chat.replace,
+                occupant_id: chat.occupant_id,
+                mention,
+                tombstone: chat.tombstone,
             };
+            if let Some(owner) = archive.as_ref().filter(|o| **o != self.own) {
+                // A room's archive page: stored when its <fin/> arrives.
+                if let Some(rs) = self.session.rooms.get_mut(owner) {
+                    rs.page.push(msg);
+                    rs.fetched += 1;
+                }
+                return;
+            }
             if from_archive {
                 // Stored per page, in one transaction, when the page's <fin/> arrives.
                 if let Some(c) = self.catchup.as_mut() {
@@ -88,7 +125,14 @@ impl Actor {
                     return;
                 }
             }
-            if self.session.caught_up {
+            if matches!(kind, MessageKind::GroupChat | MessageKind::Notice) {
+                // Live room messages move the room's archive position once its catch-up
+                // of this visit is complete (no gap can open behind it).
+                let caught_up = self.session.rooms.get(&room).is_some_and(|r| r.caught_up);
+                if let (true, Some(aid)) = (caught_up, &msg.archive_id) {
+                    self.set_room_position(&room, aid, false);
+                }
+            } else if self.session.caught_up {
                 // Live messages stamped by our archive move the catch-up position, but only
                 // once this session's catch-up is complete (no gap can open behind it).
                 if let Some(aid) = &msg.archive_id
@@ -102,17 +146,32 @@ impl Actor {
             }
         }
         if let Some((peer, id)) = inb.receipt {
-            self.update_state(self.store.mark_delivered(self.rec.id, peer.as_str(), &id));
+            self.update_state(
+                self.store
+                    .mark_delivered(self.rec.id, &peer.to_string(), &id),
+            );
         }
         if let Some((peer, id)) = inb.displayed {
-            self.update_state(self.store.mark_displayed(self.rec.id, peer.as_str(), &id));
+            self.update_state(
+                self.store
+                    .mark_displayed(self.rec.id, &peer.to_string(), &id),
+            );
         }
         if let Some((peer, Some(id), text)) = inb.error {
             self.update_state(
                 self.store
-                    .mark_failed(self.rec.id, peer.as_str(), &id, &text),
+                    .mark_failed(self.rec.id, &peer.to_string(), &id, &text),
             );
         }
+        self.apply_room_signals(
+            inb.subject,
+            inb.room_codes,
+            inb.retraction,
+            inb.invitation,
+            inb.declined,
+            inb.own_pep_event,
+        )
+        .await;
         if let Some((from, state)) = inb.chat_state {
             self.emit(Event::ChatState {
                 account,
@@ -122,7 +181,7 @@ impl Actor {
         }
     }
 
-    fn emit_ingest(&self, r: Ingest, live: bool) {
+    pub(super) fn emit_ingest(&self, r: Ingest, live: bool) {
         let account = self.rec.jid.clone();
         match r {
             Ingest::Inserted(message) => self.emit(Event::Message {
@@ -131,6 +190,7 @@ impl Actor {
                 live,
             }),
             Ingest::Corrected(message) => self.emit(Event::MessageUpdated { account, message }),
+            Ingest::Reflected(message) => self.emit(Event::MessageUpdated { account, message }),
             Ingest::Duplicate { id } => tracing::debug!(id, "duplicate message"),
         }
     }
@@ -170,6 +230,16 @@ impl Actor {
     async fn on_presence(&mut self, p: Presence) {
         let Some(from) = p.from.clone() else { return };
         let bare = from.to_bare();
+        if let Some(rs) = self.session.rooms.get_mut(&bare) {
+            rs.last_heard = std::time::Instant::now();
+            let muc = p.type_ == PresenceType::Error
+                || p.payloads
+                    .iter()
+                    .any(|e| e.is("x", xmpp_parsers::ns::MUC_USER));
+            if muc {
+                return self.on_room_presence(p).await;
+            }
+        }
         match p.type_ {
             PresenceType::Subscribe => {
                 match self
@@ -366,13 +436,79 @@ impl Actor {
                     .map(|d| d.features.into_iter().collect())
                     .unwrap_or_default();
                 let has_mam = features.iter().any(|f| f == xmpp_parsers::ns::MAM);
+                let has_pep = features
+                    .iter()
+                    .any(|f| f == "http://jabber.org/protocol/pubsub#publish");
                 self.session.account_features = features;
+                if has_pep {
+                    self.sync_bookmarks().await;
+                } else {
+                    self.on_bookmarks(None).await;
+                }
                 if has_mam {
                     let from = self.catchup_start();
                     self.request_archive_page(from, 0).await;
                 } else {
                     tracing::info!("server has no message archive; no catch-up");
                     self.finish_catchup(0);
+                }
+            }
+            Pending::Raw { reply } => super::reply_raw(reply, Ok(payload)),
+            Pending::RoomInfo { room } => {
+                let info =
+                    payload.and_then(|el| xmpp_parsers::disco::DiscoInfoResult::try_from(el).ok());
+                self.on_room_info(room, info).await;
+            }
+            Pending::RoomMam {
+                room,
+                queryid,
+                latest,
+            } => self.on_room_page(room, queryid, latest, Ok(payload)).await,
+            Pending::RoomConfigForm { room, config } => {
+                self.on_room_config_form(room, config, payload).await;
+            }
+            Pending::RoomConfigured { room } => self.on_room_configured(&room, Ok(())),
+            Pending::SelfPing { room } => {
+                self.on_self_ping(room, crate::proto::muc::PingOutcome::Joined)
+                    .await;
+            }
+            Pending::Bookmarks => {
+                let list = payload
+                    .as_ref()
+                    .map(crate::proto::bookmarks::parse_items)
+                    .unwrap_or_default();
+                let compat = self
+                    .session
+                    .account_features
+                    .iter()
+                    .any(|f| f == xmpp_parsers::ns::BOOKMARKS2_COMPAT);
+                if list.is_empty() && !compat {
+                    // Nothing here, and the server does not mirror legacy bookmarks: read
+                    // them from private storage (XEP-0049) to migrate them.
+                    self.send_iq(
+                        None,
+                        super::IqKind::Get,
+                        crate::proto::bookmarks::legacy_request(),
+                        Pending::LegacyBookmarks,
+                    )
+                    .await;
+                } else {
+                    self.on_bookmarks(Some(list)).await;
+                }
+            }
+            Pending::LegacyBookmarks => {
+                let list = payload
+                    .as_ref()
+                    .map(crate::proto::bookmarks::parse_legacy)
+                    .unwrap_or_default();
+                self.on_legacy_bookmarks(list).await;
+            }
+            Pending::BookmarkSet { room, published } => {
+                if let Err(e) =
+                    self.store
+                        .set_room_bookmarked(self.rec.id, room.as_str(), published)
+                {
+                    tracing::error!(error = %e, "cannot record bookmark state");
                 }
             }
             Pending::Mam { queryid } => {
@@ -446,6 +582,50 @@ impl Actor {
             Pending::DiscoAccount => {
                 tracing::warn!(%text, "disco of own account failed; no catch-up");
                 self.finish_catchup(0);
+                self.on_bookmarks(None).await;
+            }
+            Pending::Raw { reply } => {
+                super::reply_raw(reply, Err(Error::Refused(refusal_text(&error))));
+            }
+            Pending::RoomInfo { room } => self.on_room_info(room, None).await,
+            Pending::RoomMam {
+                room,
+                queryid,
+                latest,
+            } => {
+                self.on_room_page(room, queryid, latest, Err(error)).await;
+            }
+            Pending::RoomConfigForm { room, .. } | Pending::RoomConfigured { room } => {
+                self.on_room_configured(&room, Err(Error::Refused(refusal_text(&error))));
+            }
+            Pending::SelfPing { room } => {
+                let outcome = crate::proto::muc::self_ping_outcome(Err(&error));
+                self.on_self_ping(room, outcome).await;
+            }
+            Pending::Bookmarks => {
+                if error.defined_condition == DefinedCondition::ItemNotFound {
+                    // No bookmarks node yet: an empty list.
+                    self.on_bookmarks(Some(Vec::new())).await;
+                } else {
+                    tracing::warn!(%text, "cannot read bookmarks; trying legacy storage");
+                    self.send_iq(
+                        None,
+                        super::IqKind::Get,
+                        crate::proto::bookmarks::legacy_request(),
+                        Pending::LegacyBookmarks,
+                    )
+                    .await;
+                }
+            }
+            Pending::LegacyBookmarks => {
+                tracing::warn!(%text, "no legacy bookmarks either");
+                self.on_bookmarks(None).await;
+            }
+            Pending::BookmarkSet { room, .. } => {
+                tracing::warn!(%room, %text, "the server refused a bookmark change");
+                self.ignored(format!(
+                    "bookmark for {room} not saved on the server: {text}"
+                ));
             }
             other => {
                 tracing::warn!(%text, "request refused");
@@ -465,6 +645,15 @@ fn stamp_ms(stamp: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
         Some(t) if t.timestamp_subsec_millis() == 0 => (t.timestamp_millis() + 999).min(now),
         Some(t) => t.timestamp_millis().min(now),
         None => now,
+    }
+}
+
+/// A refusal in words: the condition, and the server's text if it gave one.
+fn refusal_text(e: &StanzaError) -> String {
+    let cond = format!("{:?}", e.defined_condition);
+    match e.texts.values().next() {
+        Some(t) if !t.is_empty() => format!("{cond} ({t})"),
+        _ => cond,
     }
 }
 

@@ -28,6 +28,42 @@ pub enum Pending {
     Mam {
         queryid: String,
     },
+    /// A request made through [`crate::account::Command::Iq`]: the answer goes back as is.
+    Raw {
+        reply: oneshot::Sender<Result<Option<minidom::Element>>>,
+    },
+    /// disco#info of a room before joining it.
+    RoomInfo {
+        room: BareJid,
+    },
+    /// A page of a room's archive.
+    RoomMam {
+        room: BareJid,
+        queryid: String,
+        latest: bool,
+    },
+    /// The configuration form of a room we just created, to fill with `config`.
+    RoomConfigForm {
+        room: BareJid,
+        config: crate::proto::muc::RoomConfig,
+    },
+    /// The submitted configuration (or instant-room acceptance) of a room we created.
+    RoomConfigured {
+        room: BareJid,
+    },
+    /// XEP-0410 self-ping.
+    SelfPing {
+        room: BareJid,
+    },
+    /// Our XEP-0402 bookmarks at session start.
+    Bookmarks,
+    /// Legacy XEP-0048 bookmarks (servers without XEP-0402 compatibility).
+    LegacyBookmarks,
+    /// Publishing (`Some`) or retracting (`None`) the bookmark of a room.
+    BookmarkSet {
+        room: BareJid,
+        published: bool,
+    },
 }
 
 #[derive(Debug)]

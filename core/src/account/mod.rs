@@ -8,9 +8,10 @@
 
 mod ext;
 mod inbound;
+mod iq;
+mod muc;
 
 pub use ext::check_login;
-mod iq;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -90,6 +91,49 @@ pub enum Command {
     Presences {
         reply: oneshot::Sender<Vec<crate::api::PresenceView>>,
     },
+    /// [`Actor::join_command`]: join (or, with `create`, create) a room.
+    JoinRoom {
+        room: BareJid,
+        nick: String,
+        password: Option<String>,
+        create: Option<crate::proto::muc::RoomConfig>,
+        reply: oneshot::Sender<Result<crate::api::RoomJoined>>,
+    },
+    /// [`Actor::leave`] a room (and tell our other devices).
+    LeaveRoom {
+        room: BareJid,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Forget a room: leave it and remove its bookmark.
+    ForgetRoom {
+        room: BareJid,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// [`Actor::change_nick`].
+    ChangeNick {
+        room: BareJid,
+        nick: String,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Who is in a room we are in.
+    Occupants {
+        room: BareJid,
+        reply: oneshot::Sender<Result<Vec<crate::services::muc::Occupant>>>,
+    },
+    /// Sends a message stanza now (invitations, subjects): not queued.
+    Send {
+        stanza: xmpp_parsers::message::Message,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    /// Sends an IQ and hands back the answer's payload (or the refusal).
+    Iq {
+        to: Option<Jid>,
+        set: bool,
+        payload: minidom::Element,
+        reply: oneshot::Sender<Result<Option<minidom::Element>>>,
+    },
+    /// [`Actor::ping_rooms`] now (XEP-0410).
+    CheckRooms { reply: oneshot::Sender<Result<()>> },
     /// Go offline cleanly and end the actor.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -117,6 +161,7 @@ pub fn spawn(
     password: Password,
     store: Store,
     events: broadcast::Sender<Event>,
+    room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<mpsc::Sender<Command>> {
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
@@ -153,6 +198,9 @@ pub fn spawn(
         last_state: None,
         awaiting_push: Vec::new(),
         availability: crate::api::OwnPresence::default(),
+        room_cx: HashMap::new(),
+        room_waiters: HashMap::new(),
+        room_ping_secs,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -163,8 +211,13 @@ pub fn spawn(
 struct Session {
     /// Available resources of contacts: bare -> resource -> presence.
     presences: HashMap<BareJid, HashMap<String, ResourcePresence>>,
-    /// Archive queries we sent and accept results for.
-    open_queries: HashSet<String>,
+    /// Archive queries we sent and accept results for, and whose archive each asks (our
+    /// own bare JID, or a room).
+    open_queries: HashMap<String, BareJid>,
+    /// Rooms we are in, joining, or were in during this session.
+    rooms: HashMap<BareJid, crate::services::muc::RoomSession>,
+    /// Room passwords learned from invitations and bookmarks.
+    room_passwords: HashMap<BareJid, String>,
     /// The archive catch-up of this session finished.
     caught_up: bool,
     /// What our server and our account support (XEP-0030), learned at session start.
@@ -206,6 +259,13 @@ pub(crate) struct Actor {
     awaiting_push: Vec<(BareJid, Instant, oneshot::Sender<Result<()>>)>,
     /// Our own presence, kept across sessions.
     availability: crate::api::OwnPresence,
+    /// What the inbound classifier knows about our rooms.
+    room_cx: HashMap<BareJid, crate::proto::inbound::RoomCx>,
+    /// Join requests waiting for the room's answer (kept across a fresh session: the
+    /// rejoin answers them).
+    room_waiters: HashMap<BareJid, Vec<muc::JoinWaiter>>,
+    /// XEP-0410 self-ping interval for quiet rooms, seconds (shared with the `Client`).
+    room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Actor {
@@ -340,6 +400,7 @@ impl Actor {
                     fail_pending(p, Error::NotConnected(self.rec.jid.clone()));
                 }
                 self.session = Session::default();
+                self.load_room_cx();
                 self.catchup = None;
                 self.online = true;
                 self.sm = features.stream_management.is_some();
@@ -351,6 +412,8 @@ impl Actor {
                 self.online = true;
                 self.set_state(ConnectionState::Online { resumed: true });
                 self.flush_outbox().await;
+                // Rooms are not rejoined after a resumption; a self-ping checks each.
+                self.ping_rooms(true).await;
             }
             StreamEvent::Suspended => {
                 self.online = false;
@@ -419,7 +482,9 @@ impl Actor {
     /// Starts (or continues) the archive catch-up with one page query.
     async fn request_archive_page(&mut self, from: mam::From, fetched: u64) {
         let queryid = new_id();
-        self.session.open_queries.insert(queryid.clone());
+        self.session
+            .open_queries
+            .insert(queryid.clone(), self.own.clone());
         self.catchup = Some(Catchup {
             fetched,
             page: Vec::new(),
@@ -474,6 +539,10 @@ impl Actor {
                 }
                 continue;
             };
+            if !self.may_send(&msg) {
+                // For a room we are not in (yet): sent once the join completes.
+                continue;
+            }
             let Some(stream) = self.stream.as_ref() else {
                 return;
             };
@@ -536,17 +605,46 @@ impl Actor {
         }
     }
 
+    /// The self-ping interval for quiet rooms.
+    fn room_ping_interval(&self) -> Duration {
+        Duration::from_secs(
+            self.room_ping_secs
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .max(1),
+        )
+    }
+
     async fn on_tick(&mut self) {
         self.settle_roster_requests(None);
+        if self.online {
+            self.ping_rooms(false).await;
+        }
         // Other processes (the CLI while the app runs) may have queued messages in this
         // profile's outbox; this process holds the profile's online lock, so it sends them.
         self.flush_outbox().await;
         for p in self.iqs.expired(Instant::now()) {
-            if let Pending::Mam { queryid } = &p {
-                self.session.open_queries.remove(queryid);
-                self.store_archive_page();
-                self.catchup = None;
-                tracing::warn!("archive query timed out; catch-up continues next session");
+            match &p {
+                Pending::Mam { queryid } => {
+                    self.session.open_queries.remove(queryid);
+                    self.store_archive_page();
+                    self.catchup = None;
+                    tracing::warn!("archive query timed out; catch-up continues next session");
+                }
+                Pending::RoomMam { queryid, room, .. } => {
+                    self.session.open_queries.remove(queryid);
+                    tracing::warn!(%room, "room archive query timed out");
+                }
+                Pending::SelfPing { room } => {
+                    if let Some(rs) = self.session.rooms.get_mut(room) {
+                        rs.pinging = false;
+                    }
+                }
+                Pending::RoomInfo { room } => {
+                    // Join without knowing; a room without an answer gets join history.
+                    let room = room.clone();
+                    self.on_room_info(room, None).await;
+                }
+                _ => {}
             }
             fail_pending(p, Error::Timeout("IQ"));
         }
@@ -610,8 +708,61 @@ impl Actor {
                 self.availability = presence;
                 if self.online {
                     self.send_now(self.own_presence()).await;
+                    self.broadcast_room_presence().await;
                 }
                 reply_to(reply, Ok(()));
+            }
+            Command::JoinRoom {
+                room,
+                nick,
+                password,
+                create,
+                reply,
+            } => self.join_command(room, nick, password, create, reply).await,
+            Command::LeaveRoom { room, reply } => {
+                self.leave(&room, true).await;
+                reply_to(reply, Ok(()));
+            }
+            Command::ForgetRoom { room, reply } => {
+                self.leave(&room, false).await;
+                if self.online {
+                    self.retract_bookmark(&room).await;
+                }
+                reply_to(reply, Ok(()));
+            }
+            Command::ChangeNick { room, nick, reply } => {
+                let r = self.change_nick(&room, &nick).await;
+                reply_to(reply, r);
+            }
+            Command::Occupants { room, reply } => {
+                if reply.send(self.occupants(&room)).is_err() {
+                    tracing::debug!("occupant requester went away");
+                }
+            }
+            Command::Send { stanza, reply } => {
+                let r = self.send_ephemeral(stanza).await;
+                reply_to(reply, r);
+            }
+            Command::Iq {
+                to,
+                set,
+                payload,
+                reply,
+            } => {
+                if !self.online {
+                    return reply_raw(reply, Err(Error::NotConnected(self.rec.jid.clone())));
+                }
+                let kind = if set { IqKind::Set } else { IqKind::Get };
+                self.send_iq(to, kind, payload, Pending::Raw { reply })
+                    .await;
+            }
+            Command::CheckRooms { reply } => {
+                if self.online {
+                    self.ping_rooms(true).await;
+                    reply_to(reply, Ok(()));
+                } else {
+                    reply_to(reply, Err(Error::NotConnected(self.rec.jid.clone())));
+                }
             }
             Command::Features { reply } => {
                 let f = crate::api::ServerFeatures {
@@ -741,10 +892,20 @@ fn reply_to(reply: oneshot::Sender<Result<()>>, r: Result<()>) {
 
 /// Answers a pending request that will never get a response.
 fn fail_pending(p: Pending, err: Error) {
-    if let Pending::RosterSet {
-        reply: Some(reply), ..
-    } = p
-    {
-        reply_to(reply, Err(err));
+    match p {
+        Pending::RosterSet {
+            reply: Some(reply), ..
+        } => reply_to(reply, Err(err)),
+        Pending::Raw { reply } => reply_raw(reply, Err(err)),
+        _ => {}
+    }
+}
+
+fn reply_raw(
+    reply: oneshot::Sender<Result<Option<minidom::Element>>>,
+    r: Result<Option<minidom::Element>>,
+) {
+    if reply.send(r).is_err() {
+        tracing::debug!("IQ requester went away");
     }
 }

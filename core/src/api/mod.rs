@@ -18,11 +18,16 @@ use crate::account::{self, Command};
 use crate::connection::{ConnectError, ConnectionSettings, TlsMode};
 use crate::secrets::{self, Password, Secrets};
 use crate::store::{
-    self, AccountRecord, ContactRecord, ConversationRecord, MessageRecord, NewAccount,
-    OutgoingMessage, Store,
+    self, AccountRecord, ContactRecord, ConversationRecord, InvitationRecord, MessageKind,
+    MessageRecord, NewAccount, OutgoingMessage, Store,
 };
 
+pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
+pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
+
+mod rooms;
+pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 
 /// Errors a front end can explain to a person. Each `Display` is one sentence that says what
 /// happened and, where possible, what to do next.
@@ -50,6 +55,14 @@ pub enum Error {
     NotRetryable(i64),
     #[error("nothing to correct: no message sent to {0} yet")]
     NothingToCorrect(String),
+    #[error("you are not in the room {0}; join it first (`starling muc join {0}`)")]
+    NotInRoom(String),
+    #[error("the room {0} already exists; join it instead")]
+    RoomExists(String),
+    #[error("cannot join {room}: {reason}")]
+    JoinFailed { room: String, reason: String },
+    #[error("message {0} cannot be retracted: {1}")]
+    CannotRetract(i64, &'static str),
     #[error("password: {0}")]
     Secret(String),
     #[error("local database: {0}")]
@@ -158,6 +171,76 @@ pub enum Event {
         account: String,
         reason: String,
     },
+    /// Our state in a room changed (joining, joined, left, removed, failed).
+    Room {
+        account: String,
+        room: String,
+        state: RoomState,
+    },
+    /// Someone arrived in a room or changed (`present`), or left it.
+    Occupant {
+        account: String,
+        room: String,
+        occupant: Occupant,
+        present: bool,
+    },
+    RoomSubject {
+        account: String,
+        room: String,
+        subject: String,
+        /// The nick that set it, if any.
+        by: Option<String>,
+    },
+    /// A room's archive catch-up made progress (`done`: finished for this visit).
+    RoomSync {
+        account: String,
+        room: String,
+        fetched: u64,
+        done: bool,
+    },
+    /// An invitation to a room arrived.
+    Invitation {
+        account: String,
+        invitation: InvitationRecord,
+    },
+    /// The bookmark list was synced or changed (another device joined or left a room).
+    Bookmarks {
+        account: String,
+    },
+}
+
+/// Our state in a room, as shown to the user.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RoomState {
+    Joining,
+    Joined {
+        nick: String,
+        role: Role,
+        affiliation: Affiliation,
+    },
+    /// We left (on this device or another).
+    Left,
+    /// The room removed us; `reason` is a sentence for the user.
+    Removed {
+        reason: String,
+    },
+    /// Joining failed; `error` says why.
+    Failed {
+        error: String,
+    },
+}
+
+/// The result of joining a room.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomJoined {
+    pub room: String,
+    pub nick: String,
+    pub role: Role,
+    pub affiliation: Affiliation,
+    /// We created the room with this join.
+    pub created: bool,
+    pub occupants: usize,
 }
 
 /// How available we are (RFC 6121 `<show/>`).
@@ -241,7 +324,12 @@ struct Inner {
     states: std::sync::Mutex<HashMap<String, ConnectionState>>,
     /// Whether the task that records `states` runs.
     watching_states: std::sync::atomic::AtomicBool,
+    /// XEP-0410 self-ping interval for quiet rooms, in seconds (shared with every actor).
+    room_ping_secs: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How long a quiet room goes without a self-ping (XEP-0410 suggests minutes, not hours).
+const ROOM_PING_SECS: u64 = 300;
 
 /// The handle every front end holds. Clone it freely.
 #[derive(Clone)]
@@ -301,6 +389,7 @@ impl Client {
                 online_lock: std::sync::Mutex::new(None),
                 states: std::sync::Mutex::new(HashMap::new()),
                 watching_states: std::sync::atomic::AtomicBool::new(false),
+                room_ping_secs: Arc::new(std::sync::atomic::AtomicU64::new(ROOM_PING_SECS)),
             }),
         })
     }
@@ -408,6 +497,7 @@ impl Client {
             password,
             self.inner.store.clone(),
             self.inner.events.clone(),
+            self.inner.room_ping_secs.clone(),
         )?;
         actors.insert(rec.jid, tx);
         Ok(())
@@ -525,7 +615,7 @@ impl Client {
 
     /// Nudges the actor to send what is in the outbox (no-op when the account is offline:
     /// it is sent on the next connection).
-    async fn flush(&self, account: &str) {
+    pub(crate) async fn flush(&self, account: &str) {
         if let Some(tx) = self.actor(account).await
             && tx.send(Command::Flush).await.is_err()
         {
@@ -544,6 +634,7 @@ impl Client {
             acc.id,
             &OutgoingMessage {
                 peer: peer.to_string(),
+                kind: MessageKind::Chat,
                 sender: format!("{}/{}", acc.jid, acc.resource),
                 id,
                 body: body.to_owned(),
@@ -714,7 +805,7 @@ impl Client {
         .await
     }
 
-    async fn command(
+    pub(crate) async fn command(
         &self,
         account: &str,
         make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
@@ -741,7 +832,7 @@ impl Client {
     }
 
     /// Asks the account's actor for session state.
-    async fn query<T>(
+    pub(crate) async fn query<T>(
         &self,
         account: &str,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,
@@ -908,7 +999,7 @@ impl Client {
         Ok((snapshot, diffs))
     }
 
-    fn emit(&self, ev: Event) {
+    pub(crate) fn emit(&self, ev: Event) {
         if self.inner.events.send(ev).is_err() {
             tracing::trace!("no event subscribers");
         }

@@ -1,16 +1,20 @@
 //! The first stages of the inbound message pipeline, sans I/O: validate who sent a stanza,
 //! unwrap carbons (XEP-0280) and archive results (XEP-0313), and extract what we understand
 //! (RFC 6121 bodies, XEP-0359 ids, XEP-0308 corrections, XEP-0184 receipts, XEP-0333
-//! markers, XEP-0085 chat states, XEP-0203 delays).
+//! markers, XEP-0085 chat states, XEP-0203 delays, XEP-0045 group chat, private messages and
+//! invitations, XEP-0249 invitations, XEP-0421 occupant ids, XEP-0424/0425 retractions).
 //!
 //! Security rules live here, in one place: a carbon is accepted only from our own bare JID;
-//! an archive result only for a query we sent and only from our own archive; a stanza-id only
-//! when our own server (`by` = our bare JID) stamped it.
+//! an archive result only for a query we sent and only from the archive we asked (our own,
+//! or the room's); a stanza-id only when the archive that stamped it (`by`) is ours, or the
+//! room's for group chat; a group chat message only from a room we are in; an occupant id
+//! only from a room that announces them; a PEP event only from our own account.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use jid::{BareJid, Jid};
+use minidom::Element;
 use xmpp_parsers::carbons;
 use xmpp_parsers::chatstates::ChatState;
 use xmpp_parsers::delay::Delay;
@@ -21,24 +25,57 @@ use xmpp_parsers::message_correct::Replace;
 use xmpp_parsers::receipts;
 use xmpp_parsers::stanza_id::{OriginId, StanzaId};
 
+use super::muc::{self, Invitation};
 use super::ns;
+use super::retract::{self, Retraction};
 
-/// A chat message with a body, ready for dedup and storage.
+/// Which kind of conversation a message belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Chat,
+    /// In a room; the peer is the room.
+    GroupChat,
+    /// With a room occupant; the peer is `room@service/nick`.
+    Private,
+    /// From the room itself, not from an occupant.
+    Notice,
+}
+
+/// A message with a body, ready for dedup and storage.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
-    /// The other party (bare JID).
-    pub peer: BareJid,
-    /// Sent by us (seen through a carbon or the archive).
+    /// The conversation: the other party's bare JID, a room, or `room/nick` (private).
+    pub peer: Jid,
+    pub kind: Kind,
+    /// Sent by us (seen through a carbon, the archive, or a room's reflection).
     pub outgoing: bool,
     pub sender: Jid,
     pub id: Option<String>,
     pub origin_id: Option<String>,
-    /// The id our server's archive gave it.
+    /// The id the archive (ours, or the room's) gave it.
     pub archive_id: Option<String>,
     pub body: String,
     /// When it was sent, if the stanza says so (delay); otherwise "now".
     pub stamp: Option<DateTime<Utc>>,
     pub replace: Option<String>,
+    /// XEP-0421, only from rooms that announce occupant ids.
+    pub occupant_id: Option<String>,
+    /// An archive tombstone: the message was removed (by this moderator, if known).
+    pub tombstone: Option<Option<String>>,
+}
+
+/// A retraction (XEP-0424) by an author, or a moderator's removal announced by the room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetractionIn {
+    /// The conversation it applies to.
+    pub peer: Jid,
+    /// Who sent it (the author, or the room for a moderation).
+    pub sender: Jid,
+    pub outgoing: bool,
+    pub occupant_id: Option<String>,
+    /// It came from the room itself (a moderation); authors cannot send these.
+    pub from_room: bool,
+    pub retraction: Retraction,
 }
 
 /// Everything we understood in one message stanza.
@@ -48,16 +85,26 @@ pub struct Inbound {
     /// The sender asks for a delivery receipt (and the message has an id to confirm).
     pub receipt_request: Option<String>,
     /// The peer confirms delivery of our message with this id.
-    pub receipt: Option<(BareJid, String)>,
+    pub receipt: Option<(Jid, String)>,
     /// The peer has displayed our messages up to this id.
-    pub displayed: Option<(BareJid, String)>,
+    pub displayed: Option<(Jid, String)>,
     pub chat_state: Option<(Jid, ChatState)>,
     /// An error bounce for one of our messages: (peer, id, text).
-    pub error: Option<(BareJid, Option<String>, String)>,
+    pub error: Option<(Jid, Option<String>, String)>,
     /// Set when the stanza came via a carbon.
     pub carbon: bool,
     /// Set when the stanza is an archive result: the query id.
     pub archive_query: Option<String>,
+    /// A room's new subject: (room, subject, who set it).
+    pub subject: Option<(BareJid, String, Option<String>)>,
+    /// Status codes a room sent in a message (configuration changes, XEP-0045 §10.2.1).
+    pub room_codes: Option<(BareJid, Vec<u16>)>,
+    pub retraction: Option<RetractionIn>,
+    pub invitation: Option<Invitation>,
+    /// A declined invitation: (room, who, reason).
+    pub declined: Option<(BareJid, Option<BareJid>, Option<String>)>,
+    /// A PEP notification from our own account (`<event/>` of pubsub#event).
+    pub own_pep_event: Option<Element>,
 }
 
 /// Why a stanza was dropped.
@@ -65,24 +112,41 @@ pub struct Inbound {
 pub enum Rejected {
     #[error("carbon from {0}, not from our own account")]
     SpoofedCarbon(String),
-    #[error("archive result from {0}, not from our own archive")]
+    #[error("archive result from {0}, not from the archive we asked")]
     SpoofedArchive(String),
     #[error("archive result for a query we did not send ({0})")]
     UnknownQuery(String),
     #[error("message without a sender")]
     NoSender,
-    #[error("group chat message (not handled yet)")]
+    #[error("group chat message in our own archive (rooms have their own)")]
     GroupChat,
+    #[error("group chat message from {0}, which is not a room we are in")]
+    ForgedGroupChat(String),
     #[error("malformed {0}")]
     Malformed(&'static str),
+}
+
+/// What the classifier knows about a room of ours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomCx {
+    /// Our nick in it.
+    pub nick: String,
+    /// We are in it (or joining it) now: group chat from it is accepted.
+    pub present: bool,
+    /// Our own occupant id, once the room told us.
+    pub own_occupant_id: Option<String>,
+    /// The room announces XEP-0421 occupant ids (so they are the room's, not forged).
+    pub occupant_ids: bool,
 }
 
 /// What the classifier needs to know about the session.
 #[derive(Debug)]
 pub struct Context<'a> {
     pub own: &'a BareJid,
-    /// Archive queries (XEP-0313 queryid) currently open.
-    pub open_queries: &'a HashSet<String>,
+    /// Archive queries (XEP-0313 queryid) currently open, and whose archive each asks.
+    pub open_queries: &'a HashMap<String, BareJid>,
+    /// Rooms we know (joined or not).
+    pub rooms: &'a HashMap<BareJid, RoomCx>,
 }
 
 fn is_own_account(from: Option<&Jid>, own: &BareJid) -> bool {
@@ -102,25 +166,38 @@ pub fn classify(msg: Message, cx: &Context<'_>) -> Result<Inbound, Rejected> {
     {
         let result = mam::Result_::try_from(el.clone())
             .map_err(|_| Rejected::Malformed("archive result"))?;
-        if !is_own_account(msg.from.as_ref(), cx.own) {
-            return Err(Rejected::SpoofedArchive(jid_str(msg.from.as_ref())));
-        }
         let qid = result
             .queryid
             .as_ref()
             .map(|q| q.0.clone())
             .unwrap_or_default();
-        if !cx.open_queries.contains(&qid) {
+        let Some(archive) = cx.open_queries.get(&qid) else {
             return Err(Rejected::UnknownQuery(qid));
+        };
+        let from_archive = if archive == cx.own {
+            is_own_account(msg.from.as_ref(), cx.own)
+        } else {
+            matches!(&msg.from, Some(f) if f.resource().is_none() && f.to_bare() == *archive)
+        };
+        if !from_archive {
+            return Err(Rejected::SpoofedArchive(jid_str(msg.from.as_ref())));
         }
+        let room_archive = (archive != cx.own).then_some(archive);
         let stamp = result.forwarded.delay.as_ref().map(delay_time);
-        let mut inner = extract(result.forwarded.message, cx, stamp)?;
+        let inner = result.forwarded.message;
+        if room_archive.is_none() && inner.type_ == MessageType::Groupchat {
+            return Err(Rejected::GroupChat);
+        }
+        let mut inner = extract(inner, cx, stamp, room_archive)?;
         if let Some(chat) = inner.chat.as_mut() {
             chat.archive_id = Some(result.id);
         }
-        // Receipts and requests inside the archive are history, not live signals.
+        // Receipts, requests and states inside the archive are history, not live signals;
+        // invitations there were answered (or not) long ago.
         inner.receipt_request = None;
         inner.chat_state = None;
+        inner.invitation = None;
+        inner.own_pep_event = None;
         inner.archive_query = Some(qid);
         return Ok(inner);
     }
@@ -149,9 +226,13 @@ pub fn classify(msg: Message, cx: &Context<'_>) -> Result<Inbound, Rejected> {
         } else {
             return Err(Rejected::Malformed("carbon"));
         };
+        if forwarded.message.type_ == MessageType::Groupchat {
+            return Err(Rejected::Malformed("carbon of a group chat message"));
+        }
         let stamp = forwarded.delay.as_ref().map(delay_time);
-        let mut inner = extract(forwarded.message, cx, stamp)?;
+        let mut inner = extract(forwarded.message, cx, stamp, None)?;
         inner.carbon = true;
+        inner.own_pep_event = None;
         if inner.chat.as_ref().is_some_and(|c| c.outgoing) {
             // Our own other device sent it: nothing to confirm, no state to show.
             inner.receipt_request = None;
@@ -166,7 +247,7 @@ pub fn classify(msg: Message, cx: &Context<'_>) -> Result<Inbound, Rejected> {
         .find(|p| p.is("delay", xmpp_parsers::ns::DELAY))
         .and_then(|el| Delay::try_from(el.clone()).ok())
         .map(|d| delay_time(&d));
-    extract(msg, cx, stamp)
+    extract(msg, cx, stamp, None)
 }
 
 fn delay_time(d: &Delay) -> DateTime<Utc> {
@@ -177,14 +258,145 @@ fn jid_str(j: Option<&Jid>) -> String {
     j.map(|j| j.to_string()).unwrap_or_else(|| "(none)".into())
 }
 
-/// Extracts the content of a plain (already unwrapped) message.
+fn occupant_id(msg: &Message) -> Option<String> {
+    msg.payloads
+        .iter()
+        .find(|p| p.is("occupant-id", ns::OCCUPANT_ID))
+        .and_then(|p| p.attr("id"))
+        .map(str::to_owned)
+}
+
+/// The conversation a 1:1-type message with `other` belongs to: a private chat with an
+/// occupant when `other` is `room/nick` of a room we know, else the bare JID.
+fn conversation_of(other: &Jid, cx: &Context<'_>, marked_private: bool) -> (Jid, Kind) {
+    let bare = other.to_bare();
+    if other.resource().is_some() && (marked_private || cx.rooms.contains_key(&bare)) {
+        (other.clone(), Kind::Private)
+    } else {
+        (Jid::from(bare), Kind::Chat)
+    }
+}
+
+/// Extracts a group chat message (live, or from the room's archive `archive`).
+fn extract_groupchat(
+    msg: Message,
+    cx: &Context<'_>,
+    stamp: Option<DateTime<Utc>>,
+    archive: Option<&BareJid>,
+) -> Result<Inbound, Rejected> {
+    let from = msg.from.clone().ok_or(Rejected::NoSender)?;
+    let room = from.to_bare();
+    let room_cx = cx.rooms.get(&room);
+    let accepted = match archive {
+        Some(a) => *a == room,
+        None => room_cx.is_some_and(|r| r.present),
+    };
+    if !accepted {
+        return Err(Rejected::ForgedGroupChat(from.to_string()));
+    }
+    let room_cx = room_cx.cloned().unwrap_or_default();
+    let mut out = Inbound::default();
+    let x = muc::user_x(&msg.payloads);
+    if let Some(x) = &x
+        && !x.codes.is_empty()
+        && from.resource().is_none()
+    {
+        out.room_codes = Some((room.clone(), x.codes.clone()));
+    }
+    let occupant_id = if room_cx.occupant_ids {
+        occupant_id(&msg)
+    } else {
+        None
+    };
+    let nick = from.resource().map(|r| r.to_string());
+    let outgoing = match (&nick, &occupant_id, &room_cx.own_occupant_id) {
+        (_, Some(theirs), Some(ours)) => theirs == ours,
+        (Some(n), _, _) => *n == room_cx.nick,
+        (None, _, _) => false,
+    };
+    if let Some(r) = retract::parse(&msg.payloads) {
+        let from_room = from.resource().is_none();
+        // Only the room announces moderation; an occupant can only retract their own.
+        if from_room == r.moderated_by.is_some() {
+            out.retraction = Some(RetractionIn {
+                peer: Jid::from(room.clone()),
+                sender: from.clone(),
+                outgoing,
+                occupant_id: occupant_id.clone(),
+                from_room,
+                retraction: r,
+            });
+        }
+        return Ok(out);
+    }
+    let body = msg.get_best_body_cloned(vec![]).map(|(_, b)| b);
+    if let Some((_, subject)) = msg.get_best_subject(vec![])
+        && body.is_none()
+    {
+        out.subject = Some((room.clone(), subject.clone(), nick.clone()));
+        return Ok(out);
+    }
+    let tombstone = if archive.is_some() {
+        retract::tombstone(&msg)
+    } else {
+        None
+    };
+    if body.is_none() && tombstone.is_none() {
+        return Ok(out);
+    }
+    let mut origin_id = None;
+    let mut archive_id = None;
+    let mut replace = None;
+    for p in &msg.payloads {
+        if p.is("origin-id", xmpp_parsers::ns::SID) {
+            origin_id = OriginId::try_from(p.clone()).ok().map(|o| o.id);
+        } else if p.is("stanza-id", xmpp_parsers::ns::SID) {
+            // Only the room's own stamp counts for its messages.
+            if let Ok(s) = StanzaId::try_from(p.clone())
+                && s.by == room
+            {
+                archive_id = Some(s.id);
+            }
+        } else if p.is("replace", xmpp_parsers::ns::MESSAGE_CORRECT) {
+            replace = Replace::try_from(p.clone()).ok().map(|r| r.id.0);
+        }
+    }
+    out.chat = Some(ChatMessage {
+        peer: Jid::from(room),
+        kind: if nick.is_some() {
+            Kind::GroupChat
+        } else {
+            Kind::Notice
+        },
+        outgoing,
+        sender: from,
+        id: msg.id.as_ref().map(|i| i.0.clone()),
+        origin_id,
+        archive_id,
+        body: body.unwrap_or_default(),
+        stamp,
+        replace,
+        occupant_id,
+        tombstone,
+    });
+    Ok(out)
+}
+
+/// Extracts the content of a plain (already unwrapped) message. `room_archive` is set for
+/// results of a room's archive.
 fn extract(
     msg: Message,
     cx: &Context<'_>,
     stamp: Option<DateTime<Utc>>,
+    room_archive: Option<&BareJid>,
 ) -> Result<Inbound, Rejected> {
     if msg.type_ == MessageType::Groupchat {
-        return Err(Rejected::GroupChat);
+        return extract_groupchat(msg, cx, stamp, room_archive);
+    }
+    if room_archive.is_some() {
+        return Err(Rejected::Malformed(
+            "non-group-chat message in a room archive",
+        ));
     }
     let from = match &msg.from {
         Some(f) => f.clone(),
@@ -192,14 +404,26 @@ fn extract(
         // by us; treat it as ours.
         None => Jid::from(cx.own.clone()),
     };
+    if let Some(ev) = msg
+        .payloads
+        .iter()
+        .find(|p| p.is("event", xmpp_parsers::ns::PUBSUB_EVENT))
+    {
+        let mut out = Inbound::default();
+        if is_own_account(msg.from.as_ref(), cx.own) {
+            out.own_pep_event = Some(ev.clone());
+        }
+        return Ok(out);
+    }
     let outgoing = from.to_bare() == *cx.own;
-    let peer = if outgoing {
+    let marked_private = muc::user_x(&msg.payloads).is_some();
+    let (peer, kind) = if outgoing {
         match &msg.to {
-            Some(t) => t.to_bare(),
+            Some(t) => conversation_of(t, cx, marked_private),
             None => return Err(Rejected::NoSender),
         }
     } else {
-        from.to_bare()
+        conversation_of(&from, cx, marked_private)
     };
     let id = msg.id.as_ref().map(|i| i.0.clone());
     let mut out = Inbound::default();
@@ -217,6 +441,30 @@ fn extract(
             })
             .unwrap_or_else(|| "error".into());
         out.error = Some((peer, id, text));
+        return Ok(out);
+    }
+
+    if !outgoing {
+        if let Some(inv) = muc::invitation(&msg) {
+            out.invitation = Some(inv);
+            return Ok(out);
+        }
+        if let Some(d) = muc::declined(&msg) {
+            out.declined = Some(d);
+            return Ok(out);
+        }
+    }
+    if let Some(r) = retract::parse(&msg.payloads) {
+        if r.moderated_by.is_none() {
+            out.retraction = Some(RetractionIn {
+                peer,
+                sender: from,
+                outgoing,
+                occupant_id: None,
+                from_room: false,
+                retraction: r,
+            });
+        }
         return Ok(out);
     }
 
@@ -264,6 +512,7 @@ fn extract(
         }
         out.chat = Some(ChatMessage {
             peer,
+            kind,
             outgoing,
             sender: from,
             id,
@@ -272,6 +521,8 @@ fn extract(
             body,
             stamp,
             replace,
+            occupant_id: None,
+            tombstone: None,
         });
     }
     Ok(out)
@@ -293,12 +544,178 @@ mod tests {
 
     fn run(xml: &str, queries: &[&str]) -> anyhow::Result<Result<Inbound, Rejected>> {
         let own = own();
-        let open: HashSet<String> = queries.iter().map(|s| s.to_string()).collect();
+        let open: HashMap<String, BareJid> = queries
+            .iter()
+            .map(|s| (s.to_string(), own.clone()))
+            .collect();
+        run_in(xml, &open, &HashMap::new())
+    }
+
+    fn run_in(
+        xml: &str,
+        open: &HashMap<String, BareJid>,
+        rooms: &HashMap<BareJid, RoomCx>,
+    ) -> anyhow::Result<Result<Inbound, Rejected>> {
+        let own = own();
         let cx = Context {
             own: &own,
-            open_queries: &open,
+            open_queries: open,
+            rooms,
         };
         Ok(classify(parse(xml)?, &cx))
+    }
+
+    fn room() -> BareJid {
+        BareJid::new("room@conf.example.org").expect("valid")
+    }
+
+    fn rooms(present: bool, occupant_ids: bool) -> HashMap<BareJid, RoomCx> {
+        HashMap::from([(
+            room(),
+            RoomCx {
+                nick: "alice".into(),
+                present,
+                own_occupant_id: None,
+                occupant_ids,
+            },
+        )])
+    }
+
+    const GROUPCHAT: &str = "<message xmlns='jabber:client' from='room@conf.example.org/bob' \
+         to='alice@example.org/pc' type='groupchat' id='g1'><body>hi all, alice</body>\
+         <origin-id xmlns='urn:xmpp:sid:0' id='g1'/>\
+         <stanza-id xmlns='urn:xmpp:sid:0' by='room@conf.example.org' id='R1'/>\
+         <stanza-id xmlns='urn:xmpp:sid:0' by='alice@example.org' id='fake'/>\
+         <occupant-id xmlns='urn:xmpp:occupant-id:0' id='occ-bob'/></message>";
+
+    #[test]
+    fn group_chat_only_from_rooms_we_are_in() -> anyhow::Result<()> {
+        let none = HashMap::new();
+        let r = run_in(GROUPCHAT, &none, &rooms(true, true))??;
+        let chat = r.chat.ok_or_else(|| anyhow::anyhow!("no chat"))?;
+        assert_eq!(chat.kind, Kind::GroupChat);
+        assert_eq!(chat.peer.to_string(), "room@conf.example.org");
+        assert_eq!(
+            chat.archive_id.as_deref(),
+            Some("R1"),
+            "only the room's stanza-id"
+        );
+        assert_eq!(chat.occupant_id.as_deref(), Some("occ-bob"));
+        assert!(!chat.outgoing);
+        // Occupant ids from a room that does not announce them may be forged by the sender.
+        let r = run_in(GROUPCHAT, &none, &rooms(true, false))??;
+        assert_eq!(r.chat.and_then(|c| c.occupant_id), None);
+        // Left the room, or never in it: forged.
+        for rs in [rooms(false, true), HashMap::new()] {
+            assert!(matches!(
+                run_in(GROUPCHAT, &none, &rs)?,
+                Err(Rejected::ForgedGroupChat(_))
+            ));
+        }
+        // Our own nick: a reflection of our message.
+        let ours = GROUPCHAT.replace("conf.example.org/bob", "conf.example.org/alice");
+        let r = run_in(&ours, &none, &rooms(true, true))??;
+        assert!(r.chat.is_some_and(|c| c.outgoing));
+        Ok(())
+    }
+
+    #[test]
+    fn room_archive_results_only_from_the_room() -> anyhow::Result<()> {
+        let xml = |from: &str| {
+            format!(
+                "<message xmlns='jabber:client' from='{from}' to='alice@example.org/pc'>\
+                 <result xmlns='urn:xmpp:mam:2' queryid='rq' id='R7'>\
+                 <forwarded xmlns='urn:xmpp:forward:0'>\
+                 <delay xmlns='urn:xmpp:delay' stamp='2026-01-02T03:04:05Z'/>\
+                 <message xmlns='jabber:client' from='room@conf.example.org/bob' type='groupchat' \
+                 id='x'><body>old</body></message></forwarded></result></message>"
+            )
+        };
+        let open = HashMap::from([("rq".to_owned(), room())]);
+        // Not present (catch-up may run before the join completes): still accepted.
+        let r = run_in(&xml("room@conf.example.org"), &open, &rooms(false, false))??;
+        let chat = r.chat.ok_or_else(|| anyhow::anyhow!("no chat"))?;
+        assert_eq!(chat.archive_id.as_deref(), Some("R7"));
+        assert_eq!(r.archive_query.as_deref(), Some("rq"));
+        for from in [
+            "alice@example.org",
+            "room@conf.example.org/bob",
+            "other@conf.example.org",
+        ] {
+            assert!(
+                matches!(
+                    run_in(&xml(from), &open, &rooms(true, false))?,
+                    Err(Rejected::SpoofedArchive(_))
+                ),
+                "{from}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn private_messages_stay_with_the_room() -> anyhow::Result<()> {
+        let none = HashMap::new();
+        let xml = "<message xmlns='jabber:client' from='room@conf.example.org/bob' type='chat' \
+             id='p1'><body>psst</body><x xmlns='http://jabber.org/protocol/muc#user'/></message>";
+        let r = run_in(xml, &none, &rooms(true, false))??;
+        let chat = r.chat.ok_or_else(|| anyhow::anyhow!("no chat"))?;
+        assert_eq!(chat.kind, Kind::Private);
+        assert_eq!(chat.peer.to_string(), "room@conf.example.org/bob");
+        // Our carbon of a private message we sent from another device.
+        let sent = "<message xmlns='jabber:client' from='alice@example.org' to='alice@example.org/pc'>\
+             <sent xmlns='urn:xmpp:carbons:2'><forwarded xmlns='urn:xmpp:forward:0'>\
+             <message xmlns='jabber:client' from='alice@example.org/phone' \
+             to='room@conf.example.org/bob' type='chat' id='p2'><body>back</body>\
+             <x xmlns='http://jabber.org/protocol/muc#user'/></message></forwarded></sent></message>";
+        let r = run_in(sent, &none, &HashMap::new())??;
+        let chat = r.chat.ok_or_else(|| anyhow::anyhow!("no chat"))?;
+        assert!(chat.outgoing && chat.kind == Kind::Private);
+        assert_eq!(chat.peer.to_string(), "room@conf.example.org/bob");
+        Ok(())
+    }
+
+    #[test]
+    fn retractions_moderation_and_pep_events() -> anyhow::Result<()> {
+        let none = HashMap::new();
+        let moderation = "<message xmlns='jabber:client' from='room@conf.example.org' \
+             type='groupchat'><apply-to xmlns='urn:xmpp:fasten:0' id='R1'>\
+             <moderated xmlns='urn:xmpp:message-moderate:0' by='room@conf.example.org/mod'>\
+             <retract xmlns='urn:xmpp:message-retract:0'/></moderated></apply-to></message>";
+        let r = run_in(moderation, &none, &rooms(true, false))??;
+        let rin = r
+            .retraction
+            .ok_or_else(|| anyhow::anyhow!("no retraction"))?;
+        assert!(rin.from_room && rin.retraction.target == "R1");
+        // An occupant cannot announce a moderation.
+        let fake = moderation.replace(
+            "from='room@conf.example.org'",
+            "from='room@conf.example.org/eve'",
+        );
+        assert!(
+            run_in(&fake, &none, &rooms(true, false))??
+                .retraction
+                .is_none()
+        );
+
+        let pep = |from: &str| {
+            format!(
+                "<message xmlns='jabber:client' from='{from}'><event \
+                 xmlns='http://jabber.org/protocol/pubsub#event'><items \
+                 node='urn:xmpp:bookmarks:1'/></event></message>"
+            )
+        };
+        assert!(
+            run(&pep("alice@example.org"), &[])??
+                .own_pep_event
+                .is_some()
+        );
+        assert!(
+            run(&pep("mallory@example.org"), &[])??
+                .own_pep_event
+                .is_none()
+        );
+        Ok(())
     }
 
     #[test]

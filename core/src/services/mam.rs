@@ -19,6 +19,8 @@ pub enum From {
     After(String),
     /// No position yet: everything since this time.
     Since(DateTime<Utc>),
+    /// No position yet (a room we just joined): the newest page only.
+    Latest,
 }
 
 /// The query for one page.
@@ -32,6 +34,8 @@ pub fn query(queryid: &str, from: &From) -> Query {
     };
     match from {
         From::After(id) => set.after = Some(id.clone()),
+        // An empty <before/> asks for the last page (XEP-0059 §2.5).
+        From::Latest => set.before = Some(String::new()),
         From::Since(t) => fields.push(Field {
             var: Some("start".into()),
             type_: FieldType::TextSingle,

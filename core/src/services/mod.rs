@@ -3,4 +3,5 @@
 
 pub mod chat;
 pub mod mam;
+pub mod muc;
 pub mod roster;

@@ -48,11 +48,62 @@ impl MessageState {
     }
 }
 
+/// What kind of conversation entry a message is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    /// 1:1 chat.
+    #[default]
+    Chat,
+    /// In a room (XEP-0045).
+    GroupChat,
+    /// With one occupant of a room; the peer is `room@service/nick`.
+    Private,
+    /// What a room told us (removed, configuration changed…); not from a person.
+    Notice,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Chat => "chat",
+            MessageKind::GroupChat => "groupchat",
+            MessageKind::Private => "private",
+            MessageKind::Notice => "notice",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "chat" => MessageKind::Chat,
+            "groupchat" => MessageKind::GroupChat,
+            "private" => MessageKind::Private,
+            "notice" => MessageKind::Notice,
+            other => {
+                return Err(Error::Corrupt {
+                    column: "message.kind",
+                    value: other.to_owned(),
+                });
+            }
+        })
+    }
+
+    /// The kind of the conversation a message of this kind lives in.
+    fn conversation(self) -> &'static str {
+        match self {
+            MessageKind::Chat => "chat",
+            MessageKind::GroupChat | MessageKind::Notice => "groupchat",
+            MessageKind::Private => "private",
+        }
+    }
+}
+
 /// A stored message, as front ends see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageRecord {
     pub id: i64,
-    /// Bare JID of the other party.
+    /// The other party: a bare JID (a contact or a room), or `room@service/nick` for a
+    /// private message with an occupant.
     pub peer: String,
     pub outgoing: bool,
     pub sender: String,
@@ -65,23 +116,39 @@ pub struct MessageRecord {
     pub state: MessageState,
     pub edited: bool,
     pub error: Option<String>,
+    pub kind: MessageKind,
+    /// XEP-0421: the room's stable id for the author (across nick changes).
+    pub occupant_id: Option<String>,
+    /// The message mentions our nick in the room.
+    pub mention: bool,
+    /// Retracted by its author or removed by a moderator: the body is gone.
+    pub retracted: bool,
+    /// The moderator who removed it.
+    pub retracted_by: Option<String>,
 }
 
 /// A conversation with its newest message, for conversation lists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConversationRecord {
     pub peer: String,
+    /// `chat`, `groupchat` (a room) or `private` (with a room occupant).
+    pub kind: String,
+    /// A room's name, when it has one.
+    pub name: Option<String>,
     pub last_activity: i64,
     pub last_message: Option<String>,
     /// Incoming messages after the user's read marker.
     pub unread: u32,
+    /// Unread messages that mention us (rooms).
+    pub mentions: u32,
 }
 
 /// An incoming (or carbon/archived outgoing) message, already validated by the pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct IncomingMessage {
-    /// Bare JID of the other party.
+    /// The other party (see [`MessageRecord::peer`]).
     pub peer: String,
+    pub kind: MessageKind,
     /// True for our own messages seen via carbons or the archive.
     pub outgoing: bool,
     pub sender: String,
@@ -92,6 +159,10 @@ pub struct IncomingMessage {
     pub timestamp: i64,
     /// XEP-0308: the @id of the message this one corrects.
     pub replace: Option<String>,
+    pub occupant_id: Option<String>,
+    pub mention: bool,
+    /// An archive tombstone (XEP-0424/0425): the message was removed, by this moderator.
+    pub tombstone: Option<Option<String>>,
 }
 
 /// What happened to an incoming message.
@@ -103,12 +174,15 @@ pub enum Ingest {
     Corrected(MessageRecord),
     /// We already had it (same archive id, or same id from the same side of the conversation).
     Duplicate { id: i64 },
+    /// It was our own message coming back from a room: now delivered, with the room's id.
+    Reflected(MessageRecord),
 }
 
 /// A message accepted for sending.
 #[derive(Debug, Clone)]
 pub struct OutgoingMessage {
     pub peer: String,
+    pub kind: MessageKind,
     pub sender: String,
     /// Used as both @id and origin-id.
     pub id: String,
@@ -126,72 +200,51 @@ pub struct OutboxItem {
 }
 
 const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, m.origin_id, \
-     m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error";
+     m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error, m.kind, m.occupant_id, \
+     m.mention, m.retracted, m.retracted_by";
 
-type RawMessage = (
-    i64,
-    String,
-    bool,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    String,
-    i64,
-    String,
-    bool,
-    Option<String>,
-);
-
-fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-        r.get(9)?,
-        r.get(10)?,
-        r.get(11)?,
-    ))
+/// A row before its text columns are checked.
+struct RawMessage {
+    rec: MessageRecord,
+    state: String,
+    kind: String,
 }
 
-fn record(raw: RawMessage) -> Result<MessageRecord> {
-    let (
-        id,
-        peer,
-        outgoing,
-        sender,
-        stanza_id,
-        origin_id,
-        archive_id,
-        body,
-        timestamp,
-        state,
-        edited,
-        error,
-    ) = raw;
-    Ok(MessageRecord {
-        id,
-        peer,
-        outgoing,
-        sender,
-        stanza_id,
-        origin_id,
-        archive_id,
-        body,
-        timestamp,
-        state: MessageState::parse(&state)?,
-        edited,
-        error,
+fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
+    Ok(RawMessage {
+        rec: MessageRecord {
+            id: r.get(0)?,
+            peer: r.get(1)?,
+            outgoing: r.get(2)?,
+            sender: r.get(3)?,
+            stanza_id: r.get(4)?,
+            origin_id: r.get(5)?,
+            archive_id: r.get(6)?,
+            body: r.get(7)?,
+            timestamp: r.get(8)?,
+            state: MessageState::Received,
+            edited: r.get(10)?,
+            error: r.get(11)?,
+            kind: MessageKind::Chat,
+            occupant_id: r.get(13)?,
+            mention: r.get(14)?,
+            retracted: r.get(15)?,
+            retracted_by: r.get(16)?,
+        },
+        state: r.get(9)?,
+        kind: r.get(12)?,
     })
 }
 
-fn load(conn: &rusqlite::Connection, id: i64) -> Result<MessageRecord> {
+fn record(raw: RawMessage) -> Result<MessageRecord> {
+    Ok(MessageRecord {
+        state: MessageState::parse(&raw.state)?,
+        kind: MessageKind::parse(&raw.kind)?,
+        ..raw.rec
+    })
+}
+
+pub(super) fn load(conn: &rusqlite::Connection, id: i64) -> Result<MessageRecord> {
     let raw = conn.query_row(
         &format!(
             "SELECT {MESSAGE_COLUMNS} FROM message m JOIN conversation c ON c.id = m.conversation_id \
@@ -213,12 +266,18 @@ fn query_records(
     rows.map(|r| record(r?)).collect()
 }
 
-fn conversation_id(tx: &Transaction<'_>, account: AccountId, peer: &str, ts: i64) -> Result<i64> {
+pub(super) fn conversation_id(
+    tx: &Transaction<'_>,
+    account: AccountId,
+    peer: &str,
+    kind: MessageKind,
+    ts: i64,
+) -> Result<i64> {
     tx.execute(
-        "INSERT INTO conversation (account_id, peer, last_activity) VALUES (?1, ?2, ?3) \
+        "INSERT INTO conversation (account_id, peer, kind, last_activity) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (account_id, peer) DO UPDATE SET \
          last_activity = max(last_activity, excluded.last_activity)",
-        params![account, peer, ts],
+        params![account, peer, kind.conversation(), ts],
     )?;
     Ok(tx.query_row(
         "SELECT id FROM conversation WHERE account_id = ?1 AND peer = ?2",
@@ -227,7 +286,7 @@ fn conversation_id(tx: &Transaction<'_>, account: AccountId, peer: &str, ts: i64
     )?)
 }
 
-fn existing_conversation(
+pub(super) fn existing_conversation(
     conn: &rusqlite::Connection,
     account: AccountId,
     peer: &str,
@@ -249,7 +308,7 @@ const FIND_BY_ID_SQL: &str = "SELECT max(id) FROM ( \
      SELECT id FROM message WHERE conversation_id = ?1 AND origin_id = ?3 AND outgoing = ?2)";
 
 /// Finds a message of one side of a conversation by its @id or origin-id.
-fn find_by_id(
+pub(super) fn find_by_id(
     tx: &rusqlite::Connection,
     conversation: i64,
     outgoing: bool,
@@ -274,12 +333,20 @@ impl Store {
         let now = now_ms();
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let conv = conversation_id(&tx, account, &msg.peer, now)?;
+        let conv = conversation_id(&tx, account, &msg.peer, msg.kind, now)?;
         tx.execute(
             "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
-             origin_id, body, timestamp, received_at, state) \
-             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6, ?6, 'pending')",
-            params![account, conv, msg.sender, msg.id, msg.body, now],
+             origin_id, body, timestamp, received_at, state, kind) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6, ?6, 'pending', ?7)",
+            params![
+                account,
+                conv,
+                msg.sender,
+                msg.id,
+                msg.body,
+                now,
+                msg.kind.as_str()
+            ],
         )?;
         let message_id = tx.last_insert_rowid();
         // Writing in a conversation means having read it.
@@ -587,9 +654,15 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn.prepare(
             "SELECT c.peer, c.last_activity, \
-             (SELECT body FROM message WHERE conversation_id = c.id ORDER BY timestamp DESC, id DESC LIMIT 1), \
-             (SELECT count(*) FROM message WHERE conversation_id = c.id AND outgoing = 0 AND id > c.read_up_to) \
-             FROM conversation c WHERE c.account_id = ?1 ORDER BY c.last_activity DESC",
+             (SELECT body FROM message WHERE conversation_id = c.id AND kind != 'notice' \
+              ORDER BY timestamp DESC, id DESC LIMIT 1), \
+             (SELECT count(*) FROM message WHERE conversation_id = c.id AND outgoing = 0 \
+              AND kind != 'notice' AND id > c.read_up_to), \
+             c.kind, r.name, \
+             (SELECT count(*) FROM message WHERE conversation_id = c.id AND outgoing = 0 \
+              AND mention = 1 AND id > c.read_up_to) \
+             FROM conversation c LEFT JOIN room r ON r.account_id = c.account_id AND r.jid = c.peer \
+             WHERE c.account_id = ?1 ORDER BY c.last_activity DESC",
         )?;
         let rows = stmt.query_map([account], |r| {
             Ok(ConversationRecord {
@@ -597,6 +670,9 @@ impl Store {
                 last_activity: r.get(1)?,
                 last_message: r.get(2)?,
                 unread: r.get(3)?,
+                kind: r.get(4)?,
+                name: r.get(5)?,
+                mentions: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -640,23 +716,31 @@ impl Store {
 
 /// Dedup and store one message inside a transaction (see [`Store::ingest`]).
 fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) -> Result<Ingest> {
+    let conv = conversation_id(tx, account, &msg.peer, msg.kind, msg.timestamp)?;
     if let Some(archive_id) = &msg.archive_id {
         let dup: Option<i64> = tx
             .query_row(
-                "SELECT id FROM message WHERE account_id = ?1 AND archive_id = ?2",
-                params![account, archive_id],
+                "SELECT id FROM message WHERE conversation_id = ?1 AND archive_id = ?2",
+                params![conv, archive_id],
                 |r| r.get(0),
             )
             .optional()?;
         if let Some(id) = dup {
+            if let Some(by) = &msg.tombstone {
+                // The archive has since removed a message we hold.
+                if let Some(rec) = retract_row(tx, id, by.as_deref())? {
+                    return Ok(Ingest::Corrected(rec));
+                }
+            }
             return Ok(Ingest::Duplicate { id });
         }
     }
-    let conv = conversation_id(tx, account, &msg.peer, msg.timestamp)?;
     let own_id = msg.origin_id.as_deref().or(msg.stanza_id.as_deref());
+    let groupchat = msg.kind == MessageKind::GroupChat;
 
     if let Some(replaces) = &msg.replace
         && let Some(target) = find_by_id(tx, conv, msg.outgoing, replaces)?
+        && (!groupchat || same_author(tx, target, msg)?)
     {
         let correction_id = own_id.unwrap_or(replaces.as_str());
         let applied = apply_edit(tx, target, correction_id, &msg.body, msg.timestamp)?;
@@ -670,8 +754,22 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
     // The original is unknown (outside what we hold): keep the correction as a
     // message of its own, marked edited, so nothing is lost.
 
+    if groupchat && let Some(id) = msg.origin_id.as_deref() {
+        // Our own message coming back from the room (possibly under an older nick): the
+        // room has it, and its archive id lets a later catch-up recognise it.
+        if let Some(existing) = find_by_id(tx, conv, true, id)? {
+            tx.execute(
+                "UPDATE message SET archive_id = coalesce(archive_id, ?2), \
+                 state = CASE WHEN state IN ('pending', 'sent') THEN 'delivered' ELSE state END \
+                 WHERE id = ?1",
+                params![existing, msg.archive_id],
+            )?;
+            return Ok(Ingest::Reflected(load(tx, existing)?));
+        }
+    }
     if let Some(id) = own_id
         && let Some(existing) = find_by_id(tx, conv, msg.outgoing, id)?
+        && (!groupchat || same_author(tx, existing, msg)?)
     {
         if let Some(archive_id) = &msg.archive_id {
             tx.execute(
@@ -687,10 +785,15 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
     } else {
         MessageState::Received
     };
+    let (body, retracted, retracted_by) = match &msg.tombstone {
+        Some(by) => ("", true, by.as_deref()),
+        None => (msg.body.as_str(), false, None),
+    };
     tx.execute(
         "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
-         origin_id, archive_id, body, timestamp, received_at, state, edited) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         origin_id, archive_id, body, timestamp, received_at, state, edited, kind, occupant_id, \
+         mention, retracted, retracted_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             account,
             conv,
@@ -699,11 +802,16 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
             msg.stanza_id,
             msg.origin_id,
             msg.archive_id,
-            msg.body,
+            body,
             msg.timestamp,
             now_ms(),
             state.as_str(),
             msg.replace.is_some(),
+            msg.kind.as_str(),
+            msg.occupant_id,
+            msg.mention && !retracted,
+            retracted,
+            retracted_by,
         ],
     )?;
     let rec = load(tx, tx.last_insert_rowid())?;
@@ -714,7 +822,40 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
     Ok(Ingest::Inserted(rec))
 }
 
-fn mark_read_in(conn: &rusqlite::Connection, conversation: i64) -> Result<()> {
+/// In a room, whether stored message `id` has the same author as `msg`: the same occupant id
+/// when both have one (stable across nick changes), else the same `room/nick`.
+fn same_author(tx: &rusqlite::Connection, id: i64, msg: &IncomingMessage) -> Result<bool> {
+    let (sender, occupant): (String, Option<String>) = tx.query_row(
+        "SELECT sender, occupant_id FROM message WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(match (occupant, &msg.occupant_id) {
+        (Some(a), Some(b)) => a == *b,
+        _ => sender == msg.sender,
+    })
+}
+
+/// Empties a message's body (and its edit history): retracted, or removed by `by`.
+/// `None` if it was already retracted.
+pub(super) fn retract_row(
+    tx: &rusqlite::Connection,
+    id: i64,
+    by: Option<&str>,
+) -> Result<Option<MessageRecord>> {
+    let changed = tx.execute(
+        "UPDATE message SET body = '', retracted = 1, retracted_by = ?2, mention = 0 \
+         WHERE id = ?1 AND retracted = 0",
+        params![id, by],
+    )?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    tx.execute("DELETE FROM message_edit WHERE message_id = ?1", [id])?;
+    load(tx, id).map(Some)
+}
+
+pub(super) fn mark_read_in(conn: &rusqlite::Connection, conversation: i64) -> Result<()> {
     conn.execute(
         "UPDATE conversation SET read_up_to = \
          (SELECT coalesce(max(id), 0) FROM message WHERE conversation_id = ?1) WHERE id = ?1",
@@ -782,6 +923,7 @@ mod tests {
     fn out(id: &str, body: &str) -> OutgoingMessage {
         OutgoingMessage {
             peer: "bob@example.org".into(),
+            kind: MessageKind::Chat,
             sender: "alice@example.org/r".into(),
             id: id.into(),
             body: body.into(),
@@ -799,7 +941,7 @@ mod tests {
             archive_id: archive.map(Into::into),
             body: body.into(),
             timestamp: 1_000,
-            replace: None,
+            ..IncomingMessage::default()
         }
     }
 

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod messages;
+mod rooms;
 mod roster;
 
 use std::path::Path;
@@ -15,9 +16,10 @@ use rusqlite_migration::{M, Migrations};
 
 pub use accounts::{AccountRecord, NewAccount};
 pub use messages::{
-    ConversationRecord, IncomingMessage, Ingest, MessageRecord, MessageState, OutboxItem,
-    OutgoingMessage,
+    ConversationRecord, IncomingMessage, Ingest, MessageKind, MessageRecord, MessageState,
+    OutboxItem, OutgoingMessage,
 };
+pub use rooms::{Author, InvitationRecord, RoomRecord};
 pub use roster::{ContactRecord, Subscription};
 
 /// Row id of an account in the store.
@@ -51,6 +53,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_read_marker.sql"),
+    include_str!("../../migrations/003_group_chat.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
