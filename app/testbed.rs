@@ -331,6 +331,48 @@ impl Prosody {
         self.stop_child()
     }
 
+    /// Stops and starts the server again on the same ports, with the same data (what a
+    /// server upgrade or crash looks like to clients: every session is gone).
+    pub fn restart(&mut self) -> Result<()> {
+        self.stop_child()
+            .context("stopping Prosody for a restart")?;
+        let log_offset = file_len(&self.log_path());
+        self.spawn()?;
+        match self.wait_ready(log_offset)? {
+            Startup::Ready => Ok(()),
+            Startup::BindFailure(log) => {
+                bail!("Prosody could not bind its old ports again after a restart:\n{log}")
+            }
+        }
+    }
+
+    /// Runs one line of Lua in the running server's admin shell (mod_admin_shell) and
+    /// returns what it printed. For tests that must change server state behind the
+    /// clients' backs (e.g. drop an occupant from a room silently).
+    pub fn shell(&self, lua: &str) -> Result<String> {
+        let output = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(&self.config_path)
+            .arg("shell")
+            .arg(format!("> {lua}"))
+            .stdin(Stdio::null())
+            .output()
+            .context("running prosodyctl shell")?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !output.status.success() {
+            bail!(
+                "prosodyctl shell failed ({}): {}",
+                output.status,
+                text.trim()
+            );
+        }
+        Ok(text)
+    }
+
     fn spawn(&mut self) -> Result<()> {
         let console_path = self.dir.join("prosody.console.log");
         let console = fs::File::create(&console_path)
@@ -575,7 +617,7 @@ c2s_require_encryption = true
 modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks"; "pep"; "ping";
     "register"; "time"; "version"; "vcard4"; "vcard_legacy"; "blocklist"; "bookmarks";
-    "csi_simple"; "posix";
+    "csi_simple"; "posix"; "admin_shell";
 }}
 modules_disabled = {{ {disabled} }}
 allow_registration = true
@@ -608,7 +650,7 @@ VirtualHost "{DOMAIN}"
 VirtualHost "{SRV_DOMAIN}"
 
 Component "{CONFERENCE_DOMAIN}" "muc"
-    modules_enabled = {{ "muc_mam" }}
+    modules_enabled = {{ "muc_mam"; "muc_moderation" }}
     muc_room_locking = false
 
 Component "{UPLOAD_DOMAIN}" "http_file_share"

@@ -8,6 +8,7 @@ mod support;
 mod chat;
 mod cli;
 mod hostile_server;
+mod muc;
 mod reliability;
 mod screenshot;
 mod security;

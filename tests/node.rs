@@ -122,6 +122,11 @@ impl Node {
         }
     }
 
+    /// Forgets the events received so far: the next waits see only what happens from now.
+    pub fn skip_pending(&mut self) {
+        self.events = self.events.resubscribe();
+    }
+
     /// Waits for a new incoming message whose body is `body`.
     pub async fn wait_message(&mut self, body: &str) -> Result<MessageRecord> {
         self.wait_for(&format!("message {body:?}"), |e| match e {

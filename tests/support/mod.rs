@@ -108,6 +108,12 @@ impl Deref for TestServer {
     }
 }
 
+impl std::ops::DerefMut for TestServer {
+    fn deref_mut(&mut self) -> &mut Prosody {
+        &mut self.prosody
+    }
+}
+
 /// How a [`Peer`] connects.
 #[derive(Debug, Clone, Default)]
 pub struct PeerOptions {
