@@ -336,7 +336,8 @@ async fn approve_friends(user: Client, jid: String, friends: Vec<String>) -> Res
     }
 }
 
-/// The bot: approves subscription requests and answers every message.
+/// The bot: approves subscription requests, accepts room invitations, and answers every
+/// message (in rooms too, live ones only, so a catch-up does not make it talk to itself).
 async fn run_bot(bot: Client, jid: String) -> Result<()> {
     let mut events = bot.events();
     crate::cli::connect_online(&bot, &jid, ONLINE_TIMEOUT).await?;
@@ -345,17 +346,51 @@ async fn run_bot(bot: Client, jid: String) -> Result<()> {
             Ok(Event::SubscriptionRequest { from, .. }) => {
                 bot.approve_subscription(&jid, &from).await?;
             }
-            Ok(Event::Message { message, .. })
+            Ok(Event::Invitation { invitation, .. }) => {
+                if let Err(e) = bot
+                    .join_room(&jid, &invitation.room, Some("Bob"), None)
+                    .await
+                {
+                    tracing::warn!(room = %invitation.room, error = %e, "the bot cannot join");
+                }
+            }
+            Ok(Event::Message { message, live, .. })
                 if !message.outgoing && message.state == MessageState::Received =>
             {
-                let reply = answer(&message.body);
-                bot.mark_read(&jid, &message.peer).await?;
-                bot.send_message(&jid, &message.peer, &reply).await?;
+                bot_reply(&bot, &jid, &message, live).await?;
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return Ok(()),
         }
     }
+}
+
+async fn bot_reply(
+    bot: &Client,
+    jid: &str,
+    message: &starling_core::store::MessageRecord,
+    live: bool,
+) -> Result<()> {
+    use starling_core::store::MessageKind;
+    let reply = answer(&message.body);
+    match message.kind {
+        MessageKind::Chat => {
+            bot.mark_read(jid, &message.peer).await?;
+            bot.send_message(jid, &message.peer, &reply).await?;
+        }
+        MessageKind::GroupChat if live => {
+            let nick = message.sender.split_once('/').map(|(_, n)| n).unwrap_or("");
+            bot.send_room_message(jid, &message.peer, &format!("{nick}: {reply}"))
+                .await?;
+        }
+        MessageKind::Private if live => {
+            if let Some((room, nick)) = message.peer.split_once('/') {
+                bot.send_private_message(jid, room, nick, &reply).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn answer(text: &str) -> String {
