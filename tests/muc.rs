@@ -231,6 +231,20 @@ async fn create_configure_and_chat_both_ways() -> Result<()> {
         .await?;
     ensure!(back["nick"] == "Alice", "{back}");
     a.wait_state(reply.id, MessageState::Sent).await?;
+    let private = a.history(&format!("{room}/Bob"))?;
+    ensure!(private.len() == 2, "the private chat has both: {private:?}");
+
+    // Correcting our last room message (XEP-0308 in a room).
+    a.client
+        .correct_last_message(&alice.jid, &room, "hello room!")
+        .await?;
+    let fix = bob_peer
+        .next_event_matching(
+            |e| event_name(e) == "groupchat" && e["body"] == "hello room!",
+            EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(fix["replace"] == json!(sent.stanza_id), "{fix}");
 
     let occupants = a.client.occupants(&alice.jid, &room).await?;
     let me = occupants.iter().find(|o| o.nick == "Alice");
@@ -589,6 +603,109 @@ async fn invitations_and_forged_group_chat() -> Result<()> {
         a.client.search(&alice.jid, "forged", 10)?.is_empty(),
         "nothing stored"
     );
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_traffic_through_a_cutting_proxy_arrives_once() -> Result<()> {
+    use crate::proxy::CuttingProxy;
+    use starling_core::connection::TlsMode;
+
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let room = room_jid();
+    let mut bob_peer = server.peer(&bob).await?;
+    peer_join(&mut bob_peer, &room, "Bob").await?;
+    // Each connection may carry ~8 KB from the client: a login plus a few messages.
+    let proxy = CuttingProxy::start(server.c2s_port(), 8_000).await?;
+    let opts = crate::node::options_via(&server, proxy.port, TlsMode::StartTls);
+    let mut a = Node::with_options(&alice, opts).await?;
+    a.online().await?;
+    a.client
+        .join_room(&alice.jid, &room, Some("Alice"), None)
+        .await?;
+
+    // Both sides talk at once while the connection keeps being cut.
+    let mut mine = Vec::new();
+    for i in 0..100 {
+        mine.push(
+            a.client
+                .send_room_message(&alice.jid, &room, &format!("alice {i:03}"))
+                .await?
+                .id,
+        );
+        bob_peer
+            .command(json!({"cmd": "muc_send", "room": room, "body": format!("bob {i:03}")}))
+            .await?;
+    }
+    let mut pending: std::collections::HashSet<i64> = mine.iter().copied().collect();
+    while !pending.is_empty() {
+        let id = a
+            .wait_for("reflections", |e| match e {
+                Event::MessageUpdated { message, .. }
+                    if message.state == MessageState::Delivered =>
+                {
+                    Some(message.id)
+                }
+                _ => None,
+            })
+            .await?;
+        pending.remove(&id);
+    }
+    proxy.stop_cutting();
+    ensure!(proxy.cuts() >= 3, "only {} cuts", proxy.cuts());
+    bob_peer
+        .command(json!({"cmd": "muc_send", "room": room, "body": "sentinel"}))
+        .await?;
+    a.wait_message("sentinel").await?;
+
+    let msgs = room_messages(&a, &room)?;
+    let theirs: Vec<&str> = msgs
+        .iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| m.body.as_str())
+        .collect();
+    let want: Vec<String> = (0..100)
+        .map(|i| format!("bob {i:03}"))
+        .chain(["sentinel".to_owned()])
+        .collect();
+    ensure!(
+        theirs == want,
+        "Starling got {} of Bob's: {theirs:?}",
+        theirs.len()
+    );
+    ensure!(
+        msgs.iter().filter(|m| m.outgoing).count() == 100,
+        "our 100, once each"
+    );
+    // Bob saw each of Alice's messages exactly once.
+    let mut seen = Vec::new();
+    for e in bob_peer.take_backlog() {
+        if event_name(&e) == "groupchat" && e["nick"] == "Alice" {
+            seen.push(e["body"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    while seen.len() < 100 {
+        let e = bob_peer
+            .next_event_matching(
+                |e| event_name(e) == "groupchat" && e["nick"] == "Alice",
+                EVENT_TIMEOUT,
+            )
+            .await?;
+        seen.push(e["body"].as_str().unwrap_or_default().to_owned());
+    }
+    let want: Vec<String> = (0..100).map(|i| format!("alice {i:03}")).collect();
+    ensure!(seen == want, "Bob got: {seen:?}");
+    // And nothing more (no late duplicate): the ping is a barrier at the server.
+    bob_peer.command(json!({"cmd": "ping"})).await?;
+    let extra = bob_peer
+        .take_backlog()
+        .into_iter()
+        .filter(|e| event_name(e) == "groupchat" && e["nick"] == "Alice")
+        .count();
+    ensure!(extra == 0, "{extra} duplicates at Bob");
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())

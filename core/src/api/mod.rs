@@ -364,6 +364,16 @@ pub fn parse_contact(s: &str) -> Result<BareJid> {
     BareJid::new(s.trim()).map_err(|_| Error::InvalidJid(s.to_owned()))
 }
 
+/// Parses the peer of a conversation: a contact or room (bare JID), or a room occupant
+/// (`room@service/nick`) for a private chat.
+pub fn parse_peer(s: &str) -> Result<String> {
+    let j = jid::Jid::new(s.trim()).map_err(|_| Error::InvalidJid(s.to_owned()))?;
+    if j.resource().is_some() && j.node().is_none() {
+        return Err(Error::InvalidJid(s.to_owned()));
+    }
+    Ok(j.to_string())
+}
+
 impl Client {
     /// Opens (creating if needed) the profile in `dir`: its database and password store.
     pub fn open(dir: &Path) -> Result<Client> {
@@ -658,27 +668,24 @@ impl Client {
         body: &str,
     ) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let peer = parse_contact(to)?;
+        let peer = parse_peer(to)?;
         let last = self
             .inner
             .store
-            .last_outgoing(acc.id, peer.as_str())?
-            .ok_or_else(|| Error::NothingToCorrect(peer.to_string()))?;
+            .last_outgoing(acc.id, &peer)?
+            .filter(|m| !m.retracted)
+            .ok_or_else(|| Error::NothingToCorrect(peer.clone()))?;
         let original = last
             .stanza_id
             .clone()
             .or(last.origin_id.clone())
-            .ok_or_else(|| Error::NothingToCorrect(peer.to_string()))?;
+            .ok_or_else(|| Error::NothingToCorrect(peer.clone()))?;
         let id = crate::proto::new_id();
-        let stanza = crate::services::chat::message_stanza(&peer, &id, body, Some(&original));
-        let (rec, _) = self.inner.store.queue_correction(
-            acc.id,
-            peer.as_str(),
-            &original,
-            &id,
-            body,
-            &stanza,
-        )?;
+        let stanza = rooms::stanza_for(last.kind, &peer, &id, body, Some(&original))?;
+        let (rec, _) = self
+            .inner
+            .store
+            .queue_correction(acc.id, &peer, &original, &id, body, &stanza)?;
         self.emit(Event::MessageUpdated {
             account: acc.jid.clone(),
             message: rec.clone(),
@@ -707,20 +714,23 @@ impl Client {
     /// told (XEP-0333 displayed marker) when we are online.
     pub async fn mark_read(&self, account: &str, peer: &str) -> Result<()> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let peer = parse_contact(peer)?;
-        self.inner.store.mark_read(acc.id, peer.as_str())?;
+        let peer = parse_peer(peer)?;
+        self.inner.store.mark_read(acc.id, &peer)?;
         self.emit(Event::ConversationRead {
             account: acc.jid.clone(),
-            peer: peer.to_string(),
+            peer: peer.clone(),
         });
+        // Markers only in 1:1 chats: in rooms they would tell everyone what we read.
         let Some(id) = self
             .inner
             .store
-            .last_incoming(acc.id, peer.as_str())?
+            .last_incoming(acc.id, &peer)?
+            .filter(|m| m.kind == MessageKind::Chat)
             .and_then(|m| m.stanza_id)
         else {
             return Ok(());
         };
+        let peer = parse_contact(&peer)?;
         match self
             .command(&acc.jid, |reply| Command::Displayed {
                 to: peer,
@@ -879,11 +889,8 @@ impl Client {
         limit: u32,
     ) -> Result<Vec<MessageRecord>> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let peer = parse_contact(peer)?;
-        Ok(self
-            .inner
-            .store
-            .history(acc.id, peer.as_str(), limit, before)?)
+        let peer = parse_peer(peer)?;
+        Ok(self.inner.store.history(acc.id, &peer, limit, before)?)
     }
 
     /// One page below message `after` (oldest first), for a view that was opened in the
@@ -896,11 +903,11 @@ impl Client {
         limit: u32,
     ) -> Result<Vec<MessageRecord>> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let peer = parse_contact(peer)?;
+        let peer = parse_peer(peer)?;
         Ok(self
             .inner
             .store
-            .history_after(acc.id, peer.as_str(), after, limit)?)
+            .history_after(acc.id, &peer, after, limit)?)
     }
 
     /// How far back (days) an account's first archive sync reaches; used by the next
@@ -917,11 +924,8 @@ impl Client {
             .inner
             .store
             .requeue_failed(acc.id, message_id, |m| {
-                let peer = parse_contact(&m.peer).ok()?;
                 let id = m.stanza_id.clone()?;
-                Some(crate::services::chat::message_stanza(
-                    &peer, &id, &m.body, None,
-                ))
+                rooms::stanza_for(m.kind, &m.peer, &id, &m.body, None).ok()
             })?
             .ok_or(Error::NotRetryable(message_id))?;
         self.emit(Event::MessageUpdated {
@@ -948,7 +952,7 @@ impl Client {
         impl Stream<Item = TimelineDiff> + Send + 'static,
     )> {
         let account = parse_bare(account)?.to_string();
-        let peer = parse_contact(peer)?.to_string();
+        let peer = parse_peer(peer)?;
         // Subscribe before reading the snapshot so nothing falls between the two.
         let rx = self.events();
         let snapshot = self.history(&account, &peer, limit)?;

@@ -53,6 +53,32 @@ pub fn parse_room(s: &str) -> Result<BareJid> {
     Ok(j)
 }
 
+/// The outgoing stanza (serialised for the outbox) for a message of this kind to `peer`.
+pub(crate) fn stanza_for(
+    kind: MessageKind,
+    peer: &str,
+    id: &str,
+    body: &str,
+    replace: Option<&str>,
+) -> Result<String> {
+    let bad = || Error::InvalidJid(peer.to_owned());
+    let msg = match kind {
+        MessageKind::Chat => {
+            let to = parse_contact(peer)?;
+            return Ok(crate::services::chat::message_stanza(
+                &to, id, body, replace,
+            ));
+        }
+        MessageKind::GroupChat => muc::groupchat(&parse_room(peer)?, id, body, replace),
+        MessageKind::Private => {
+            let to = jid::FullJid::new(peer).map_err(|_| bad())?;
+            muc::private_message(&to, id, body, replace)
+        }
+        MessageKind::Notice => return Err(Error::Refused("room notices are not sent".into())),
+    };
+    Ok(String::from(&Element::from(msg)))
+}
+
 impl Client {
     fn account_record(&self, account: &str) -> Result<AccountRecord> {
         Ok(self.inner.store.account(parse_bare(account)?.as_str())?)
@@ -214,7 +240,7 @@ impl Client {
         let room = parse_room(room)?;
         let r = self.known_room(&acc, &room)?;
         let id = crate::proto::new_id();
-        let stanza = String::from(&Element::from(muc::groupchat(&room, &id, body, None)));
+        let stanza = stanza_for(MessageKind::GroupChat, room.as_str(), &id, body, None)?;
         self.queue(
             &acc,
             OutgoingMessage {
@@ -245,7 +271,7 @@ impl Client {
             .with_resource_str(nick)
             .map_err(|_| Error::InvalidJid(format!("{room}/{nick}")))?;
         let id = crate::proto::new_id();
-        let stanza = String::from(&Element::from(muc::private_message(&occupant, &id, body)));
+        let stanza = stanza_for(MessageKind::Private, &occupant.to_string(), &id, body, None)?;
         self.queue(
             &acc,
             OutgoingMessage {

@@ -770,10 +770,15 @@ pub fn groupchat(room: &BareJid, id: &str, body: &str, replace: Option<&str>) ->
 
 /// A private message to an occupant (XEP-0045 §7.5), marked so servers and clients keep it
 /// apart from 1:1 chats.
-pub fn private_message(occupant: &FullJid, id: &str, body: &str) -> Message {
+pub fn private_message(occupant: &FullJid, id: &str, body: &str, replace: Option<&str>) -> Message {
     let mut m = Message::chat(Some(Jid::from(occupant.clone())))
         .with_body(Lang::new(), body.to_owned())
         .with_payload(xmpp_parsers::stanza_id::OriginId { id: id.to_owned() });
+    if let Some(r) = replace {
+        m = m.with_payload(xmpp_parsers::message_correct::Replace {
+            id: xmpp_parsers::message::Id(r.to_owned()),
+        });
+    }
     m.payloads
         .push(Element::builder("x", xmpp_parsers::ns::MUC_USER).build());
     m.id = Some(xmpp_parsers::message::Id(id.to_owned()));
