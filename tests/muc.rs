@@ -710,3 +710,114 @@ async fn room_traffic_through_a_cutting_proxy_arrives_once() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_does_group_chat() -> Result<()> {
+    use crate::cli::Cli;
+
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut bob_peer = server.peer(&bob).await?;
+    let room = room_jid();
+    peer_join(&mut bob_peer, &room, "Bob").await?;
+    // A password-protected room.
+    bob_peer
+        .command(json!({"cmd": "muc_configure", "room": room,
+                        "fields": {"muc#roomconfig_roomsecret": "s3cret"}}))
+        .await?;
+    let cli = Cli::new(&server)?;
+    cli.add_account(&alice).await?;
+
+    let err = cli
+        .fail(&["muc", "join", &room, "--nick", "Alice"], None)
+        .await?;
+    ensure!(err.contains("needs a password"), "{err}");
+    let out = cli
+        .command(&[
+            "--json",
+            "muc",
+            "join",
+            &room,
+            "--nick",
+            "Alice",
+            "--password",
+        ])
+        .env("STARLING_ROOM_PASSWORD", "s3cret")
+        .output()
+        .await?;
+    ensure!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let joined: Value = serde_json::from_slice(&out.stdout)?;
+    ensure!(
+        joined["nick"] == "Alice" && joined["occupants"] == 2,
+        "{joined}"
+    );
+    ensure!(
+        !String::from_utf8_lossy(&out.stdout).contains("s3cret"),
+        "no secret in the output"
+    );
+
+    cli.run(&["muc", "send", &room, "hello from the shell"])
+        .await?;
+    peer_sees(&mut bob_peer, "hello from the shell").await?;
+    let occ = cli.json(&["muc", "occupants", &room]).await?;
+    let nicks: Vec<&str> = occ
+        .as_array()
+        .map(|a| a.iter().filter_map(|o| o["nick"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(nicks.contains(&"Alice") && nicks.contains(&"Bob"), "{occ}");
+    let history = cli.json(&["history", &room]).await?;
+    ensure!(
+        history.as_array().is_some_and(|h| h
+            .iter()
+            .any(|m| m["body"] == "hello from the shell" && m["state"] == "delivered")),
+        "{history}"
+    );
+    let bookmarks = cli.json(&["bookmarks", "list"]).await?;
+    ensure!(
+        bookmarks.as_array().is_some_and(|b| b
+            .iter()
+            .any(|r| r["jid"] == json!(room) && r["autojoin"] == true)),
+        "{bookmarks}"
+    );
+    cli.run(&["muc", "invite", &room, &bob.jid, "--reason", "come back"])
+        .await?;
+    let inv = bob_peer
+        .next_event_matching(|e| event_name(e) == "muc_invite", EVENT_TIMEOUT)
+        .await?;
+    ensure!(
+        inv["room"] == json!(room) && inv["reason"] == "come back",
+        "{inv}"
+    );
+
+    // Alice is no moderator here: the kick is refused, with the server's reason.
+    let err = cli
+        .fail(&["muc", "kick", &room, "Bob", "--reason", "test"], None)
+        .await?;
+    ensure!(err.contains("refused"), "{err}");
+
+    cli.run(&["muc", "leave", &room]).await?;
+    let left = bob_peer
+        .next_event_matching(
+            |e| {
+                event_name(e) == "muc_presence"
+                    && e["nick"] == "Alice"
+                    && e["type"] == "unavailable"
+            },
+            EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(left["room"] == json!(room), "{left}");
+    let rooms = cli.json(&["muc", "list"]).await?;
+    ensure!(
+        rooms.as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r["jid"] == json!(room) && r["autojoin"] == false)),
+        "{rooms}"
+    );
+    bob_peer.quit().await?;
+    Ok(())
+}

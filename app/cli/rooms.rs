@@ -500,11 +500,8 @@ async fn send(
     text: &str,
     timeout: u64,
 ) -> Result<()> {
-    let rooms = client.rooms(account)?;
+    in_room(client, account, room).await?;
     let room = starling_core::parse_room(room)?;
-    if !rooms.iter().any(|r| r.jid == room.as_str() && r.autojoin) {
-        bail!("you are not in {room}; join it first with `starling muc join {room}`");
-    }
     let rec = client
         .send_room_message(account, room.as_str(), text)
         .await?;

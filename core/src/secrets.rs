@@ -135,6 +135,25 @@ impl Secrets {
         }
     }
 
+    /// A stored secret under `key`, if there is one (no environment fallback: for secrets
+    /// other than the account password, such as room passwords).
+    pub async fn load_stored(&self, key: &str) -> Result<Option<Password>> {
+        if self.use_keyring {
+            let key_owned = key.to_owned();
+            let res = tokio::task::spawn_blocking(move || {
+                keyring::Entry::new(KEYRING_SERVICE, &key_owned).and_then(|e| e.get_password())
+            })
+            .await;
+            match res {
+                Ok(Ok(pw)) => return Ok(Some(Password(pw))),
+                Ok(Err(keyring::Error::NoEntry)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "OS keyring lookup failed"),
+                Err(e) => tracing::warn!(error = %e, "keyring task failed"),
+            }
+        }
+        Ok(self.read_file()?.remove(key).map(Password))
+    }
+
     pub async fn delete(&self, jid: &str) -> Result<()> {
         if self.use_keyring {
             let jid_owned = jid.to_owned();

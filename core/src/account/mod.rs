@@ -162,6 +162,7 @@ pub fn spawn(
     store: Store,
     events: broadcast::Sender<Event>,
     room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    saved_room_passwords: HashMap<BareJid, String>,
 ) -> Result<mpsc::Sender<Command>> {
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
@@ -201,6 +202,7 @@ pub fn spawn(
         room_cx: HashMap::new(),
         room_waiters: HashMap::new(),
         room_ping_secs,
+        saved_room_passwords,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -266,6 +268,8 @@ pub(crate) struct Actor {
     room_waiters: HashMap<BareJid, Vec<muc::JoinWaiter>>,
     /// XEP-0410 self-ping interval for quiet rooms, seconds (shared with the `Client`).
     room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Room passwords the user gave (kept in the keyring by the `Client`).
+    saved_room_passwords: HashMap<BareJid, String>,
 }
 
 impl Actor {
@@ -739,10 +743,7 @@ impl Actor {
                     tracing::debug!("occupant requester went away");
                 }
             }
-            Command::Send { stanza, reply } => {
-                let r = self.send_ephemeral(stanza).await;
-                reply_to(reply, r);
-            }
+            Command::Send { stanza, reply } => self.send_confirmed(stanza, reply).await,
             Command::Iq {
                 to,
                 set,
@@ -842,6 +843,32 @@ impl Actor {
         }
         self.send_now(msg).await;
         Ok(())
+    }
+
+    /// Sends now and answers once the server has it (acknowledged with stream management,
+    /// written without), so a front end that disconnects right after loses nothing.
+    async fn send_confirmed(
+        &mut self,
+        msg: xmpp_parsers::message::Message,
+        reply: oneshot::Sender<Result<()>>,
+    ) {
+        let (true, Some(stream)) = (self.online, self.stream.as_ref()) else {
+            return reply_to(reply, Err(Error::NotConnected(self.rec.jid.clone())));
+        };
+        let mut token = stream.send(Box::new(Stanza::Message(msg))).await;
+        let want = if self.sm {
+            StanzaStage::Acked
+        } else {
+            StanzaStage::Sent
+        };
+        let account = self.rec.jid.clone();
+        tokio::spawn(async move {
+            let r = match token.wait_for(want).await {
+                Some(StanzaState::Acked { .. } | StanzaState::Sent { .. }) => Ok(()),
+                _ => Err(Error::NotConnected(account)),
+            };
+            reply_to(reply, r);
+        });
     }
 
     async fn send_now(&mut self, stanza: impl Into<Stanza>) {

@@ -98,7 +98,9 @@ impl Actor {
         nick: String,
         password: Option<String>,
     ) {
-        let password = password.or_else(|| self.session.room_passwords.get(&room).cloned());
+        let password = password
+            .or_else(|| self.session.room_passwords.get(&room).cloned())
+            .or_else(|| self.saved_room_passwords.get(&room).cloned());
         self.session
             .rooms
             .insert(room.clone(), RoomSession::new(room.clone(), nick, password));
@@ -871,9 +873,10 @@ impl Actor {
             .entry(room.clone())
             .or_default()
             .push(JoinWaiter { reply, create });
-        if password.is_some() {
-            // A password the user typed wins over one from an invitation.
+        if let Some(p) = &password {
+            // A password the user typed wins over one from an invitation or bookmark.
             self.session.room_passwords.remove(&room);
+            self.saved_room_passwords.insert(room.clone(), p.clone());
         }
         if !matches!(state, Some((Phase::Joining | Phase::Discovering, _))) {
             self.start_join(room.clone(), nick, password).await;

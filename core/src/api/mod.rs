@@ -481,6 +481,14 @@ impl Client {
     pub async fn remove_account(&self, jid: &str) -> Result<()> {
         let bare = parse_bare(jid)?;
         self.disconnect(bare.as_str()).await;
+        if let Ok(acc) = self.inner.store.account(bare.as_str()) {
+            for r in self.inner.store.rooms(acc.id)? {
+                self.inner
+                    .secrets
+                    .delete(&rooms::room_secret_key(&acc.jid, &r.jid))
+                    .await?;
+            }
+        }
         self.inner.store.remove_account(bare.as_str())?;
         self.inner.secrets.delete(bare.as_str()).await?;
         Ok(())
@@ -501,6 +509,7 @@ impl Client {
             return Ok(());
         }
         let password = self.inner.secrets.load(&rec.jid).await?;
+        let room_passwords = self.room_passwords(&rec).await?;
         self.watch_states();
         let tx = account::spawn(
             rec.clone(),
@@ -508,6 +517,7 @@ impl Client {
             self.inner.store.clone(),
             self.inner.events.clone(),
             self.inner.room_ping_secs.clone(),
+            room_passwords,
         )?;
         actors.insert(rec.jid, tx);
         Ok(())

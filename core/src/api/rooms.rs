@@ -79,7 +79,32 @@ pub(crate) fn stanza_for(
     Ok(String::from(&Element::from(msg)))
 }
 
+/// Where a room's password is kept (keyring, or the profile's 0600 file).
+pub(crate) fn room_secret_key(account: &str, room: &str) -> String {
+    format!("room:{account}:{room}")
+}
+
 impl Client {
+    /// The saved passwords of the account's rooms, for its actor's joins.
+    pub(crate) async fn room_passwords(
+        &self,
+        acc: &AccountRecord,
+    ) -> Result<std::collections::HashMap<BareJid, String>> {
+        let mut out = std::collections::HashMap::new();
+        for r in self.inner.store.rooms(acc.id)? {
+            if let Some(pw) = self
+                .inner
+                .secrets
+                .load_stored(&room_secret_key(&acc.jid, &r.jid))
+                .await?
+                && let Ok(jid) = BareJid::new(&r.jid)
+            {
+                out.insert(jid, pw.expose().to_owned());
+            }
+        }
+        Ok(out)
+    }
+
     fn account_record(&self, account: &str) -> Result<AccountRecord> {
         Ok(self.inner.store.account(parse_bare(account)?.as_str())?)
     }
@@ -159,6 +184,7 @@ impl Client {
             tracing::warn!(error = %e, "cannot clear an invitation");
         }
         let password = password.map(str::to_owned);
+        let password_given = password.clone();
         let fut = self.query(&acc.jid, |reply| Command::JoinRoom {
             room: room.clone(),
             nick,
@@ -166,10 +192,21 @@ impl Client {
             create,
             reply,
         });
-        match tokio::time::timeout(JOIN_TIMEOUT, fut).await {
-            Ok(r) => r?,
-            Err(_) => Err(Error::Timeout("joining the room")),
+        let joined = match tokio::time::timeout(JOIN_TIMEOUT, fut).await {
+            Ok(r) => r??,
+            Err(_) => return Err(Error::Timeout("joining the room")),
+        };
+        if let Some(pw) = password_given {
+            // It worked: remember it for the joins on every connect.
+            self.inner
+                .secrets
+                .save(
+                    &room_secret_key(&acc.jid, room.as_str()),
+                    &crate::secrets::Password::new(pw),
+                )
+                .await?;
         }
+        Ok(joined)
     }
 
     /// Leaves a room on all our devices (the bookmark stays, with autojoin off). Messages
@@ -202,6 +239,10 @@ impl Client {
             reply,
         })
         .await?;
+        self.inner
+            .secrets
+            .delete(&room_secret_key(&acc.jid, room.as_str()))
+            .await?;
         Ok(self.inner.store.remove_room(acc.id, room.as_str())?)
     }
 

@@ -513,6 +513,7 @@ pub fn mediated_invite(room: &BareJid, to: &BareJid, reason: Option<&str>) -> Me
         );
     }
     let mut m = Message::new(Some(Jid::from(room.clone())));
+    m.type_ = MessageType::Normal;
     m.id = Some(xmpp_parsers::message::Id(super::new_id()));
     m.payloads.push(
         Element::builder("x", xmpp_parsers::ns::MUC_USER)
@@ -535,6 +536,7 @@ pub fn decline(room: &BareJid, inviter: &Jid, reason: Option<&str>) -> Message {
         );
     }
     let mut m = Message::new(Some(Jid::from(room.clone())));
+    m.type_ = MessageType::Normal;
     m.payloads.push(
         Element::builder("x", xmpp_parsers::ns::MUC_USER)
             .append(d)
@@ -556,6 +558,7 @@ pub fn direct_invite(
         .attr(crate::proto::n!("password"), password)
         .build();
     let mut m = Message::new(Some(Jid::from(to.clone())));
+    m.type_ = MessageType::Normal;
     m.id = Some(xmpp_parsers::message::Id(super::new_id()));
     m.payloads.push(x);
     m
@@ -888,6 +891,16 @@ mod tests {
     /// XEP-0045 Example 45 (mediated invitation as received) and XEP-0249 Example 1.
     #[test]
     fn invitations() -> anyhow::Result<()> {
+        // What we send are normal messages: a room ignores type=chat invitations.
+        let room = BareJid::new("room@conf.example.org")?;
+        let bob = BareJid::new("bob@example.org")?;
+        for m in [
+            mediated_invite(&room, &bob, Some("hi")),
+            direct_invite(&room, &bob, None, None),
+            decline(&room, &Jid::from(bob.clone()), None),
+        ] {
+            assert_eq!(m.type_, MessageType::Normal);
+        }
         let el: Element = "<message xmlns='jabber:client' from='coven@chat.shakespeare.lit' \
              id='nzd143v8' to='hecate@shakespeare.lit'>\
              <x xmlns='http://jabber.org/protocol/muc#user'>\
