@@ -23,6 +23,9 @@ use std::process::{Command, ExitCode, Output, Stdio};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use support::{peer_python, script};
+
+mod support;
 use starling::testbed::{Prosody, ProsodyOptions};
 
 const FULL_SIZE: usize = 10_000;
@@ -271,18 +274,4 @@ fn json_usize(value: &serde_json::Value, key: &str) -> Result<usize> {
         .as_u64()
         .and_then(|v| usize::try_from(v).ok())
         .with_context(|| format!("no number {key:?} in {value}"))
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("benches/peers")
-        .join(name)
-}
-
-/// `$STARLING_TEST_PYTHON`, else `.venv/bin/python` in the repository.
-fn peer_python() -> PathBuf {
-    match std::env::var_os("STARLING_TEST_PYTHON") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"),
-    }
 }
