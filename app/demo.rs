@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use starling_core::connection::TlsMode;
 use starling_core::secrets::Password;
 use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
@@ -226,7 +226,10 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
     let base = session.base.clone();
     let (user, user_jid, bot_jid) = (&session.user, &session.user_jid, &session.bot_jid);
     let r = if args.check {
-        check(user, user_jid, bot_jid).await
+        match check(user, user_jid, bot_jid).await {
+            Ok(()) => check_room(user, user_jid, &session.bot, bot_jid).await,
+            Err(e) => Err(e),
+        }
     } else {
         chat_prompt(user, user_jid, bot_jid, &base).await
     };
@@ -433,6 +436,92 @@ async fn check(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
         .map_err(|_| anyhow!("the demo bot did not answer within 30 s"))??;
     println!("bot answered: {body}");
     Ok(())
+}
+
+/// The group chat path a new user takes: create a room, invite the bot, chat, leave and
+/// come back without a gap (what was said meanwhile is caught up from the room archive).
+async fn check_room(user: &Client, user_jid: &str, bot: &Client, bot_jid: &str) -> Result<()> {
+    use starling_core::store::MessageKind;
+    let domain = user_jid
+        .split_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("localhost");
+    let room = format!(
+        "check-{}@conference.{domain}",
+        &starling_core::proto::new_id()[..8]
+    );
+    let mut events = user.events();
+    let config = starling_core::RoomConfig {
+        name: Some("Demo check".into()),
+        persistent: Some(true),
+        ..starling_core::RoomConfig::default()
+    };
+    user.create_room(user_jid, &room, Some("alice"), config)
+        .await?;
+    user.invite(user_jid, &room, bot_jid, Some("self-check"), false)
+        .await?;
+    wait_event(
+        &mut events,
+        "the bot in the room",
+        |e| matches!(e, Event::Occupant { occupant, present: true, .. } if occupant.nick == "Bob"),
+    )
+    .await?;
+    user.send_room_message(user_jid, &room, "ping").await?;
+    let reply = format!("alice: {}", answer("ping"));
+    wait_event(&mut events, "the bot's answer in the room", |e| {
+        matches!(e, Event::Message { message, .. }
+            if message.kind == MessageKind::GroupChat && !message.outgoing && message.body == reply)
+    })
+    .await?;
+    println!("bot answered in {room}");
+
+    // Away: the bot says something (its own client, so nothing answers it), then we return.
+    user.leave_room(user_jid, &room).await?;
+    let mut bot_events = bot.events();
+    let away = bot
+        .send_room_message(bot_jid, &room, "said while you were away")
+        .await?;
+    wait_event(&mut bot_events, "the bot's message in the room", |e| {
+        matches!(e, Event::MessageUpdated { message, .. }
+            if message.id == away.id && message.state == MessageState::Delivered)
+    })
+    .await?;
+    let mut events = user.events();
+    user.join_room(user_jid, &room, Some("alice"), None).await?;
+    wait_event(
+        &mut events,
+        "the catch-up after rejoining",
+        |e| matches!(e, Event::RoomSync { room: r, done: true, .. } if *r == room),
+    )
+    .await?;
+    let history = user.history(user_jid, &room, 1000)?;
+    let count = |body: &str| history.iter().filter(|m| m.body == body).count();
+    if count("ping") != 1 || count(&reply) != 1 || count("said while you were away") != 1 {
+        bail!("demo room check: the room history has gaps or doubles after rejoining: {history:?}");
+    }
+    println!("rejoined {room} without gaps");
+    user.forget_room(user_jid, &room).await?;
+    Ok(())
+}
+
+/// Waits (30 s at most) for an event.
+async fn wait_event(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    what: &str,
+    f: impl Fn(&Event) -> bool,
+) -> Result<()> {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(ev) if f(&ev) => return Ok(()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("demo check: no {what} within 30 s"))?
 }
 
 async fn chat_prompt(user: &Client, user_jid: &str, bot_jid: &str, base: &Path) -> Result<()> {

@@ -274,6 +274,11 @@ async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
     };
     let first = run().await?;
     ensure!(first.contains("bot answered: pong"), "{first}");
+    // The room path: create, invite the bot, chat, leave, rejoin without gaps.
+    ensure!(
+        first.contains("bot answered in check-") && first.contains("without gaps"),
+        "{first}"
+    );
     // A second run reuses the server directory and accounts.
     let second = run().await?;
     ensure!(second.contains("bot answered: pong"), "{second}");
