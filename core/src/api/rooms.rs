@@ -210,23 +210,14 @@ impl Client {
     }
 
     /// Leaves a room on all our devices (the bookmark stays, with autojoin off). Messages
-    /// still queued for it fail.
+    /// still queued for it fail. Needs the account to be online.
     pub async fn leave_room(&self, account: &str, room: &str) -> Result<()> {
         let acc = self.account_record(account)?;
         let room = parse_room(room)?;
-        match self
-            .command(&acc.jid, |reply| Command::LeaveRoom {
-                room: room.clone(),
-                reply,
-            })
+        // Needs a connection: the room and our other devices (the bookmark) must learn it,
+        // or the next bookmark sync would bring the room back.
+        self.command(&acc.jid, |reply| Command::LeaveRoom { room, reply })
             .await
-        {
-            // Offline: remembered, and the bookmark is updated on the next connect.
-            Err(Error::NotConnected(_)) => {
-                Ok(self.inner.store.leave_room(acc.id, room.as_str())?)
-            }
-            other => other,
-        }
     }
 
     /// Leaves a room and removes its bookmark and the room from our list (its history
