@@ -898,7 +898,7 @@ impl Actor {
         let Some(to) = &msg.to else { return true };
         let room = to.to_bare();
         let to_room = msg.type_ == xmpp_parsers::message::MessageType::Groupchat
-            || (to.resource().is_some() && self.session.rooms.contains_key(&room));
+            || (to.resource().is_some() && self.room_cx.contains_key(&room));
         if !to_room {
             return true;
         }
