@@ -24,6 +24,11 @@
 //!    smoke: 10 of 100), in a child process (`__rss`, see `desktop/rss.rs`): VmRSS before
 //!    opening any, after opening each once, and after a second round.
 //!
+//! 4. The occupant panel of a 1,000-occupant room (full and smoke: 1,000 occupants), in a
+//!    child process (`__occupants`, see `desktop/occupants.rs`): 1,000 occupant events through
+//!    the event pump's entry point to the frame showing them, one presence change at a time
+//!    with 1,000 present, and reopening the room.
+//!
 //! `--figure N` (repeatable) runs only the figures named, e.g. `cargo bench --bench desktop
 //! -- --figure 1 --figure 3`.
 //!
@@ -41,6 +46,8 @@ mod frames;
 mod headless;
 #[path = "desktop/logs.rs"]
 mod logs;
+#[path = "desktop/occupants.rs"]
+mod occupants;
 #[path = "desktop/rss.rs"]
 mod rss;
 #[path = "desktop/seed.rs"]
@@ -60,6 +67,7 @@ use serde::de::DeserializeOwned;
 
 use child::{Capture, Xvfb};
 use frames::FramesResult;
+use occupants::OccupantsResult;
 use rss::RssResult;
 use stats::Summary;
 use winit_start::StartResult;
@@ -71,6 +79,8 @@ struct Sizes {
     cold_runs: usize,
     catch_up: usize,
     rss: seed::Shape,
+    /// Occupants of the crowded room, single presence changes, reopenings (figure 4).
+    occupants: (usize, usize, usize),
 }
 
 const FULL: Sizes = Sizes {
@@ -86,6 +96,7 @@ const FULL: Sizes = Sizes {
         messages_per_conversation: 1_000,
         contacts: 100,
     },
+    occupants: (1_000, 200, 20),
 };
 
 const SMOKE: Sizes = Sizes {
@@ -101,6 +112,7 @@ const SMOKE: Sizes = Sizes {
         messages_per_conversation: 100,
         contacts: 10,
     },
+    occupants: (1_000, 5, 2),
 };
 
 const COLD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -117,6 +129,7 @@ fn main() -> ExitCode {
         "__frames" => frames::child(rest).and_then(|r| report(&r)),
         "__winit" => winit_start::child(rest, started).and_then(|r| report(&r)),
         "__rss" => rss::rss_child(rest).and_then(|r| report(&r)),
+        "__occupants" => occupants::child(rest).and_then(|r| report(&r)),
         _ => figures(&args).and_then(|want| run(args.iter().any(|a| a == "--bench"), want)),
     };
     match result {
@@ -137,22 +150,22 @@ fn report<T: Serialize>(result: &T) -> Result<()> {
 
 /// Which figures to run: all, or those named with `--figure N` (repeatable), e.g.
 /// `cargo bench --bench desktop -- --figure 1`.
-fn figures(args: &[String]) -> Result<[bool; 3]> {
-    let mut named = [false; 3];
+fn figures(args: &[String]) -> Result<[bool; 4]> {
+    let mut named = [false; 4];
     let mut any = false;
     for pair in args.windows(2).filter(|p| p[0] == "--figure") {
         let n: usize = pair[1]
             .parse()
             .ok()
-            .filter(|n| (1..=3).contains(n))
-            .with_context(|| format!("--figure takes 1, 2 or 3, not {:?}", pair[1]))?;
+            .filter(|n| (1..=4).contains(n))
+            .with_context(|| format!("--figure takes 1, 2, 3 or 4, not {:?}", pair[1]))?;
         named[n - 1] = true;
         any = true;
     }
-    Ok(if any { named } else { [true; 3] })
+    Ok(if any { named } else { [true; 4] })
 }
 
-fn run(full: bool, want: [bool; 3]) -> Result<()> {
+fn run(full: bool, want: [bool; 4]) -> Result<()> {
     let sizes = if full { FULL } else { SMOKE };
     let tmp = tempfile::tempdir().context("creating a temporary directory")?;
     let mut failure = None;
@@ -193,6 +206,23 @@ fn run(full: bool, want: [bool; 3]) -> Result<()> {
         None
     };
 
+    let crowd = if want[3] {
+        let (n, singles, reopens) = sizes.occupants;
+        let (r, _): (OccupantsResult, _) = run_child(
+            "__occupants",
+            &[
+                n.to_string().into(),
+                singles.to_string().into(),
+                reopens.to_string().into(),
+            ],
+            None,
+            RSS_TIMEOUT,
+        )?;
+        Some(r)
+    } else {
+        None
+    };
+
     println!();
     let mut warnings: Vec<&String> = Vec::new();
     if let Some(c) = &cold {
@@ -205,6 +235,10 @@ fn run(full: bool, want: [bool; 3]) -> Result<()> {
     }
     if let Some(r) = &rss {
         print_rss(&sizes, r);
+        warnings.extend(&r.warnings);
+    }
+    if let Some(r) = &crowd {
+        print_occupants(r);
         warnings.extend(&r.warnings);
     }
     warnings.sort();
@@ -521,5 +555,31 @@ fn print_rss(sizes: &Sizes, rss: &RssResult) {
         rss.frame_ms.p50,
         rss.frame_ms.p95,
         rss.frame_ms.max
+    );
+}
+
+fn print_occupants(r: &OccupantsResult) {
+    println!(
+        "desktop: 4. occupant panel of a {}-occupant room (1100x720, software, headless)",
+        thousands(r.occupants)
+    );
+    println!(
+        "  {} occupant events to the frame showing them  {:.1} ms  (applying {:.1} ms in \
+         batches of 500, frame {:.1} ms; {} rows)",
+        thousands(r.occupants),
+        r.total_ms,
+        r.apply_ms,
+        r.frame_ms,
+        thousands(r.rows)
+    );
+    println!(
+        "  one presence change, to the frame after   p50 {:.1}  p95 {:.1}  max {:.1} ms  \
+         (applying it p50 {:.2} ms; {} changes)",
+        r.single_ms.p50, r.single_ms.p95, r.single_ms.max, r.single_apply_ms.p50, r.single_ms.count
+    );
+    println!(
+        "  reopening the room, to its panel in a frame p50 {:.1}  p95 {:.1}  max {:.1} ms; \
+         an idle frame p50 {:.1} ms",
+        r.reopen_ms.p50, r.reopen_ms.p95, r.reopen_ms.max, r.idle_frame_ms.p50
     );
 }

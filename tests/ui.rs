@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use i_slint_backend_testing::{AccessibleRole, ElementHandle, ElementRoot as _};
-use serde_json::Value;
+use serde_json::{Value, json};
 use slint::ComponentHandle as _;
 use starling::ui::App;
 use starling_core::Client;
@@ -51,7 +51,11 @@ fn desktop_ui() -> Result<()> {
         )?;
         run_scenario(
             "a long timeline loads page by page, in both directions",
-            long_timeline(r2, s2),
+            long_timeline(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
+            "group chat: invitation, join from the dialog, talk, occupants, moderation",
+            group_chat(r2, s2),
         )
     })
 }
@@ -147,6 +151,45 @@ fn press(app: &App, key: slint::platform::Key) {
     app.window()
         .window()
         .dispatch_event(slint::platform::WindowEvent::KeyReleased { text });
+}
+
+/// Presses Ctrl + `key` (a letter) in the window.
+fn press_ctrl(app: &App, key: &str) {
+    use slint::platform::{Key, WindowEvent};
+    let ctrl: slint::SharedString = Key::Control.into();
+    let w = app.window().window();
+    w.dispatch_event(WindowEvent::KeyPressed { text: ctrl.clone() });
+    w.dispatch_event(WindowEvent::KeyPressed { text: key.into() });
+    w.dispatch_event(WindowEvent::KeyReleased { text: key.into() });
+    w.dispatch_event(WindowEvent::KeyReleased { text: ctrl });
+}
+
+/// Waits until an element with `role` and a label satisfying `pred` shows; returns its label.
+async fn shows(
+    app: &App,
+    what: &str,
+    role: AccessibleRole,
+    pred: impl Fn(&str) -> bool,
+) -> Result<String> {
+    until(what, || find_labels(app, role, &pred).into_iter().next()).await
+}
+
+/// The element with `role` and exactly this label.
+fn with_role(app: &App, role: AccessibleRole, label: &str) -> Result<ElementHandle> {
+    ElementHandle::find_by_accessible_label(app.window(), label)
+        .find(|e| e.accessible_role() == Some(role))
+        .ok_or_else(|| anyhow!("no {role:?} labelled {label:?}"))
+}
+
+/// Waits for the element with `role` and exactly this label, and invokes its default action
+/// (a click, for buttons and list items).
+async fn tap(app: &App, role: AccessibleRole, label: &str) -> Result<()> {
+    until(&format!("{role:?} {label:?}"), || {
+        with_role(app, role, label).ok()
+    })
+    .await?
+    .invoke_accessible_default_action();
+    Ok(())
 }
 
 /// The text field labelled `label` (a visible caption may carry the same label).
@@ -497,6 +540,326 @@ async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     );
 
     drop(app);
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn group_chat(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    use slint::Model as _;
+    use starling::testbed::CONFERENCE_DOMAIN;
+    use starling::ui::{ChatAdapter, ConversationKind, RoomAdapter};
+
+    let (rt, server) = (&*rt, &*server);
+    let (alice, bob, carol) = (
+        server.account("alice")?,
+        server.account("bob")?,
+        server.account("carol")?,
+    );
+    let room = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("tea"));
+    let other = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("coffee"));
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    {
+        let (c, a, o) = (client.clone(), alice.clone(), options(server));
+        on_rt(rt, async move {
+            c.add_account(&a.jid, Password::new(a.password.clone()), o)
+                .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    let app = App::new(client.clone(), rt.handle().clone())?;
+    app.window().show()?;
+    until("online", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+
+    // Bob opens two rooms and invites Alice to one of them: the invitation shows with Join
+    // and Decline; declining removes it.
+    let mut bob_peer = rt.block_on(server.peer(&bob))?;
+    for r in [&room, &other] {
+        rt.block_on(bob_peer.command(json!({"cmd": "muc_join", "room": r, "nick": "Bob"})))?;
+    }
+    // Listed in the service's directory (Prosody's rooms are hidden by default), with a name.
+    rt.block_on(
+        bob_peer.command(json!({"cmd": "muc_configure", "room": room, "fields": {
+            "muc#roomconfig_publicroom": "1",
+            "muc#roomconfig_roomname": "Tea Room",
+        }})),
+    )?;
+    rt.block_on(
+        bob_peer.command(json!({"cmd": "muc_subject", "room": room, "subject": "Tea time"})),
+    )?;
+    rt.block_on(bob_peer.command(
+        json!({"cmd": "muc_direct_invite", "room": other, "to": alice.jid, "reason": "coffee?"}),
+    ))?;
+    let invitation = format!("{} invited you to {other}", bob.jid);
+    shows(&app, "the invitation", AccessibleRole::Groupbox, |l| {
+        l == invitation
+    })
+    .await?;
+    tap(
+        &app,
+        AccessibleRole::Button,
+        &format!("Decline the invitation to {other}"),
+    )
+    .await?;
+    until("the invitation gone", || {
+        find_labels(&app, AccessibleRole::Groupbox, |l| l == invitation)
+            .is_empty()
+            .then_some(())
+    })
+    .await?;
+
+    // Ctrl+J opens the join dialog; Browse lists the service's public rooms; picking one
+    // fills the address; Join joins and opens the room.
+    press_ctrl(&app, "j");
+    shows(&app, "the join dialog", AccessibleRole::Text, |l| {
+        l == "Join a room"
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Browse public rooms").await?;
+    let listing = shows(
+        &app,
+        "the room in the list",
+        AccessibleRole::ListItem,
+        |l| l == format!("Tea Room, {room}"),
+    )
+    .await
+    .with_context(|| {
+        let j = app.window().global::<starling::ui::JoinAdapter<'_>>();
+        format!(
+            "browsing: {:?}; listed: {:?}",
+            j.get_browse_status(),
+            find_labels(&app, AccessibleRole::ListItem, |_| true)
+        )
+    })?;
+    tap(&app, AccessibleRole::ListItem, &listing).await?;
+    anyhow::ensure!(
+        field(&app, "Room address")?.accessible_value().as_deref() == Some(room.as_str()),
+        "picking a listed room fills the address"
+    );
+    anyhow::ensure!(
+        field(&app, "Nickname")?
+            .accessible_value()
+            .is_some_and(|v| v.is_empty()),
+        "the nick defaults to the account's name (its placeholder)"
+    );
+    tap(&app, AccessibleRole::Button, "Join the room").await?;
+    let chat = app.window().global::<ChatAdapter<'_>>();
+    let panel = app.window().global::<RoomAdapter<'_>>();
+    until("the room open and joined", || {
+        (chat.get_kind() == ConversationKind::Room
+            && chat.get_peer() == room.as_str()
+            && panel.get_joined())
+        .then_some(())
+    })
+    .await?;
+    anyhow::ensure!(
+        find_labels(&app, AccessibleRole::Text, |l| l == "Join a room").is_empty(),
+        "the dialog closed"
+    );
+    shows(
+        &app,
+        "the subject in the header",
+        AccessibleRole::Text,
+        |l| l == "Tea time",
+    )
+    .await?;
+    anyhow::ensure!(chat.get_title() == "Tea Room", "{}", chat.get_title());
+
+    // The occupant panel lists both, grouped by role with badges.
+    let me = alice.user.clone();
+    shows(&app, "Bob in the panel", AccessibleRole::ListItem, |l| {
+        l == "Bob, owner"
+    })
+    .await?;
+    shows(
+        &app,
+        "ourselves in the panel",
+        AccessibleRole::ListItem,
+        |l| l == format!("{me} (you)"),
+    )
+    .await?;
+    let rows: Vec<String> = (0..panel.get_occupants().row_count())
+        .filter_map(|i| panel.get_occupants().row_data(i))
+        .map(|o| {
+            if o.header {
+                format!("#{:?} {}", o.group, o.count)
+            } else {
+                o.nick.to_string()
+            }
+        })
+        .collect();
+    anyhow::ensure!(
+        rows == ["#Moderator 1", "Bob", "#Participant 1", me.as_str()],
+        "{rows:?}"
+    );
+
+    // Bob's message shows with his nick, and as a mention of us.
+    let hello = format!("hello {me}, welcome");
+    rt.block_on(bob_peer.command(json!({"cmd": "muc_send", "room": room, "body": hello})))?;
+    shows(&app, "Bob's message", AccessibleRole::Text, |l| {
+        l.starts_with("Bob, ") && l.ends_with(&format!(": {hello} (mentions you)"))
+    })
+    .await?;
+    let last = |chat: &ChatAdapter<'_>| {
+        let m = chat.get_messages();
+        m.row_count().checked_sub(1).and_then(|i| m.row_data(i))
+    };
+    let row = last(&chat).context("Bob's row")?;
+    anyhow::ensure!(
+        row.author == "Bob" && row.show_author && row.mention && !row.outgoing,
+        "{row:?}"
+    );
+
+    // We answer from the composer: the room reflects it (delivered), Bob sees it.
+    let input = until("the composer", || field(&app, "Message").ok()).await?;
+    input
+        .single_click(slint::platform::PointerEventButton::Left)
+        .await;
+    input.set_accessible_value("hi Bob");
+    press(&app, slint::platform::Key::Return);
+    rt.block_on(bob_peer.next_event_matching(
+        |e| event_name(e) == "groupchat" && e["body"] == "hi Bob" && e["nick"] == json!(me),
+        EVENT_TIMEOUT,
+    ))?;
+    shows(&app, "the delivered tick", AccessibleRole::Text, |l| {
+        l == "delivered"
+    })
+    .await?;
+    // Up corrects it, in the room (XEP-0308 over groupchat).
+    press(&app, slint::platform::Key::UpArrow);
+    anyhow::ensure!(input.accessible_value().as_deref() == Some("hi Bob"));
+    input.set_accessible_value("hi Bob!");
+    press(&app, slint::platform::Key::Return);
+    let fix = rt.block_on(bob_peer.next_event_matching(
+        |e| event_name(e) == "groupchat" && e["body"] == "hi Bob!",
+        EVENT_TIMEOUT,
+    ))?;
+    anyhow::ensure!(!fix["replace"].is_null(), "sent as a correction: {fix}");
+    shows(&app, "the corrected bubble", AccessibleRole::Text, |l| {
+        l.starts_with("You, ") && l.ends_with(": hi Bob! (edited)")
+    })
+    .await?;
+
+    // Our message's menu retracts it, for everyone.
+    tap(&app, AccessibleRole::Button, "Actions for: hi Bob!").await?;
+    tap(&app, AccessibleRole::Button, "Retract message").await?;
+    tap(&app, AccessibleRole::Button, "Retract").await?;
+    shows(&app, "the retracted bubble", AccessibleRole::Text, |l| {
+        l.starts_with("You, ") && l.ends_with(": Message retracted")
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "toast {:?}; bubbles {:?}",
+            app.window().global::<starling::ui::Shell<'_>>().get_toast(),
+            find_labels(&app, AccessibleRole::Text, |l| l.starts_with("You"))
+        )
+    })?;
+    rt.block_on(bob_peer.next_event_matching(
+        |e| event_name(e) == "groupchat" && !e["retract"].is_null(),
+        EVENT_TIMEOUT,
+    ))?;
+
+    // Carol arrives; Bob makes us a moderator; we kick Carol from her menu, with a reason.
+    let mut carol_peer = rt.block_on(server.peer(&carol))?;
+    rt.block_on(carol_peer.command(json!({"cmd": "muc_join", "room": room, "nick": "Carol"})))?;
+    shows(&app, "Carol in the panel", AccessibleRole::ListItem, |l| {
+        l == "Carol"
+    })
+    .await?;
+    rt.block_on(
+        bob_peer.command(json!({"cmd": "muc_role", "room": room, "nick": me, "role": "moderator"})),
+    )?;
+    until("moderator rights", || {
+        panel.get_can_moderate().then_some(())
+    })
+    .await?;
+    tap(&app, AccessibleRole::ListItem, "Carol").await?;
+    tap(&app, AccessibleRole::Button, "Kick Carol").await?;
+    until("the reason field", || field(&app, "Reason").ok())
+        .await?
+        .set_accessible_value("too loud");
+    tap(&app, AccessibleRole::Button, "Kick").await?;
+    shows(&app, "the kick notice", AccessibleRole::Text, |l| {
+        l.starts_with("Carol was kicked") && l.ends_with("too loud")
+    })
+    .await?;
+    until("Carol gone from the panel", || {
+        find_labels(&app, AccessibleRole::ListItem, |l| l == "Carol")
+            .is_empty()
+            .then_some(())
+    })
+    .await?;
+    let notice = last(&chat).context("the notice row")?;
+    anyhow::ensure!(notice.notice && notice.author.is_empty(), "{notice:?}");
+
+    // A private message from Bob's menu goes to Bob in the room, not to his address.
+    tap(&app, AccessibleRole::ListItem, "Bob, owner").await?;
+    tap(&app, AccessibleRole::Button, "Private message to Bob").await?;
+    until("the private conversation", || {
+        (chat.get_kind() == ConversationKind::Private
+            && chat.get_peer() == format!("{room}/Bob").as_str())
+        .then_some(())
+    })
+    .await?;
+    let input = until("the composer", || field(&app, "Message").ok()).await?;
+    input.set_accessible_value("psst");
+    labelled(&app, "Send")?.invoke_accessible_default_action();
+    rt.block_on(bob_peer.next_event_matching(
+        |e| event_name(e) == "muc_pm" && e["body"] == "psst",
+        EVENT_TIMEOUT,
+    ))?;
+    // Meanwhile the room mentions us: its row counts the mention apart from the unread.
+    rt.block_on(bob_peer.command(
+        json!({"cmd": "muc_send", "room": room, "body": format!("{me}: are you there?")}),
+    ))?;
+    let room_row = shows(
+        &app,
+        "the room's mention count",
+        AccessibleRole::ListItem,
+        |l| l.contains(", room, ") && l.contains("1 mention"),
+    )
+    .await?;
+    anyhow::ensure!(room_row.contains("unread"), "{room_row}");
+    tap(&app, AccessibleRole::ListItem, &room_row).await?;
+    until("the room again", || {
+        (chat.get_kind() == ConversationKind::Room).then_some(())
+    })
+    .await?;
+
+    // Bob kicks us: the header says so, with Rejoin; rejoining puts us back.
+    rt.block_on(bob_peer.command(
+        json!({"cmd": "muc_role", "room": room, "nick": me, "role": "none", "reason": "bye Alice"}),
+    ))?;
+    let removed = shows(&app, "the removal", AccessibleRole::Text, |l| {
+        l.starts_with("You were kicked") && l.ends_with("bye Alice")
+    })
+    .await?;
+    anyhow::ensure!(removed.contains("Bob"), "{removed}");
+    anyhow::ensure!(!panel.get_joined() && panel.get_occupants().row_count() == 0);
+    tap(&app, AccessibleRole::Button, "Rejoin").await?;
+    until("back in the room", || panel.get_joined().then_some(())).await?;
+    shows(
+        &app,
+        "ourselves in the panel again",
+        AccessibleRole::ListItem,
+        |l| l == format!("{me} (you)"),
+    )
+    .await?;
+
+    app.window().hide()?;
+    drop(app);
+    rt.block_on(bob_peer.quit())?;
+    rt.block_on(carol_peer.quit())?;
     on_rt(rt, async move {
         client.disconnect_all().await;
         Ok(())

@@ -10,14 +10,19 @@ use starling_core::store::MessageRecord;
 
 use super::{MessageRows, color, presence, s, toast};
 use crate::ui::controllers::format;
-use crate::ui::controllers::timeline::{self, Change, MessageRow, PAGE, Timeline};
+use crate::ui::controllers::rooms::{self, ConvKind};
+use crate::ui::controllers::timeline::{self, Change, MessageRow, PAGE, Retraction, Timeline};
 use crate::ui::{
-    AppWindow, ChatAdapter, Delivery, MessageItem, Pane, Shell, Ui, background, blocking,
+    AppWindow, ChatAdapter, ConversationKind, Delivery, MessageActions, MessageItem, Pane,
+    Retraction as RetractionItem, Shell, Ui, background, blocking,
 };
 
 /// The chat adapter's own state.
 #[derive(Default)]
 pub struct Chat {
+    /// The conversation the view shows (account, peer): set as soon as it is opened, before
+    /// its timeline has loaded, so what the user types goes where they look.
+    open: Option<(String, String)>,
     rows: Rc<MessageRows>,
     /// We told the peer we are composing.
     composing: bool,
@@ -78,6 +83,65 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         );
     });
     let u = ui.clone();
+    g.on_actions_for(move |id| {
+        let st = u.state.borrow();
+        let moderator = st
+            .open_conversation()
+            .and_then(|(a, p)| st.rooms.get(a, p))
+            .is_some_and(|v| v.can_moderate());
+        let a = st
+            .timeline
+            .as_ref()
+            .map(|t| t.actions(i64::from(id), moderator))
+            .unwrap_or_default();
+        MessageActions {
+            copy: a.copy,
+            retract: a.retract,
+            remove: a.remove,
+        }
+    });
+    let u = ui.clone();
+    g.on_retract(move |id| {
+        let Some((account, _)) = current(&u) else {
+            return;
+        };
+        let client = u.client.clone();
+        background(
+            &u,
+            async move { client.retract_message(&account, i64::from(id)).await },
+            |ui, w, r| {
+                if let Err(e) = r {
+                    toast(ui, w, format!("Cannot retract: {}", rooms::explain(&e)));
+                }
+            },
+        );
+    });
+    let u = ui.clone();
+    g.on_remove_message(move |id, reason| {
+        let Some((account, _)) = current(&u) else {
+            return;
+        };
+        let client = u.client.clone();
+        let reason = rooms::reason(&reason);
+        background(
+            &u,
+            async move {
+                client
+                    .moderate_message(&account, i64::from(id), reason.as_deref())
+                    .await
+            },
+            |ui, w, r| {
+                if let Err(e) = r {
+                    toast(
+                        ui,
+                        w,
+                        format!("Cannot remove the message: {}", rooms::explain(&e)),
+                    );
+                }
+            },
+        );
+    });
+    let u = ui.clone();
     g.on_load_older(move || load_older(&u));
     let u = ui.clone();
     g.on_load_newer(move || load_newer(&u));
@@ -90,6 +154,22 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         }
     });
     g.on_open_link(|url| open_link(&url));
+}
+
+impl Chat {
+    /// The conversation the view shows.
+    pub fn open_conversation(&self) -> Option<(&str, &str)> {
+        self.open.as_ref().map(|(a, p)| (a.as_str(), p.as_str()))
+    }
+
+    /// No conversation is shown any more.
+    pub fn close(&mut self) {
+        self.open = None;
+    }
+}
+
+fn is_current(ui: &Ui, account: &str, peer: &str) -> bool {
+    ui.state.borrow().open_conversation() == Some((account, peer))
 }
 
 fn current(ui: &Ui) -> Option<(String, String)> {
@@ -108,6 +188,8 @@ pub(crate) fn open(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
         ui,
         move |client| client.history(&a, &p, PAGE),
         move |ui, w, page| match page {
+            // Another conversation was opened meanwhile: this page is not wanted any more.
+            _ if !is_current(ui, &account, &peer) => {}
             Ok(page) => {
                 let today = chrono::Local::now().date_naive();
                 show(ui, w, Timeline::at_end(&account, &peer, page, today), None);
@@ -131,6 +213,7 @@ pub(crate) fn open_at(ui: &Rc<Ui>, w: &AppWindow, account: &str, hit: MessageRec
             Ok::<_, starling_core::Error>((older, newer))
         },
         move |ui, w, r| match r {
+            _ if !is_current(ui, &account, &peer) => {}
             Ok((older, newer)) => {
                 let today = chrono::Local::now().date_naive();
                 let t = Timeline::around(&account, &peer, older, hit, newer, today);
@@ -149,15 +232,46 @@ pub(super) fn reopen(ui: &Rc<Ui>, w: &AppWindow) {
     }
 }
 
+/// What kind of conversation `peer` is: a room we know, a private chat with an occupant
+/// (`room@service/nick`), or a chat.
+pub(super) fn kind_of(ui: &Ui, account: &str, peer: &str) -> ConvKind {
+    let st = ui.state.borrow();
+    if st.rooms.contains(account, peer) {
+        return ConvKind::Room;
+    }
+    st.convs
+        .iter()
+        .find(|(a, c)| a == account && c.peer == peer)
+        .map_or_else(
+            || ConvKind::of("", peer),
+            |(_, c)| ConvKind::of(&c.kind, peer),
+        )
+}
+
+fn kind_item(kind: ConvKind) -> ConversationKind {
+    match kind {
+        ConvKind::Chat => ConversationKind::Chat,
+        ConvKind::Room => ConversationKind::Room,
+        ConvKind::Private => ConversationKind::Private,
+    }
+}
+
 fn prepare_header(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     w.global::<Shell>().set_pane(Pane::Chats);
+    let kind = kind_of(ui, account, peer);
     let g = w.global::<ChatAdapter>();
+    g.set_kind(kind_item(kind));
+    match kind {
+        ConvKind::Room => super::room::show(ui, w, account, peer),
+        ConvKind::Chat | ConvKind::Private => super::room::hide(ui),
+    }
     if current(ui).as_ref().map(|(a, p)| (a.as_str(), p.as_str())) != Some((account, peer)) {
         g.set_draft(Default::default());
         g.set_correcting(false);
         g.set_typing(Default::default());
         ui.state.borrow_mut().chat.composing = false;
     }
+    ui.state.borrow_mut().chat.open = Some((account.to_owned(), peer.to_owned()));
     g.set_account(s(account));
     g.set_peer(s(peer));
     g.set_is_open(true);
@@ -165,7 +279,13 @@ fn prepare_header(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     refresh_header_for(ui, w, account, peer);
 }
 
-fn show(ui: &Rc<Ui>, w: &AppWindow, t: Timeline, scroll_to: Option<usize>) {
+fn show(ui: &Rc<Ui>, w: &AppWindow, mut t: Timeline, scroll_to: Option<usize>) {
+    t.nick = ui
+        .state
+        .borrow()
+        .rooms
+        .own_nick(&t.account, &t.peer)
+        .map(str::to_owned);
     let g = w.global::<ChatAdapter>();
     let rows: Vec<MessageItem> = t.rows().into_iter().map(item).collect();
     g.set_has_older(t.has_older);
@@ -196,6 +316,37 @@ pub(super) fn refresh_header(ui: &Rc<Ui>, w: &AppWindow) {
 }
 
 fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
+    let kind = kind_of(ui, account, peer);
+    if kind_item(kind) != w.global::<ChatAdapter>().get_kind() {
+        // Opened before the rooms were loaded (at start-up): it turns out to be a room.
+        // Open it again as what it is.
+        open(ui, w, account, peer);
+        return;
+    }
+    match kind {
+        ConvKind::Chat => {}
+        ConvKind::Room => {
+            let h = ui.state.borrow().rooms.header(account, peer);
+            let g = w.global::<ChatAdapter>();
+            g.set_initials(s(format::initials(&h.title)));
+            g.set_tint(color(format::tint(peer)));
+            g.set_presence(crate::ui::Presence::Offline);
+            g.set_title(s(&h.title));
+            g.set_subtitle(s(&h.subtitle));
+            return;
+        }
+        ConvKind::Private => {
+            let (room, nick) = rooms::split_occupant(peer).unwrap_or((peer, ""));
+            let room_name = ui.state.borrow().rooms.name_of(account, room);
+            let g = w.global::<ChatAdapter>();
+            g.set_initials(s(format::initials(nick)));
+            g.set_tint(color(format::tint(peer)));
+            g.set_presence(crate::ui::Presence::Offline);
+            g.set_title(s(nick));
+            g.set_subtitle(s(format!("Private conversation in {room_name} ({room})")));
+            return;
+        }
+    }
     let st = ui.state.borrow();
     let name = st.people.name_of(account, peer);
     let (p, status) = st.people.presence_of(account, peer);
@@ -234,6 +385,16 @@ fn item(r: MessageRow) -> MessageItem {
         edited: r.edited,
         error: s(&r.error),
         highlighted: r.highlighted,
+        notice: r.notice,
+        author: s(&r.author),
+        author_hue: r.author_hue,
+        show_author: r.show_author,
+        mention: r.mention,
+        retraction: match r.retraction {
+            Retraction::None => RetractionItem::None,
+            Retraction::ByAuthor => RetractionItem::ByAuthor,
+            Retraction::ByModerator => RetractionItem::ByModerator,
+        },
     }
 }
 
@@ -388,7 +549,9 @@ pub(super) fn on_update(ui: &Rc<Ui>, _w: &AppWindow, account: &str, message: Mes
 
 pub(super) fn on_chat_state(ui: &Rc<Ui>, w: &AppWindow, account: &str, from: &str, state: &str) {
     let bare = from.split('/').next().unwrap_or(from);
-    if current(ui).as_ref().map(|(a, p)| (a.as_str(), p.as_str())) != Some((account, bare)) {
+    if current(ui).as_ref().map(|(a, p)| (a.as_str(), p.as_str())) != Some((account, bare))
+        || kind_of(ui, account, bare) != ConvKind::Chat
+    {
         return;
     }
     let text = match state {
@@ -443,13 +606,23 @@ fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
     }
     let client = ui.client.clone();
     let draft = text.clone();
+    let kind = kind_of(ui, &account, &peer);
     background(
         ui,
         async move {
             if correcting {
-                client.correct_last_message(&account, &peer, &text).await
-            } else {
-                client.send_message(&account, &peer, &text).await
+                return client.correct_last_message(&account, &peer, &text).await;
+            }
+            match kind {
+                ConvKind::Chat => client.send_message(&account, &peer, &text).await,
+                ConvKind::Room => client.send_room_message(&account, &peer, &text).await,
+                ConvKind::Private => {
+                    let (room, nick) = rooms::split_occupant(&peer)
+                        .ok_or_else(|| starling_core::Error::InvalidJid(peer.clone()))?;
+                    client
+                        .send_private_message(&account, room, nick, &text)
+                        .await
+                }
             }
         },
         move |ui, w, r| {
@@ -459,7 +632,7 @@ fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
                 if g.get_draft().is_empty() {
                     g.set_draft(s(&draft));
                 }
-                toast(ui, w, format!("Not sent: {e}"));
+                toast(ui, w, format!("Not sent: {}", rooms::explain(&e)));
             }
         },
     );
@@ -471,6 +644,10 @@ fn draft_edited(ui: &Rc<Ui>, w: &AppWindow, empty: bool) {
     let Some((account, peer)) = current(ui) else {
         return;
     };
+    // Chat states in rooms would go to everyone in them; Starling sends them in chats only.
+    if kind_of(ui, &account, &peer) != ConvKind::Chat {
+        return;
+    }
     let state = {
         let mut st = ui.state.borrow_mut();
         let was = st.chat.composing;

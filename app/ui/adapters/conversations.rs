@@ -1,15 +1,21 @@
-//! `ConversationsAdapter`: the conversation list (all accounts), its filter, unread counts
-//! and desktop notifications for new messages.
+//! `ConversationsAdapter`: the conversation list (all accounts: chats, rooms, private
+//! chats), its filter, unread and mention counts, room invitations, and desktop
+//! notifications for new messages.
 
 use std::rc::Rc;
 use std::time::Duration;
 
 use slint::ComponentHandle as _;
-use starling_core::store::MessageRecord;
+use starling_core::store::{MessageKind, MessageRecord};
 
-use super::{color, model, presence, s};
+use super::{color, model, presence, s, toast};
+use crate::ui::controllers::people::total_unread;
 use crate::ui::controllers::prefs;
-use crate::ui::{AppWindow, ConversationItem, ConversationsAdapter, Shell, Ui, blocking};
+use crate::ui::controllers::rooms::{self, ConvKind};
+use crate::ui::{
+    AppWindow, ConversationItem, ConversationKind, ConversationsAdapter, InvitationItem, Shell, Ui,
+    background, blocking,
+};
 
 pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     let g = w.global::<ConversationsAdapter>();
@@ -34,6 +40,85 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
             step(&u, &w, delta);
         }
     });
+    let u = ui.clone();
+    g.on_accept_invitation(move |account, room| accept(&u, account.into(), room.into()));
+    let u = ui.clone();
+    g.on_decline_invitation(move |account, room| {
+        let client = u.client.clone();
+        background(
+            &u,
+            async move { client.decline_invitation(&account, &room, None).await },
+            |ui, w, r| {
+                if let Err(e) = r {
+                    toast(ui, w, format!("Cannot decline: {}", rooms::explain(&e)));
+                }
+                reload_invitations(ui);
+            },
+        );
+    });
+}
+
+/// Accepting an invitation joins the room. A room that wants a password opens the join
+/// dialog with the room filled in and the reason shown.
+fn accept(ui: &Rc<Ui>, account: String, room: String) {
+    let client = ui.client.clone();
+    let (a, r) = (account.clone(), room.clone());
+    background(
+        ui,
+        async move { client.join_room(&a, &r, None, None).await },
+        move |ui, w, res| {
+            reload_invitations(ui);
+            match res {
+                Ok(_) => super::chat::open(ui, w, &account, &room),
+                Err(e) => {
+                    let e = rooms::join_error(&e);
+                    if e.field.is_empty() {
+                        toast(ui, w, format!("Cannot join {room}: {}", e.text));
+                    } else {
+                        super::join::show(ui, Some((&account, &room, &e.text)));
+                    }
+                }
+            }
+        },
+    );
+}
+
+/// Reloads the pending invitations of all accounts.
+pub(super) fn reload_invitations(ui: &Rc<Ui>) {
+    let accounts = super::account_jids(ui);
+    blocking(
+        ui,
+        move |client| {
+            let mut all = Vec::new();
+            for a in accounts {
+                match client.invitations(&a) {
+                    Ok(list) => all.extend(list.into_iter().map(|i| (a.clone(), i))),
+                    Err(e) => tracing::warn!(account = a, error = %e, "cannot load invitations"),
+                }
+            }
+            all
+        },
+        |ui, w, all| {
+            let items: Vec<InvitationItem> = {
+                let st = ui.state.borrow();
+                all.iter()
+                    .map(|(a, inv)| {
+                        let name = st.rooms.get(a, &inv.room).and_then(|v| v.name.clone());
+                        let (title, detail) = rooms::invitation_text(inv, name.as_deref());
+                        InvitationItem {
+                            account: s(a),
+                            room: s(&inv.room),
+                            title: s(title),
+                            detail: s(detail),
+                        }
+                    })
+                    .collect()
+            };
+            ui.state.borrow_mut().invitations = all;
+            w.global::<ConversationsAdapter>()
+                .set_invitations(model(items));
+        },
+    );
 }
 
 /// Reloads the conversations from the store soon (coalescing bursts of events).
@@ -66,6 +151,7 @@ pub(super) fn schedule_reload(ui: &Rc<Ui>) {
             |ui, w, convs| {
                 ui.state.borrow_mut().convs = convs;
                 refresh(ui, w);
+                super::chat::refresh_header(ui, w);
             },
         );
     });
@@ -80,7 +166,7 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
     let rows = st
         .people
         .conversation_rows(&st.convs, &filter, st.open_conversation(), today);
-    let total: u32 = st.convs.iter().map(|(_, c)| c.unread).sum();
+    let total = total_unread(&st.convs);
     let items: Vec<ConversationItem> = rows
         .into_iter()
         .map(|r| ConversationItem {
@@ -92,8 +178,14 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
             preview: s(&r.preview),
             time: s(&r.time),
             unread: i32::try_from(r.unread).unwrap_or(i32::MAX),
+            mentions: i32::try_from(r.mentions).unwrap_or(i32::MAX),
             presence: presence(r.presence),
             selected: r.selected,
+            kind: match r.kind {
+                ConvKind::Chat => ConversationKind::Chat,
+                ConvKind::Room => ConversationKind::Room,
+                ConvKind::Private => ConversationKind::Private,
+            },
         })
         .collect();
     g.set_empty_hint(items.is_empty());
@@ -131,11 +223,29 @@ pub(super) fn on_message(
     let st = ui.state.borrow();
     let open_here = st.open_conversation() == Some((account, message.peer.as_str()));
     let active = super::shell::window_active(w);
-    if !prefs::should_notify(&st.prefs, live, message.outgoing, active, open_here) {
+    if !prefs::should_notify(&st.prefs, live, message.outgoing, active, open_here)
+        || !prefs::notifies(message.kind, message.mention)
+    {
         return;
     }
-    let name = st.people.name_of(account, &message.peer);
-    let body: String = message.body.chars().take(200).collect();
+    let (name, body) = match message.kind {
+        MessageKind::GroupChat => (
+            st.rooms.name_of(account, &message.peer),
+            format!("{}: {}", rooms::nick_of(&message.sender), message.body),
+        ),
+        MessageKind::Private => {
+            let (room, nick) = rooms::split_occupant(&message.peer).unwrap_or(("", ""));
+            (
+                format!("{nick} ({})", st.rooms.name_of(account, room)),
+                message.body.clone(),
+            )
+        }
+        _ => (
+            st.people.name_of(account, &message.peer),
+            message.body.clone(),
+        ),
+    };
+    let body: String = body.chars().take(200).collect();
     ui.rt.spawn(async move {
         let shown = notify_rust::Notification::new()
             .appname("Starling")

@@ -5,6 +5,8 @@
 mod chat;
 mod contacts;
 mod conversations;
+mod join;
+mod room;
 mod search;
 mod settings;
 mod shell;
@@ -14,17 +16,20 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use slint::{Color, ComponentHandle as _, ModelRc, SharedString};
-use starling_core::store::{AccountRecord, ConversationRecord, MessageRecord};
+use starling_core::store::{AccountRecord, ConversationRecord, InvitationRecord, MessageRecord};
 use starling_core::{ConnectionState, Event};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use super::controllers::people::{People, PresenceKind};
 use super::controllers::prefs::Prefs;
+use super::controllers::rooms::Rooms;
 use super::controllers::status::Status;
 use super::controllers::timeline::Timeline;
 use super::{AppWindow, Presence, Rows, Ui, on_ui};
 
 pub use chat::Chat;
+pub use join::Join;
+pub use room::RoomUi;
 
 /// Everything the adapters remember (UI thread only).
 pub struct State {
@@ -36,6 +41,11 @@ pub struct State {
     pub conv_reload_scheduled: bool,
     pub timeline: Option<Timeline>,
     pub chat: Chat,
+    /// Our state in every room, with their occupants.
+    pub rooms: Rooms,
+    pub room: RoomUi,
+    pub join: Join,
+    pub invitations: Vec<(String, InvitationRecord)>,
     pub hits: Vec<(String, MessageRecord)>,
     pub status_timer: slint::Timer,
     pub toast_timer: slint::Timer,
@@ -55,6 +65,10 @@ impl State {
             conv_reload_scheduled: false,
             timeline: None,
             chat: Chat::default(),
+            rooms: Rooms::default(),
+            room: RoomUi::default(),
+            join: Join::default(),
+            invitations: Vec::new(),
             hits: Vec::new(),
             status_timer: slint::Timer::default(),
             toast_timer: slint::Timer::default(),
@@ -63,11 +77,13 @@ impl State {
         }
     }
 
-    /// The open conversation, if any.
+    /// The open conversation, if any (as soon as it is opened, before its timeline loaded).
     pub fn open_conversation(&self) -> Option<(&str, &str)> {
-        self.timeline
-            .as_ref()
-            .map(|t| (t.account.as_str(), t.peer.as_str()))
+        self.chat.open_conversation().or_else(|| {
+            self.timeline
+                .as_ref()
+                .map(|t| (t.account.as_str(), t.peer.as_str()))
+        })
     }
 }
 
@@ -81,6 +97,8 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     shell::install(ui, w);
     conversations::install(ui, w);
     chat::install(ui, w);
+    room::install(ui, w);
+    join::install(ui, w);
     contacts::install(ui, w);
     search::install(ui, w);
     wizard::install(ui, w);
@@ -115,21 +133,27 @@ fn start_event_pump(ui: &Ui) {
                     Err(TryRecvError::Empty | TryRecvError::Closed) => break,
                 }
             }
-            on_ui(move |ui, w| {
-                let mut dirty = Dirty::default();
-                for ev in batch {
-                    dispatch(ui, w, ev, &mut dirty);
-                }
-                dirty.apply(ui, w);
-            });
+            on_ui(move |ui, w| apply_events(ui, w, batch));
         }
     });
+}
+
+/// Applies a batch of core events on the UI thread, then rebuilds what they made stale
+/// once. This is what the event pump does with every batch (public for the benchmarks).
+pub fn apply_events(ui: &Rc<Ui>, w: &AppWindow, batch: Vec<Event>) {
+    let mut dirty = Dirty::default();
+    for ev in batch {
+        dispatch(ui, w, ev, &mut dirty);
+    }
+    dirty.apply(ui, w);
 }
 
 /// Reloads everything from the store (after the UI missed events).
 pub fn reload_all(ui: &Rc<Ui>, w: &AppWindow) {
     conversations::schedule_reload(ui);
+    conversations::reload_invitations(ui);
     contacts::reload(ui);
+    room::reload(ui);
     chat::reopen(ui, w);
 }
 
@@ -141,6 +165,11 @@ struct Dirty {
     status: bool,
     conversations_from_store: bool,
     requests: bool,
+    /// The open room's header (occupant count, state).
+    room_header: bool,
+    /// Stored rooms (names, subjects, removals) changed.
+    rooms_from_store: bool,
+    invitations: bool,
 }
 
 impl Dirty {
@@ -160,6 +189,16 @@ impl Dirty {
         if self.requests {
             contacts::reload(ui);
         }
+        if self.room_header {
+            room::refresh(ui, w);
+            chat::refresh_header(ui, w);
+        }
+        if self.rooms_from_store {
+            room::reload(ui);
+        }
+        if self.invitations {
+            conversations::reload_invitations(ui);
+        }
     }
 }
 
@@ -169,6 +208,15 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             let fresh = matches!(state, ConnectionState::Online { resumed: false });
             if !matches!(state, ConnectionState::Online { .. }) {
                 ui.state.borrow_mut().people.clear_presence(&account);
+            }
+            // Out of the rooms for good; while reconnecting, a resumed session (XEP-0198)
+            // keeps them, and a fresh one rejoins (each room says "joining" then).
+            if matches!(
+                state,
+                ConnectionState::Offline | ConnectionState::Failed { .. }
+            ) {
+                room::on_offline(ui, w, &account);
+                dirty.room_header = true;
             }
             ui.state
                 .borrow_mut()
@@ -231,12 +279,60 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             dirty.lists = true;
         }
         Event::SubscriptionRequest { .. } => dirty.requests = true,
-        // Rooms appear in the conversation list through their conversations; the room
-        // views (occupants, invitations) are not built yet.
-        Event::Room { .. } | Event::RoomSubject { .. } | Event::Bookmarks { .. } => {
+        // Rooms appear in the conversation list through their conversations; their state,
+        // occupants and subject live in the rooms controller.
+        Event::Room {
+            account,
+            room,
+            state,
+        } => {
+            room::on_state(ui, w, &account, &room, &state);
             dirty.conversations_from_store = true;
+            dirty.rooms_from_store = true;
+            dirty.invitations = true;
         }
-        Event::Occupant { .. } | Event::RoomSync { .. } | Event::Invitation { .. } => {}
+        Event::Occupant {
+            account,
+            room,
+            occupant,
+            present,
+        } => {
+            if room::on_occupant(ui, &account, &room, &occupant, present) {
+                dirty.room_header = true;
+            }
+        }
+        Event::RoomSubject {
+            account,
+            room,
+            subject,
+            ..
+        } => {
+            ui.state
+                .borrow_mut()
+                .rooms
+                .on_subject(&account, &room, &subject);
+            dirty.room_header = true;
+        }
+        Event::RoomSync {
+            account,
+            room,
+            fetched,
+            done,
+        } => {
+            ui.state
+                .borrow_mut()
+                .rooms
+                .on_sync(&account, &room, fetched, done);
+            dirty.room_header = true;
+            if done {
+                dirty.conversations_from_store = true;
+            }
+        }
+        Event::Invitation { .. } => dirty.invitations = true,
+        Event::Bookmarks { .. } => {
+            dirty.conversations_from_store = true;
+            dirty.rooms_from_store = true;
+        }
         Event::SyncProgress { account, fetched } => {
             ui.state
                 .borrow_mut()

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use slint::ComponentHandle as _;
 
 use super::{model, s};
-use crate::ui::controllers::{format, status::thousands};
+use crate::ui::controllers::{format, rooms, status::thousands};
 use crate::ui::{AppWindow, SearchAdapter, SearchHit, Ui, blocking};
 
 const LIMIT: u32 = 200;
@@ -53,6 +53,26 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     });
 }
 
+/// Who a hit is from: the contact, "room · nick" in a room, "nick (room)" in private.
+fn hit_name(st: &super::State, account: &str, m: &starling_core::store::MessageRecord) -> String {
+    use starling_core::store::MessageKind;
+    match m.kind {
+        MessageKind::GroupChat | MessageKind::Notice => {
+            let room = st.rooms.name_of(account, &m.peer);
+            match rooms::nick_of(&m.sender) {
+                "" => room,
+                nick if m.outgoing => format!("{room} · {nick} (you)"),
+                nick => format!("{room} · {nick}"),
+            }
+        }
+        MessageKind::Private => match rooms::split_occupant(&m.peer) {
+            Some((room, nick)) => format!("{nick} ({})", st.rooms.name_of(account, room)),
+            None => m.peer.clone(),
+        },
+        MessageKind::Chat => st.people.name_of(account, &m.peer),
+    }
+}
+
 fn show(
     ui: &Rc<Ui>,
     w: &AppWindow,
@@ -66,7 +86,7 @@ fn show(
         .map(|(a, m)| SearchHit {
             account: s(a),
             peer: s(&m.peer),
-            name: s(st.people.name_of(a, &m.peer)),
+            name: s(hit_name(&st, a, m)),
             text: s(m.body.chars().take(300).collect::<String>()),
             time: s(format::list_time(&format::local(m.timestamp), today)),
             message_id: i32::try_from(m.id).unwrap_or(i32::MAX),

@@ -51,9 +51,11 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
                     {
                         let mut st = ui.state.borrow_mut();
                         st.people.forget_account(&jid);
+                        st.rooms.forget_account(&jid);
                         st.status.remove(&jid);
                         if st.open_conversation().is_some_and(|(a, _)| a == jid) {
                             st.timeline = None;
+                            st.chat.close();
                         }
                     }
                     if ui.state.borrow().timeline.is_none() {
@@ -168,6 +170,8 @@ pub(crate) fn load_accounts(ui: &Rc<Ui>, startup: bool) {
             refresh(ui, w);
             super::shell::refresh_status(ui, w);
             super::contacts::reload(ui);
+            super::room::reload(ui);
+            super::conversations::reload_invitations(ui);
             for jid in &online {
                 super::contacts::on_online(ui, jid);
             }

@@ -53,6 +53,71 @@ fn hsl_to_rgb(h: f32, s: f32, l: f32) -> (u8, u8, u8) {
     (to(r), to(g), to(b))
 }
 
+/// XEP-0392 (Consistent Color Generation, v0.8) hue angle in degrees for a nick or an
+/// occupant id: the first two bytes of its SHA-1, little endian, mapped onto the circle.
+/// Dino, Conversations and Gajim derive their nick colours the same way, so a person has
+/// the same hue in every client. The view turns it into a colour readable in its theme.
+pub fn nick_hue(key: &str) -> f32 {
+    let h = sha1(key.as_bytes());
+    let v = u16::from(h[0]) | (u16::from(h[1]) << 8);
+    f32::from(v) / 65536.0 * 360.0
+}
+
+/// SHA-1 (FIPS 180-4), only for XEP-0392 colours: never for anything secret.
+fn sha1(data: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [
+        0x6745_2301,
+        0xEFCD_AB89,
+        0x98BA_DCFE,
+        0x1032_5476,
+        0xC3D2_E1F0,
+    ];
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    let mut msg = data.to_vec();
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    for block in msg.chunks_exact(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks_exact(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                _ => (b ^ c ^ d, 0xCA62_C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, v) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(v);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (chunk, v) in out.chunks_exact_mut(4).zip(h) {
+        chunk.copy_from_slice(&v.to_be_bytes());
+    }
+    out
+}
+
 /// Local date and time of a timestamp in milliseconds since the epoch.
 pub fn local(ts_ms: i64) -> DateTime<Local> {
     Local
@@ -109,10 +174,36 @@ pub fn is_openable(url: &str) -> bool {
 /// A message body as markdown for Slint's `StyledText`: every character the user typed is
 /// shown literally (markdown and HTML are escaped), and URLs become links.
 pub fn body_markdown(text: &str) -> String {
+    body_markdown_mentioning(text, None)
+}
+
+/// Like [`body_markdown`], with every mention of `nick` (our nick in a room: as a word,
+/// ASCII case ignored, outside links) in bold.
+pub fn body_markdown_mentioning(text: &str, nick: Option<&str>) -> String {
+    // Bold needs a closing `**` after a letter or digit to be sure CommonMark closes it.
+    let nick = nick.filter(|n| {
+        !n.is_empty()
+            && n.chars().next_back().is_some_and(char::is_alphanumeric)
+            && n.chars().next().is_some_and(char::is_alphanumeric)
+    });
+    let plain = |part: &str, out: &mut String| match nick {
+        Some(n) => {
+            let mut rest = part;
+            while let Some(at) = find_word(rest, n) {
+                escape_into(&rest[..at], out);
+                out.push_str("**");
+                escape_into(&rest[at..at + n.len()], out);
+                out.push_str("**");
+                rest = &rest[at + n.len()..];
+            }
+            escape_into(rest, out);
+        }
+        None => escape_into(part, out),
+    };
     let mut out = String::with_capacity(text.len() + 16);
     let mut rest = text;
     while let Some((start, end)) = find_link(rest) {
-        escape_into(&rest[..start], &mut out);
+        plain(&rest[..start], &mut out);
         let url = &rest[start..end];
         out.push('[');
         escape_into(url, &mut out);
@@ -132,8 +223,26 @@ pub fn body_markdown(text: &str) -> String {
         out.push(')');
         rest = &rest[end..];
     }
-    escape_into(rest, &mut out);
+    plain(rest, &mut out);
     out
+}
+
+/// Byte offset of the first occurrence of `word` in `s` that stands as a word (no letter
+/// or digit right before or after it), ASCII case ignored.
+pub fn find_word(s: &str, word: &str) -> Option<usize> {
+    if word.is_empty() {
+        return None;
+    }
+    s.char_indices().find_map(|(i, _)| {
+        let cand = s.get(i..i + word.len())?;
+        if !cand.eq_ignore_ascii_case(word) {
+            return None;
+        }
+        let before = s[..i].chars().next_back();
+        let after = s[i + word.len()..].chars().next();
+        let free = |c: Option<char>| !c.is_some_and(char::is_alphanumeric);
+        (free(before) && free(after)).then_some(i)
+    })
 }
 
 /// Finds the first link in `s`: a known scheme up to the next whitespace, minus trailing
@@ -216,6 +325,46 @@ mod tests {
     fn tints_are_stable_and_differ() {
         assert_eq!(tint("bob@example.org"), tint("bob@example.org"));
         assert_ne!(tint("bob@example.org"), tint("alice@example.org"));
+    }
+
+    #[test]
+    fn nick_hues_follow_xep_0392() {
+        // The XEP's own test vectors (§13.1).
+        let close = |a: f32, b: f32| (a - b).abs() < 0.001;
+        assert!(close(nick_hue("Romeo"), 327.255_25));
+        assert!(close(nick_hue("juliet@capulet.lit"), 209.410_4));
+        assert!(close(nick_hue("😺"), 331.199_34));
+        assert!(close(nick_hue("council"), 359.994_5));
+        assert!(close(nick_hue("Board"), 171.430_66));
+        // SHA-1 itself, including a two-block message.
+        let hex = |b: [u8; 20]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex(sha1(
+                b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"
+            )),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+    }
+
+    #[test]
+    fn mentions_of_our_nick_are_bold() {
+        assert_eq!(
+            body_markdown_mentioning("hi Alice, and alice.", Some("alice")),
+            "hi **Alice**, and **alice**\\."
+        );
+        // Only whole words, never inside a link.
+        assert_eq!(
+            body_markdown_mentioning("malice https://x.org/alice", Some("alice")),
+            "malice [https://x\\.org/alice](https://x.org/alice)"
+        );
+        assert_eq!(body_markdown_mentioning("a*b", None), "a\\*b");
+        assert_eq!(find_word("Bob, bobby", "bob"), Some(0));
+        assert_eq!(find_word("bobby", "bob"), None);
+        assert_eq!(find_word("élan bob", "bob"), Some(6));
     }
 
     #[test]

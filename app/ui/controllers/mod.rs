@@ -3,8 +3,10 @@
 //! (`super::adapters`) own them and mirror their rows into Slint models.
 
 pub mod format;
+pub mod occupants;
 pub mod people;
 pub mod prefs;
+pub mod rooms;
 pub mod status;
 pub mod timeline;
 pub mod wizard;

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use starling_core::store::{ContactRecord, ConversationRecord, Subscription};
 
 use super::format;
+use super::rooms::{self, ConvKind};
 
 /// Presence as the views show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,8 +65,24 @@ pub struct ConversationRow {
     pub preview: String,
     pub time: String,
     pub unread: u32,
+    /// Unread messages that mention us (rooms).
+    pub mentions: u32,
     pub presence: PresenceKind,
     pub selected: bool,
+    pub kind: ConvKind,
+}
+
+/// The count for the window title and the navigation badge: unread messages of chats and
+/// private chats, and of rooms only those that mention us (a busy room must not keep the
+/// badge lit).
+pub fn total_unread(convs: &[(String, ConversationRecord)]) -> u32 {
+    convs
+        .iter()
+        .map(|(_, c)| match ConvKind::of(&c.kind, &c.peer) {
+            ConvKind::Room => c.mentions,
+            ConvKind::Chat | ConvKind::Private => c.unread,
+        })
+        .sum()
 }
 
 /// A row of the contact list.
@@ -174,17 +191,42 @@ impl People {
         today: NaiveDate,
     ) -> Vec<ConversationRow> {
         let needle = filter.trim().to_lowercase();
+        // Room names, for the rows of private chats with their occupants.
+        let room_names: HashMap<(&str, &str), &str> = convs
+            .iter()
+            .filter_map(|(a, c)| Some(((a.as_str(), c.peer.as_str()), c.name.as_deref()?)))
+            .collect();
         let mut rows: Vec<(i64, ConversationRow)> = convs
             .iter()
             .filter_map(|(account, c)| {
-                let name = self.name_of(account, &c.peer);
+                let kind = ConvKind::of(&c.kind, &c.peer);
+                let name = match kind {
+                    ConvKind::Chat => self.name_of(account, &c.peer),
+                    ConvKind::Room => rooms::display_name(c.name.as_deref(), &c.peer),
+                    ConvKind::Private => match rooms::split_occupant(&c.peer) {
+                        Some((room, nick)) => {
+                            let room_name = room_names.get(&(account.as_str(), room)).copied();
+                            format!("{nick} ({})", rooms::display_name(room_name, room))
+                        }
+                        None => c.peer.clone(),
+                    },
+                };
                 if !needle.is_empty()
                     && !name.to_lowercase().contains(&needle)
                     && !c.peer.to_lowercase().contains(&needle)
                 {
                     return None;
                 }
-                let (presence, _) = self.presence_of(account, &c.peer);
+                let (presence, _) = match kind {
+                    ConvKind::Chat => self.presence_of(account, &c.peer),
+                    ConvKind::Room | ConvKind::Private => Default::default(),
+                };
+                let initials = match kind {
+                    ConvKind::Private => {
+                        format::initials(rooms::split_occupant(&c.peer).map_or("", |x| x.1))
+                    }
+                    _ => format::initials(&name),
+                };
                 let preview = c
                     .last_message
                     .as_deref()
@@ -200,14 +242,16 @@ impl People {
                     ConversationRow {
                         account: account.clone(),
                         peer: c.peer.clone(),
-                        initials: format::initials(&name),
+                        initials,
                         tint: format::tint(&c.peer),
                         name,
                         preview,
                         time: format::list_time(&format::local(c.last_activity), today),
                         unread: c.unread,
+                        mentions: c.mentions,
                         presence,
                         selected: selected == Some((account.as_str(), c.peer.as_str())),
+                        kind,
                     },
                 ))
             })
@@ -338,6 +382,47 @@ mod tests {
         assert_eq!(p.presence_of("a@x", "bob@x").0, PresenceKind::Away);
         p.clear_presence("a@x");
         assert_eq!(p.presence_of("a@x", "bob@x").0, PresenceKind::Offline);
+    }
+
+    #[test]
+    fn rooms_and_private_chats_in_the_list() {
+        let p = People::default();
+        let mut room = conv("tea@conference.x", 3_000, 7);
+        room.kind = "groupchat".into();
+        room.name = Some("Tea Room".into());
+        room.mentions = 2;
+        let mut bare = conv("quiet@conference.x", 500, 0);
+        bare.kind = "groupchat".into();
+        let mut pm = conv("tea@conference.x/Bob Smith", 2_000, 1);
+        pm.kind = "private".into();
+        let convs = vec![
+            ("a@x".to_owned(), bare),
+            ("a@x".to_owned(), pm),
+            ("a@x".to_owned(), room),
+            ("a@x".to_owned(), conv("carol@x", 1_000, 4)),
+        ];
+        let today = format::local(3_000).date_naive();
+        let rows = p.conversation_rows(&convs, "", None, today);
+        let view: Vec<_> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.kind, r.unread, r.mentions))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                ("Tea Room", ConvKind::Room, 7, 2),
+                ("Bob Smith (Tea Room)", ConvKind::Private, 1, 0),
+                ("carol@x", ConvKind::Chat, 4, 0),
+                ("quiet", ConvKind::Room, 0, 0),
+            ],
+            "sorted by activity, rooms named, private chats with their room"
+        );
+        assert_eq!(rows[0].initials, "TR");
+        assert_eq!(rows[1].initials, "BS");
+        // The filter finds rooms by name.
+        assert_eq!(p.conversation_rows(&convs, "tea r", None, today).len(), 2);
+        // Rooms count only mentions towards the total.
+        assert_eq!(total_unread(&convs), 2 + 1 + 4);
     }
 
     #[test]

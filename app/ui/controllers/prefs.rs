@@ -67,6 +67,17 @@ pub fn should_notify(
     prefs.notifications && live && !outgoing && !(window_active && open_here)
 }
 
+/// Whether a message of this kind deserves a notification at all: everything in chats and
+/// private chats, in rooms only what mentions us, never a room's notices.
+pub fn notifies(kind: starling_core::store::MessageKind, mention: bool) -> bool {
+    use starling_core::store::MessageKind;
+    match kind {
+        MessageKind::Chat | MessageKind::Private => true,
+        MessageKind::GroupChat => mention,
+        MessageKind::Notice => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +122,15 @@ mod tests {
             "our own message"
         );
         assert!(!should_notify(&off, true, false, false, false));
+    }
+
+    #[test]
+    fn rooms_notify_only_mentions() {
+        use starling_core::store::MessageKind;
+        assert!(notifies(MessageKind::Chat, false));
+        assert!(notifies(MessageKind::Private, false));
+        assert!(!notifies(MessageKind::GroupChat, false));
+        assert!(notifies(MessageKind::GroupChat, true));
+        assert!(!notifies(MessageKind::Notice, true));
     }
 }

@@ -9,9 +9,11 @@ use std::collections::{HashSet, VecDeque};
 
 use chrono::NaiveDate;
 use starling_core::MessageState;
-use starling_core::store::MessageRecord;
+use starling_core::store::{MessageKind, MessageRecord};
 
 use super::format;
+use super::occupants::author_key;
+use super::rooms::nick_of;
 
 /// Messages fetched per page when scrolling.
 pub const PAGE: u32 = 100;
@@ -27,11 +29,23 @@ pub enum Delivery {
     Failed,
 }
 
+/// What a retracted message shows instead of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retraction {
+    None,
+    /// Its author retracted it (XEP-0424).
+    ByAuthor,
+    /// A moderator removed it (XEP-0425).
+    ByModerator,
+}
+
 /// One row of the timeline as the view shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRow {
     pub id: i64,
     pub outgoing: bool,
+    /// What a room said (kicks, configuration changes): centred, not a bubble.
+    pub notice: bool,
     pub markdown: String,
     pub text: String,
     pub time: String,
@@ -41,7 +55,29 @@ pub struct MessageRow {
     pub edited: bool,
     pub error: String,
     pub highlighted: bool,
+    /// The author's nick for an incoming room message ("" otherwise).
+    pub author: String,
+    /// XEP-0392 hue of the author (occupant id, else nick).
+    pub author_hue: f32,
+    /// Show the author above this bubble: the first of a run of messages by the same author.
+    pub show_author: bool,
+    /// It mentions our nick.
+    pub mention: bool,
+    pub retraction: Retraction,
 }
+
+/// What the user may do with a message (its context menu).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MessageActions {
+    pub copy: bool,
+    /// Our own message: retract it everywhere (XEP-0424).
+    pub retract: bool,
+    /// Someone else's message in a room we moderate (XEP-0425).
+    pub remove: bool,
+}
+
+/// Messages by the same author closer than this are one run (the nick shows once).
+const RUN_GAP_MS: i64 = 10 * 60 * 1000;
 
 /// What changed in the row list, to mirror into a UI model.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +107,8 @@ pub struct Timeline {
     pub loading: bool,
     /// Message to highlight (a search hit).
     pub highlight: Option<i64>,
+    /// Our nick in this room (its mentions are shown in bold).
+    pub nick: Option<String>,
     today: NaiveDate,
 }
 
@@ -86,6 +124,7 @@ impl Timeline {
             at_live_end: true,
             loading: false,
             highlight: None,
+            nick: None,
             today,
         }
     }
@@ -113,6 +152,7 @@ impl Timeline {
             at_live_end,
             loading: false,
             highlight,
+            nick: None,
             today,
         }
     }
@@ -226,8 +266,42 @@ impl Timeline {
         self.messages
             .iter()
             .rev()
-            .find(|m| m.outgoing)
+            .find(|m| m.outgoing && m.kind != MessageKind::Notice)
+            .filter(|m| !m.retracted)
             .map(|m| m.body.as_str())
+    }
+
+    /// What may be done with message `id`; `moderator`: we moderate this room.
+    pub fn actions(&self, id: i64, moderator: bool) -> MessageActions {
+        let Some(m) = self.messages.iter().find(|m| m.id == id) else {
+            return MessageActions::default();
+        };
+        let live = !m.retracted && m.kind != MessageKind::Notice;
+        MessageActions {
+            copy: !m.body.is_empty(),
+            retract: live && m.outgoing && m.state != MessageState::Failed,
+            remove: live
+                && moderator
+                && !m.outgoing
+                && m.kind == MessageKind::GroupChat
+                && m.archive_id.is_some(),
+        }
+    }
+
+    /// The text of message `id` (to copy).
+    pub fn text_of(&self, id: i64) -> Option<&str> {
+        self.messages
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.body.as_str())
+    }
+
+    /// Who wrote a room message, as (nick, colour key); None for others.
+    fn author(m: &MessageRecord) -> Option<(&str, &str)> {
+        (m.kind == MessageKind::GroupChat && !m.outgoing).then(|| {
+            let nick = nick_of(&m.sender);
+            (nick, author_key(m.occupant_id.as_deref(), nick))
+        })
     }
 
     /// The view row for index `i`.
@@ -244,10 +318,24 @@ impl Timeline {
         } else {
             format::day_label(day, self.today)
         };
+        let author = Self::author(m);
+        let prev = i.checked_sub(1).and_then(|p| self.messages.get(p));
+        // The nick shows above the first message of a run by the same author (a day
+        // separator or a long pause starts a new run).
+        let continues_run = author.is_some_and(|(_, key)| {
+            day_label.is_empty()
+                && prev.is_some_and(|p| {
+                    Self::author(p).map(|a| a.1) == Some(key)
+                        && m.timestamp - p.timestamp < RUN_GAP_MS
+                })
+        });
+        let show_author = author.is_some() && !continues_run;
+        let mention_nick = self.nick.as_deref().filter(|_| m.mention);
         Some(MessageRow {
             id: m.id,
             outgoing: m.outgoing,
-            markdown: format::body_markdown(&m.body),
+            notice: m.kind == MessageKind::Notice,
+            markdown: format::body_markdown_mentioning(&m.body, mention_nick),
             text: m.body.clone(),
             time: format::clock(&t),
             day: day_label,
@@ -255,6 +343,15 @@ impl Timeline {
             edited: m.edited,
             error: m.error.clone().unwrap_or_default(),
             highlighted: self.highlight == Some(m.id),
+            author: author.map(|a| a.0.to_owned()).unwrap_or_default(),
+            author_hue: author.map(|a| format::nick_hue(a.1)).unwrap_or_default(),
+            show_author,
+            mention: m.mention && !m.outgoing,
+            retraction: match (m.retracted, &m.retracted_by) {
+                (false, _) => Retraction::None,
+                (true, None) => Retraction::ByAuthor,
+                (true, Some(_)) => Retraction::ByModerator,
+            },
         })
     }
 
@@ -313,7 +410,7 @@ mod tests {
             },
             edited: false,
             error: None,
-            kind: starling_core::store::MessageKind::Chat,
+            kind: MessageKind::Chat,
             occupant_id: None,
             mention: false,
             retracted: false,
@@ -398,6 +495,98 @@ mod tests {
         );
         assert!(t.on_update(msg(4242, 1, false, "?")).is_empty());
         assert_eq!(t.last_outgoing_text(), Some("new"));
+    }
+
+    fn room_msg(id: i64, ts: i64, nick: &str, body: &str) -> MessageRecord {
+        let mut m = msg(id, ts, false, body);
+        m.peer = "tea@c".into();
+        m.kind = MessageKind::GroupChat;
+        m.sender = format!("tea@c/{nick}");
+        m.archive_id = Some(format!("s{id}"));
+        m
+    }
+
+    #[test]
+    fn room_rows_show_authors_once_per_run() {
+        let t0 = 10 * DAY;
+        let mut mention = room_msg(3, t0 + 3000, "amy", "hi me!");
+        mention.mention = true;
+        let mut own = room_msg(4, t0 + 4000, "me", "hello");
+        own.outgoing = true;
+        let mut notice = msg(5, t0 + 5000, false, "bob was kicked");
+        notice.kind = MessageKind::Notice;
+        let mut gone = room_msg(6, t0 + 6000, "bob", "");
+        gone.retracted = true;
+        gone.retracted_by = Some("tea@c/mod".into());
+        let late = room_msg(7, t0 + 6000 + RUN_GAP_MS, "bob", "later");
+        let mut t = Timeline::at_end(
+            "a@x",
+            "tea@c",
+            vec![
+                room_msg(1, t0 + 1000, "bob", "one"),
+                room_msg(2, t0 + 2000, "bob", "two"),
+                mention,
+                own,
+                notice,
+                gone,
+                late,
+            ],
+            today(),
+        );
+        t.nick = Some("me".into());
+        let rows = t.rows();
+        let shown: Vec<_> = rows
+            .iter()
+            .map(|r| (r.author.as_str(), r.show_author))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("bob", true),
+                ("bob", false),
+                ("amy", true),
+                ("", false),
+                ("", false),
+                ("bob", true),
+                ("bob", true),
+            ]
+        );
+        assert_eq!(rows[0].author_hue, format::nick_hue("bob"));
+        assert!(rows[2].mention && rows[2].markdown.contains("**me**"));
+        assert!(rows[4].notice && rows[4].author.is_empty());
+        assert_eq!(rows[5].retraction, Retraction::ByModerator);
+        assert_eq!(rows[3].retraction, Retraction::None);
+
+        // Our own message may be retracted; others' only removed by moderators.
+        assert_eq!(
+            t.actions(4, false),
+            MessageActions {
+                copy: true,
+                retract: true,
+                remove: false
+            }
+        );
+        assert!(!t.actions(1, false).remove && t.actions(1, true).remove);
+        assert_eq!(
+            t.actions(5, true),
+            MessageActions {
+                copy: true,
+                ..Default::default()
+            }
+        );
+        assert_eq!(
+            t.actions(6, true),
+            MessageActions::default(),
+            "already gone"
+        );
+        assert_eq!(t.text_of(2), Some("two"));
+        assert_eq!(t.last_outgoing_text(), Some("hello"));
+        // A retracted last message cannot be corrected.
+        let mut r = room_msg(8, t0 + 9_000_000, "me", "");
+        r.outgoing = true;
+        r.retracted = true;
+        t.on_new(r);
+        assert_eq!(t.last_outgoing_text(), None);
     }
 
     #[test]
