@@ -182,11 +182,16 @@ impl Actor {
                 error: reason.clone(),
             },
         );
+        self.fail_waiters(room, &reason);
+    }
+
+    /// Answers everyone waiting for a join of `room` with a failure.
+    fn fail_waiters(&mut self, room: &BareJid, reason: &str) {
         for w in self.room_waiters.remove(room).unwrap_or_default() {
             if w.reply
                 .send(Err(Error::JoinFailed {
                     room: room.to_string(),
-                    reason: reason.clone(),
+                    reason: reason.to_owned(),
                 }))
                 .is_err()
             {
@@ -311,28 +316,35 @@ impl Actor {
                 if removal.kind != Departure::Left {
                     self.add_notice(room, &removal.describe(&nick));
                 }
-                let occupant = crate::services::muc::Occupant {
-                    nick,
-                    jid: None,
-                    role: muc::Role::None,
-                    affiliation: muc::Affiliation::None,
-                    occupant_id: None,
-                    show: None,
-                    status: None,
-                };
                 self.emit(Event::Occupant {
                     account,
                     room: room.to_string(),
-                    occupant,
+                    occupant: departed(nick),
                     present: false,
                 });
             }
             Change::NickChanged { old, new, own } => {
+                // The old nick leaves the list; the new one arrives with the next presence.
+                self.emit(Event::Occupant {
+                    account: account.clone(),
+                    room: room.to_string(),
+                    occupant: departed(old.clone()),
+                    present: false,
+                });
                 if own {
                     if let Err(e) = self.store.set_room_nick(self.rec.id, room.as_str(), &new) {
                         tracing::error!(error = %e, "cannot store nick");
                     }
                     self.set_room_cx(room);
+                    let joined = self.room_joined(room, false);
+                    self.emit_room(
+                        room,
+                        RoomState::Joined {
+                            nick: new.clone(),
+                            role: joined.role,
+                            affiliation: joined.affiliation,
+                        },
+                    );
                 }
                 self.add_notice(room, &format!("{old} is now known as {new}"));
             }
@@ -360,7 +372,8 @@ impl Actor {
                 if permanent {
                     self.fail_queued(room, &text);
                 }
-                self.fail_join(room, text);
+                // Only a pending join hears of it: the Removed event already said why.
+                self.fail_waiters(room, &text);
             }
             Change::OwnRoleChanged { role, affiliation } => {
                 let nick = self
@@ -1057,5 +1070,18 @@ impl Actor {
         {
             self.on_bookmark_event(change).await;
         }
+    }
+}
+
+/// An occupant who left: only the nick matters.
+fn departed(nick: String) -> crate::services::muc::Occupant {
+    crate::services::muc::Occupant {
+        nick,
+        jid: None,
+        role: muc::Role::None,
+        affiliation: muc::Affiliation::None,
+        occupant_id: None,
+        show: None,
+        status: None,
     }
 }
