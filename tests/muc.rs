@@ -37,6 +37,23 @@ async fn delivered(node: &mut Node, room: &str, body: &str) -> Result<MessageRec
     Ok(m)
 }
 
+/// Waits until every room in `rooms` finished its archive catch-up.
+async fn synced(node: &mut Node, rooms: &[&str]) -> Result<()> {
+    let mut left: Vec<String> = rooms.iter().map(|r| r.to_string()).collect();
+    while !left.is_empty() {
+        let done = node
+            .wait_for("room catch-up", |e| match e {
+                Event::RoomSync {
+                    room, done: true, ..
+                } => Some(room.clone()),
+                _ => None,
+            })
+            .await?;
+        left.retain(|r| *r != done);
+    }
+    Ok(())
+}
+
 /// Waits until the node is in `room` (our own presence arrived).
 async fn joined(node: &mut Node, room: &str) -> Result<()> {
     node.wait_for(&format!("joined {room}"), |e| match e {
@@ -282,20 +299,35 @@ async fn offline_catch_up_from_the_room_archive_is_complete_and_unique() -> Resu
         "{:?}",
         a.history(&room)?
     );
+    // A room whose archive is empty on our first visit (nothing to hold a position by).
+    let quiet = room_jid();
+    peer_join(&mut bob_peer, &quiet, "Bob").await?;
+    a.client
+        .join_room(&alice.jid, &quiet, Some("Alice"), None)
+        .await?;
+    synced(&mut a, &[&quiet]).await?;
 
-    // Offline while 200 messages are posted.
+    // Offline while 200 messages are posted in one room and 60 (more than a page) in
+    // the other.
     a.client.disconnect_all().await;
     for i in 0..200 {
         bob_peer
             .command(json!({"cmd": "muc_send", "room": room, "body": format!("offline {i}")}))
             .await?;
     }
+    for i in 0..60 {
+        bob_peer
+            .command(json!({"cmd": "muc_send", "room": quiet, "body": format!("quiet {i}")}))
+            .await?;
+    }
     a.client.connect(&alice.jid).await?;
-    joined(&mut a, &room).await?;
-    a.wait_for("room catch-up", |e| {
-        matches!(e, Event::RoomSync { done: true, .. }).then_some(())
-    })
-    .await?;
+    synced(&mut a, &[&room, &quiet]).await?;
+    let q = room_messages(&a, &quiet)?;
+    ensure!(
+        q.len() == 60,
+        "the empty-at-first room caught up fully: {}",
+        q.len()
+    );
     let msgs = room_messages(&a, &room)?;
     ensure!(msgs.len() == 201, "all caught up once: {}", msgs.len());
     for (i, m) in msgs.iter().skip(1).enumerate() {
@@ -308,12 +340,9 @@ async fn offline_catch_up_from_the_room_archive_is_complete_and_unique() -> Resu
     a.wait_message("live").await?;
     a.client.disconnect_all().await;
     a.client.connect(&alice.jid).await?;
-    joined(&mut a, &room).await?;
-    a.wait_for("room catch-up", |e| {
-        matches!(e, Event::RoomSync { done: true, .. }).then_some(())
-    })
-    .await?;
+    synced(&mut a, &[&room, &quiet]).await?;
     ensure!(room_messages(&a, &room)?.len() == 202, "no duplicates");
+    ensure!(room_messages(&a, &quiet)?.len() == 60, "no duplicates");
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())

@@ -524,15 +524,17 @@ impl Actor {
             }
             return;
         }
-        let from = match self
-            .store
-            .room(self.rec.id, room.as_str())
-            .ok()
-            .flatten()
-            .and_then(|r| r.mam_last_id)
-        {
-            Some(id) => mam::From::After(id),
-            None => mam::From::Latest,
+        let stored = self.store.room(self.rec.id, room.as_str()).ok().flatten();
+        let from = match stored.map(|r| (r.mam_last_id, r.mam_synced_at)) {
+            Some((Some(id), _)) => mam::From::After(id),
+            // Caught up before while the archive was empty: everything since then (a
+            // little earlier, for clock skew; duplicates are dropped by the store).
+            Some((None, Some(at))) => match chrono::DateTime::from_timestamp_millis(at) {
+                Some(t) => mam::From::Since(t - chrono::Duration::minutes(5)),
+                None => mam::From::Latest,
+            },
+            // A first visit: the newest page, not the room's whole past.
+            _ => mam::From::Latest,
         };
         self.request_room_page(room, from).await;
     }
@@ -626,8 +628,13 @@ impl Actor {
                 self.request_room_page(&room, mam::From::After(last)).await;
             }
             mam::Next::Done(last) => {
-                if let Some(last) = &last {
-                    self.set_room_position(&room, last, true);
+                match &last {
+                    Some(last) => self.set_room_position(&room, last, true),
+                    None => {
+                        if let Err(e) = self.store.mark_room_synced(self.rec.id, room.as_str()) {
+                            tracing::error!(error = %e, "cannot record the room catch-up");
+                        }
+                    }
                 }
                 if let Some(rs) = self.session.rooms.get_mut(&room) {
                     rs.caught_up = true;

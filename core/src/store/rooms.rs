@@ -216,6 +216,16 @@ impl Store {
         Ok(())
     }
 
+    /// A room catch-up finished without any archive id (the archive was empty): the next
+    /// one starts from this time.
+    pub fn mark_room_synced(&self, account: AccountId, jid: &str) -> Result<()> {
+        self.lock().execute(
+            "UPDATE room SET mam_synced_at = ?3 WHERE account_id = ?1 AND jid = ?2",
+            params![account, jid, now_ms()],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a room entirely (its messages stay in the conversation).
     pub fn remove_room(&self, account: AccountId, jid: &str) -> Result<()> {
         self.lock().execute(
