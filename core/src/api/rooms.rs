@@ -626,29 +626,30 @@ impl Client {
         .map(|_| ())
     }
 
-    async fn disco_items(&self, account: &str, to: Jid) -> Result<DiscoItemsResult> {
+    /// Sends a get and parses the answer as `T` (`what` names it in errors).
+    async fn get<T>(&self, account: &str, to: Jid, query: Element, what: &str) -> Result<T>
+    where
+        T: TryFrom<Element>,
+        T::Error: std::fmt::Display,
+    {
         let el = self
-            .iq(
-                account,
-                to,
-                false,
-                DiscoItemsQuery {
-                    node: None,
-                    rsm: None,
-                }
-                .into(),
-            )
+            .iq(account, to, false, query)
             .await?
-            .ok_or_else(|| Error::Refused("empty disco#items answer".into()))?;
-        DiscoItemsResult::try_from(el).map_err(|e| Error::Refused(format!("bad disco#items: {e}")))
+            .ok_or_else(|| Error::Refused(format!("empty {what} answer")))?;
+        T::try_from(el).map_err(|e| Error::Refused(format!("bad {what}: {e}")))
+    }
+
+    async fn disco_items(&self, account: &str, to: Jid) -> Result<DiscoItemsResult> {
+        let query = DiscoItemsQuery {
+            node: None,
+            rsm: None,
+        };
+        self.get(account, to, query.into(), "disco#items").await
     }
 
     async fn disco_info(&self, account: &str, to: Jid) -> Result<DiscoInfoResult> {
-        let el = self
-            .iq(account, to, false, DiscoInfoQuery { node: None }.into())
-            .await?
-            .ok_or_else(|| Error::Refused("empty disco#info answer".into()))?;
-        DiscoInfoResult::try_from(el).map_err(|e| Error::Refused(format!("bad disco#info: {e}")))
+        let query = DiscoInfoQuery { node: None };
+        self.get(account, to, query.into(), "disco#info").await
     }
 
     /// The group chat services of our server (XEP-0045 §6.1).
