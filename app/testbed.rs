@@ -373,6 +373,37 @@ impl Prosody {
         Ok(text)
     }
 
+    /// Puts `contact` in `owner`'s roster with a mutual (`both`) subscription and these
+    /// groups, straight in the server's roster storage (both are local users, given by
+    /// bare JID). Tests and the demo use it instead of a subscription handshake.
+    pub fn add_roster_item(&self, owner: &str, contact: &str, groups: &[&str]) -> Result<()> {
+        let (user, host) = owner
+            .split_once('@')
+            .ok_or_else(|| anyhow::anyhow!("{owner} is not a bare JID"))?;
+        let safe = |s: &str| {
+            s.chars()
+                .all(|c| c.is_alphanumeric() || "@.-_ ".contains(c))
+        };
+        if !(safe(owner) && safe(contact) && groups.iter().all(|g| safe(g))) {
+            bail!("unexpected characters in a roster item for the admin shell");
+        }
+        let groups: String = groups.iter().map(|g| format!("[\"{g}\"]=true;")).collect();
+        self.shell(&format!(
+            "local rm = require \"core.rostermanager\"; \
+             local r = rm.load_roster(\"{user}\", \"{host}\"); \
+             r[\"{contact}\"] = {{ subscription = \"both\", groups = {{ {groups} }} }}; \
+             rm.save_roster(\"{user}\", \"{host}\", r, \"{contact}\"); \
+             rm.roster_push(\"{user}\", \"{host}\", \"{contact}\")"
+        ))?;
+        Ok(())
+    }
+
+    /// Makes two local users mutual contacts (see [`Prosody::add_roster_item`]).
+    pub fn befriend(&self, a: &str, b: &str) -> Result<()> {
+        self.add_roster_item(a, b, &[])?;
+        self.add_roster_item(b, a, &[])
+    }
+
     fn spawn(&mut self) -> Result<()> {
         let console_path = self.dir.join("prosody.console.log");
         let console = fs::File::create(&console_path)

@@ -12,5 +12,6 @@ mod muc;
 mod reliability;
 mod screenshot;
 mod security;
+mod social;
 mod srv;
 mod testbed_smoke;

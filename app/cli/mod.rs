@@ -13,6 +13,7 @@ use starling_core::store::{MessageKind, MessageRecord};
 use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
 
 mod rooms;
+mod social;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -90,6 +91,9 @@ pub enum Command {
     /// Bookmarked rooms (XEP-0402).
     #[command(subcommand)]
     Bookmarks(rooms::BookmarksCmd),
+    /// Microblog: post to your contacts, a circle or everyone; read and comment.
+    #[command(subcommand)]
+    Blog(social::BlogCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
 }
@@ -273,6 +277,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bookmarks(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
             rooms::bookmarks(&client, &out, &acc, cmd).await
+        }
+        Command::Blog(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            social::run(&client, &out, &acc, cmd).await
         }
         Command::Demo(_) => Ok(()),
     }

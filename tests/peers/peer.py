@@ -98,6 +98,57 @@ Group chat commands (XEP-0045 and friends; ROOM is a bare room JID):
   {"cmd":"bookmarks_get"}                       done carries bookmarks:
       [{room, autojoin, name, nick, password}] ([] when the node is missing)
 
+PEP and social commands (XEP-0060/0163, XEP-0277, XEP-0084, XEP-0172; in
+social.py). ITEM = {"id","publisher","xml"}: xml is the item's payload as a
+raw XML string (null when the item has none); publisher is null unless the
+service says. OPTIONS = {FIELD:VALUE,...}, e.g. {"pubsub#access_model":
+"open","pubsub#max_items":"max"} (bools become "true"/"false"). An IQ error
+fails the command with its condition (e.g. forbidden, item-not-found).
+  {"cmd":"pep_publish","node":NODE,"id":ITEM_ID?,"xml":PAYLOAD_XML,
+   "options":OPTIONS?,"to":JID?}
+      publish one item (payload parsed from xml) with publish-options, to
+      our own PEP or, with to, another account's PEP service (e.g. a comment
+      on someone else's comments node); done carries node and id (the one
+      the server reports, else ours)
+  {"cmd":"pep_retract","node":NODE,"id":ITEM_ID,"notify":bool?,"to":JID?}
+      notify defaults to true
+  {"cmd":"pep_items","jid":JID,"node":NODE,"max":N?}
+      done carries jid, node and items: [ITEM]
+  {"cmd":"pep_subscribe","jid":JID,"node":NODE}
+      done carries node and subscription (the state the service reports)
+  {"cmd":"pep_create","node":NODE,"options":OPTIONS?,"jid":JID?}
+      create a node (on our own PEP unless jid) with a node_config form
+  {"cmd":"avatar_publish","file":PATH}
+      XEP-0084: data (item id = sha1 of the bytes) then metadata (<info id
+      bytes type width? height?/>; type from the magic bytes, width/height
+      for PNG and GIF), both with access_model=open; done carries id, type,
+      bytes, width, height
+  {"cmd":"avatar_fetch","jid":JID}
+      latest metadata item, then the data item of its (first non-url) info
+      id; done carries jid, id, type, bytes (decoded length),
+      advertised_bytes, sha1_ok (sha1 of the data == id) and b64 (the data);
+      an error when there is no metadata item or the metadata is empty
+  {"cmd":"nick_publish","nick":NICK,"options":OPTIONS?}
+      <nick xmlns=http://jabber.org/protocol/nick/>; done carries id
+  {"cmd":"blog_post","id":ID?,"title":T?,"content":C,
+   "content_type":"text"|"html"|"xhtml"?,"tags":[TAG]?,"comments":bool?,
+   "author":NAME?}
+      XEP-0277 Atom entry published as item ID (default: random) on our
+      urn:xmpp:microblog:0 with access_model=open, max_items=max: atom:id
+      tag:DOMAIN,2026:posts-ID, author name (default: our localpart) + uri
+      xmpp:BAREJID, published = updated = now (RFC 3339 UTC), title if
+      given, content with its type (xhtml: C is an XHTML fragment, put in
+      <div xmlns=http://www.w3.org/1999/xhtml/>), a category per tag, a
+      rel=alternate link and, with comments=true, <link rel=replies
+      title=comments href=xmpp:BAREJID?;node=urn%3Axmpp%3Amicroblog%3A0%3A
+      comments%2FID/>; done carries id and atom_id
+  {"cmd":"blog_comment","jid":AUTHOR_JID,"post":POST_ID,"content":TEXT,
+   "id":ID?}
+      Atom entry by us (atom:id tag:DOMAIN,2026:comments-ID, text content)
+      published to AUTHOR_JID's PEP node urn:xmpp:microblog:0:comments/POST_ID
+      (which must exist and accept our publish, e.g. created by the author
+      with pep_create publish_model=open); done carries id and node
+
 Events (besides the above):
   {"event":"online","jid":FULLJID}   after the server has processed our
       initial presence and (if it asked) our caps, so PEP notifications
@@ -152,6 +203,13 @@ Group chat events:
    password}],"retracted":[ROOM]}
       PEP notification for urn:xmpp:bookmarks:1 (we advertise
       urn:xmpp:bookmarks:1+notify in disco#info and caps)
+  {"event":"pep_event","from":BARE_JID,"node":NODE,"items":[ITEM],
+   "retracted":[ITEM_ID],"purged":bool,"deleted":bool}
+      every incoming pubsub#event message (bookmarks too, besides
+      bookmarks_event); we advertise +notify for urn:xmpp:microblog:0,
+      urn:xmpp:avatar:metadata and http://jabber.org/protocol/nick, so a
+      contact's PEP sends us those (Prosody: only to contacts allowed by the
+      node's access model, after our caps were queried)
 """
 
 from __future__ import annotations
@@ -177,6 +235,8 @@ from slixmpp.stanza import Message, Presence
 from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
+
+import social
 
 SID_NS = "urn:xmpp:sid:0"
 DELAY_NS = "urn:xmpp:delay"
@@ -457,6 +517,9 @@ class Peer(slixmpp.ClientXMPP):
             "bookmarks_retract": self.bookmarks_retract,
             "bookmarks_get": self.bookmarks_get,
         }
+        # PEP, microblog, avatar and nick commands (social.py).
+        self.social = social.Social(self, emit, IQ_TIMEOUT)
+        self.commands.update(self.social.commands())
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -480,6 +543,8 @@ class Peer(slixmpp.ClientXMPP):
         """Adds our extra disco#info features and recomputes the caps hash
         that goes into our presence (slixmpp computes none by itself)."""
         await self.plugin["xep_0030"].add_feature(f"{BOOKMARKS_NS}+notify")
+        for node in social.NOTIFY_NODES:
+            await self.plugin["xep_0030"].add_feature(f"{node}+notify")
         caps = self.plugin.get("xep_0115", None)
         if caps is not None:
             await caps.update_caps(broadcast=False)
@@ -614,7 +679,7 @@ class Peer(slixmpp.ClientXMPP):
             self.on_muc_or_pep_message(msg)
 
     def on_muc_or_pep_message(self, msg: Message) -> bool:
-        """Emits the group chat / bookmarks event for msg, if it is one."""
+        """Emits the group chat / bookmarks / pep_event event for msg, if it is one."""
         xml = msg.xml
         sender = msg["from"]
         if msg["type"] == "groupchat":
@@ -671,7 +736,11 @@ class Peer(slixmpp.ClientXMPP):
                 },
             )
             return True
-        items = xml.find(f"{qname(PUBSUB_EVENT_NS, 'event')}/{qname(PUBSUB_EVENT_NS, 'items')}")
+        event = xml.find(qname(PUBSUB_EVENT_NS, "event"))
+        if event is None:
+            return False
+        self.social.on_pubsub_event(sender, event)
+        items = event.find(qname(PUBSUB_EVENT_NS, "items"))
         if items is not None and items.get("node") == BOOKMARKS_NS:
             emit(
                 "bookmarks_event",
@@ -681,8 +750,7 @@ class Peer(slixmpp.ClientXMPP):
                 ],
                 retracted=[r.get("id") for r in items.findall(qname(PUBSUB_EVENT_NS, "retract"))],
             )
-            return True
-        return False
+        return True
 
     def on_groupchat(self, msg: Message) -> None:
         xml = msg.xml

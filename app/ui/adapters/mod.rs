@@ -329,6 +329,12 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             }
         }
         Event::Invitation { .. } => dirty.invitations = true,
+        // The feed view is not built yet; posts, comments and profiles wait in the store.
+        Event::Post { .. }
+        | Event::PostRemoved { .. }
+        | Event::Comment { .. }
+        | Event::CommentRemoved { .. }
+        | Event::Profile { .. } => {}
         Event::Bookmarks { .. } => {
             dirty.conversations_from_store = true;
             dirty.rooms_from_store = true;

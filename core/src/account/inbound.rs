@@ -163,6 +163,13 @@ impl Actor {
                     .mark_failed(self.rec.id, &peer.to_string(), &id, &text),
             );
         }
+        if let Some(ev) = &inb.own_pep_event {
+            let own = self.own.clone();
+            self.on_pubsub_event(&own, ev);
+        }
+        if let Some((from, ev)) = &inb.pep_event {
+            self.on_pubsub_event(from, ev);
+        }
         self.apply_room_signals(
             inb.subject,
             inb.room_codes,
@@ -649,8 +656,15 @@ fn stamp_ms(stamp: Option<chrono::DateTime<chrono::Utc>>) -> i64 {
 }
 
 /// A refusal in words: the condition, and the server's text if it gave one.
-fn refusal_text(e: &StanzaError) -> String {
-    let cond = format!("{:?}", e.defined_condition);
+/// `condition (text)`, the condition as its XML name (`item-not-found`), which callers may
+/// match on.
+pub(crate) fn refusal_text(e: &StanzaError) -> String {
+    let el = Element::from(e.clone());
+    let cond = el
+        .children()
+        .find(|c| c.ns() == xmpp_parsers::ns::XMPP_STANZAS && c.name() != "text")
+        .map(|c| c.name().to_owned())
+        .unwrap_or_else(|| format!("{:?}", e.defined_condition));
     match e.texts.values().next() {
         Some(t) if !t.is_empty() => format!("{cond} ({t})"),
         _ => cond,

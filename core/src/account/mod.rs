@@ -10,6 +10,7 @@ mod ext;
 mod inbound;
 mod iq;
 mod muc;
+pub(crate) mod social;
 
 pub use ext::check_login;
 

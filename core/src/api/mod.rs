@@ -18,8 +18,8 @@ use crate::account::{self, Command};
 use crate::connection::{ConnectError, ConnectionSettings, TlsMode};
 use crate::secrets::{self, Password, Secrets};
 use crate::store::{
-    self, AccountRecord, ContactRecord, ConversationRecord, InvitationRecord, MessageKind,
-    MessageRecord, NewAccount, OutgoingMessage, Store,
+    self, AccountRecord, CommentRecord, ContactRecord, ConversationRecord, InvitationRecord,
+    MessageKind, MessageRecord, NewAccount, OutgoingMessage, PostRecord, ProfileRecord, Store,
 };
 
 pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
@@ -27,7 +27,10 @@ pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
 
 mod rooms;
+mod social;
+pub use crate::store::{Audience, CircleRecord};
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
+pub use social::{FeedDiff, PostDraft};
 
 /// Errors a front end can explain to a person. Each `Display` is one sentence that says what
 /// happened and, where possible, what to do next.
@@ -67,6 +70,23 @@ pub enum Error {
     Secret(String),
     #[error("local database: {0}")]
     Store(String),
+    #[error("a post needs some text")]
+    EmptyPost,
+    #[error("the post is too long (at most {0} bytes)")]
+    PostTooLong(usize),
+    #[error(
+        "the server would not publish to {audience}: {reason}; nothing was published (it was not \
+         made visible to anyone else instead)"
+    )]
+    PublishRefused { audience: String, reason: String },
+    #[error(
+        "nobody is in the circle {0}: put contacts in the roster group {0} first (`starling roster add JID --group {0}`)"
+    )]
+    EmptyCircle(String),
+    #[error("no post {0}; `starling blog list` shows the posts we know")]
+    NoSuchPost(String),
+    #[error("this post does not accept comments (it has no comments node)")]
+    NoComments,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -206,6 +226,32 @@ pub enum Event {
     /// The bookmark list was synced or changed (another device joined or left a room).
     Bookmarks {
         account: String,
+    },
+    /// A post arrived, or was edited (`edited`), in the feed.
+    Post {
+        account: String,
+        post: PostRecord,
+        edited: bool,
+    },
+    /// A post was deleted by its author.
+    PostRemoved {
+        account: String,
+        post: PostRecord,
+    },
+    /// A comment arrived or was edited.
+    Comment {
+        account: String,
+        comment: CommentRecord,
+    },
+    CommentRemoved {
+        account: String,
+        post_id: i64,
+        item_id: String,
+    },
+    /// Someone's profile (nickname, name, bio, avatar) changed.
+    Profile {
+        account: String,
+        profile: ProfileRecord,
     },
 }
 

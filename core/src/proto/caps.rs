@@ -30,6 +30,10 @@ pub fn features() -> Vec<&'static str> {
         super::ns::RETRACT_0,
         super::ns::OCCUPANT_ID,
         BOOKMARKS_NOTIFY,
+        super::microblog::NOTIFY,
+        "urn:xmpp:avatar:metadata+notify",
+        "http://jabber.org/protocol/nick+notify",
+        "urn:xmpp:vcard4+notify",
     ]
 }
 

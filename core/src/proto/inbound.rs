@@ -105,6 +105,10 @@ pub struct Inbound {
     pub declined: Option<(BareJid, Option<BareJid>, Option<String>)>,
     /// A PEP notification from our own account (`<event/>` of pubsub#event).
     pub own_pep_event: Option<Element>,
+    /// A pubsub notification from someone else's PEP service or a pubsub service: the
+    /// sender (a bare JID: services send from their bare address) and the `<event/>`. What
+    /// the sender may tell us is decided per node by the service that handles it.
+    pub pep_event: Option<(BareJid, Element)>,
 }
 
 /// Why a stanza was dropped.
@@ -198,6 +202,7 @@ pub fn classify(msg: Message, cx: &Context<'_>) -> Result<Inbound, Rejected> {
         inner.chat_state = None;
         inner.invitation = None;
         inner.own_pep_event = None;
+        inner.pep_event = None;
         inner.archive_query = Some(qid);
         return Ok(inner);
     }
@@ -233,6 +238,7 @@ pub fn classify(msg: Message, cx: &Context<'_>) -> Result<Inbound, Rejected> {
         let mut inner = extract(forwarded.message, cx, stamp, None)?;
         inner.carbon = true;
         inner.own_pep_event = None;
+        inner.pep_event = None;
         if inner.chat.as_ref().is_some_and(|c| c.outgoing) {
             // Our own other device sent it: nothing to confirm, no state to show.
             inner.receipt_request = None;
@@ -412,6 +418,8 @@ fn extract(
         let mut out = Inbound::default();
         if is_own_account(msg.from.as_ref(), cx.own) {
             out.own_pep_event = Some(ev.clone());
+        } else if let Some(f) = msg.from.as_ref().filter(|f| f.resource().is_none()) {
+            out.pep_event = Some((f.to_bare(), ev.clone()));
         }
         return Ok(out);
     }
@@ -710,10 +718,17 @@ mod tests {
                 .own_pep_event
                 .is_some()
         );
+        let other = run(&pep("mallory@example.org"), &[])??;
+        assert!(other.own_pep_event.is_none());
+        assert_eq!(
+            other.pep_event.map(|(f, _)| f.to_string()).as_deref(),
+            Some("mallory@example.org")
+        );
         assert!(
-            run(&pep("mallory@example.org"), &[])??
-                .own_pep_event
-                .is_none()
+            run(&pep("mallory@example.org/res"), &[])??
+                .pep_event
+                .is_none(),
+            "services send from bare JIDs"
         );
         Ok(())
     }

@@ -5,7 +5,10 @@
 pub mod bookmarks;
 pub mod caps;
 pub mod inbound;
+pub mod microblog;
 pub mod muc;
+pub mod profile;
+pub mod pubsub;
 pub mod retract;
 
 /// Namespaces xmpp-parsers does not define.

@@ -3,5 +3,6 @@
 
 pub mod chat;
 pub mod mam;
+pub mod microblog;
 pub mod muc;
 pub mod roster;

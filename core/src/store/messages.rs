@@ -888,7 +888,7 @@ fn apply_edit(
 }
 
 /// Turns user text into an FTS5 query of quoted terms (prefix match on the last one).
-fn fts_query(text: &str) -> String {
+pub(super) fn fts_query(text: &str) -> String {
     let terms: Vec<String> = text
         .split_whitespace()
         .map(|t| t.replace('"', ""))

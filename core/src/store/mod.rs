@@ -3,8 +3,9 @@
 //! All methods are short synchronous transactions; callers on async tasks call them directly
 //! (they never hold the connection across an `.await`). Secrets are never stored here.
 
-mod accounts;
+pub(crate) mod accounts;
 mod messages;
+mod posts;
 mod rooms;
 mod roster;
 
@@ -18,6 +19,10 @@ pub use accounts::{AccountRecord, NewAccount};
 pub use messages::{
     ConversationRecord, IncomingMessage, Ingest, MessageKind, MessageRecord, MessageState,
     OutboxItem, OutgoingMessage,
+};
+pub use posts::{
+    Audience, CircleRecord, CommentInput, CommentRecord, PostChange, PostInput, PostRecord,
+    ProfileRecord,
 };
 pub use rooms::{Author, InvitationRecord, RoomRecord};
 pub use roster::{ContactRecord, Subscription};
@@ -54,6 +59,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/001_initial.sql"),
     include_str!("../../migrations/002_read_marker.sql"),
     include_str!("../../migrations/003_group_chat.sql"),
+    include_str!("../../migrations/004_microblog.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -1,6 +1,6 @@
 //! Roster items (RFC 6121) and pending subscription requests.
 
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{AccountId, Error, Result, Store, now_ms};
@@ -81,6 +81,32 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    /// One roster item.
+    pub fn contact(&self, account: AccountId, jid: &str) -> Result<Option<ContactRecord>> {
+        let conn = self.lock();
+        let row = conn
+            .query_row(
+                "SELECT jid, name, subscription, ask, groups FROM contact \
+                 WHERE account_id = ?1 AND jid = ?2",
+                params![account, jid],
+                from_row,
+            )
+            .optional()?;
+        let Some((jid, name, sub, ask, groups)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ContactRecord {
+            jid,
+            name,
+            subscription: Subscription::parse(&sub)?,
+            ask,
+            groups: serde_json::from_str(&groups).map_err(|_| Error::Corrupt {
+                column: "contact.groups",
+                value: groups.clone(),
+            })?,
+        }))
     }
 
     /// Replaces the whole roster (a full roster result) and records its version.
