@@ -431,3 +431,150 @@ async fn hostile_entries_are_cleaned_or_rejected() -> Result<()> {
     s.quit().await?;
     Ok(())
 }
+
+/// A PNG of `w`×`h` with a gradient (distinct per size).
+fn png_file(dir: &std::path::Path, name: &str, w: u32, h: u32) -> Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    let mut enc = png::Encoder::new(file, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header()?;
+    let data: Vec<u8> = (0..w * h)
+        .flat_map(|i| [(i % 251) as u8, (i / w % 251) as u8, 128])
+        .collect();
+    writer.write_image_data(&data)?;
+    writer.finish()?;
+    Ok(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn avatars_nicknames_and_vcards_both_ways() -> Result<()> {
+    use starling_core::ProfileUpdate;
+    use starling_core::proto::profile::sha1_hex;
+
+    let server = support::fresh_server()?;
+    let (alice, bob, carol) = (
+        server.account("alice")?,
+        server.account("bob")?,
+        server.account("carol")?,
+    );
+    server.befriend(&alice.jid, &bob.jid)?;
+    server.befriend(&alice.jid, &carol.jid)?;
+    let files = tempfile::tempdir()?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+
+    // slixmpp's avatar and nickname reach Starling live; the image is cached, verified.
+    let bob_png = png_file(files.path(), "bob.png", 64, 48)?;
+    let done = bob_peer
+        .command(json!({"cmd": "avatar_publish", "file": bob_png}))
+        .await?;
+    let id = done["id"].as_str().unwrap_or_default().to_owned();
+    bob_peer
+        .command(json!({"cmd": "nick_publish", "nick": "Bobby"}))
+        .await?;
+    a.wait_for("bob's avatar", |e| match e {
+        Event::Profile { profile, .. }
+            if profile.jid == bob.jid && profile.avatar.as_deref() == Some(&id) =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await?;
+    let cached = a
+        .client
+        .avatar_path(&alice.jid, &bob.jid)?
+        .ok_or_else(|| anyhow::anyhow!("no cached avatar"))?;
+    ensure!(
+        sha1_hex(&std::fs::read(&cached)?) == id,
+        "cached bytes match the id"
+    );
+    let p = a.client.fetch_profile(&alice.jid, &bob.jid).await?;
+    ensure!(
+        p.nick.as_deref() == Some("Bobby") && p.avatar.as_deref() == Some(id.as_str()),
+        "{p:?}"
+    );
+
+    // Ours, readable by slixmpp: a big photo is scaled, the vCard keeps name and bio.
+    let ours = png_file(files.path(), "alice.png", 800, 600)?;
+    let mine = a
+        .client
+        .set_profile(
+            &alice.jid,
+            ProfileUpdate {
+                nick: Some("Alice A".into()),
+                full_name: Some("Alice Liddell".into()),
+                bio: Some("Down the rabbit hole".into()),
+                url: Some("https://alice.example/".into()),
+                avatar: Some(ours),
+            },
+        )
+        .await?;
+    let fetched = bob_peer
+        .command(json!({"cmd": "avatar_fetch", "jid": alice.jid}))
+        .await?;
+    ensure!(
+        fetched["sha1_ok"] == true
+            && fetched["type"] == "image/png"
+            && fetched["id"] == json!(mine.avatar),
+        "{fetched}"
+    );
+    let vcard = bob_peer
+        .command(json!({"cmd": "pep_items", "jid": alice.jid, "node": "urn:xmpp:vcard4"}))
+        .await?;
+    ensure!(
+        vcard.to_string().contains("Down the rabbit hole")
+            && vcard.to_string().contains("Alice Liddell"),
+        "{vcard}"
+    );
+    let nick = bob_peer
+        .command(json!({"cmd": "pep_items", "jid": alice.jid, "node": "http://jabber.org/protocol/nick"}))
+        .await?;
+    ensure!(nick.to_string().contains("Alice A"), "{nick}");
+    // A file that is not an image changes nothing.
+    let junk = files.path().join("junk.png");
+    std::fs::write(&junk, b"not an image")?;
+    let bad = a
+        .client
+        .set_profile(
+            &alice.jid,
+            ProfileUpdate {
+                avatar: Some(junk),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await;
+    ensure!(matches!(bad, Err(Error::Avatar(_))), "{bad:?}");
+    ensure!(
+        a.client
+            .profile(&alice.jid, &alice.jid)?
+            .and_then(|p| p.avatar)
+            == mine.avatar
+    );
+
+    // A legacy client's vCard-temp photo (XEP-0153) is found too.
+    let mut carol_peer = server.peer(&carol).await?;
+    let carol_png = std::fs::read(png_file(files.path(), "carol.png", 32, 32)?)?;
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&carol_png)
+    };
+    carol_peer
+        .command(json!({"cmd": "raw", "xml": format!(
+            "<iq xmlns='jabber:client' type='set' id='vc1'><vCard xmlns='vcard-temp'><FN>Carol</FN>\
+             <PHOTO><TYPE>image/png</TYPE><BINVAL>{b64}</BINVAL></PHOTO></vCard></iq>")}))
+        .await?;
+    carol_peer.command(json!({"cmd": "ping"})).await?;
+    let p = a.client.fetch_profile(&alice.jid, &carol.jid).await?;
+    ensure!(
+        p.avatar.as_deref() == Some(sha1_hex(&carol_png).as_str()),
+        "{p:?}"
+    );
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    carol_peer.quit().await?;
+    Ok(())
+}

@@ -94,6 +94,9 @@ pub enum Command {
     /// Microblog: post to your contacts, a circle or everyone; read and comment.
     #[command(subcommand)]
     Blog(social::BlogCmd),
+    /// Your profile (nickname, avatar, name, bio) and other people's.
+    #[command(subcommand)]
+    Profile(social::ProfileCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
 }
@@ -281,6 +284,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Blog(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
             social::run(&client, &out, &acc, cmd).await
+        }
+        Command::Profile(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            social::profile(&client, &out, &acc, cmd).await
         }
         Command::Demo(_) => Ok(()),
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
 use starling_core::store::{CommentRecord, PostRecord};
-use starling_core::{Audience, Client, PostDraft};
+use starling_core::{Audience, Client, PostDraft, ProfileUpdate};
 
 use super::{Output, connect_online, fmt_time};
 
@@ -50,6 +50,27 @@ pub enum BlogCmd {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCmd {
+    /// Change your profile (readable by anyone): nickname, avatar, name, bio, web site.
+    /// An empty value clears a field.
+    Set {
+        #[arg(long)]
+        nick: Option<String>,
+        /// A PNG, JPEG or WebP image (scaled to 192 px).
+        #[arg(long)]
+        avatar: Option<std::path::PathBuf>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        bio: Option<String>,
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Show someone's profile (fetched from their server; yours without JID).
+    Show { jid: Option<String> },
 }
 
 fn parse_audience(s: &str) -> Result<Audience, String> {
@@ -198,6 +219,83 @@ async fn online(client: &Client, out: &Output, account: &str, cmd: BlogCmd) -> R
             }
         }
         BlogCmd::Search { .. } => {}
+    }
+    Ok(())
+}
+
+pub async fn profile(client: &Client, out: &Output, account: &str, cmd: ProfileCmd) -> Result<()> {
+    connect_online(client, account, Duration::from_secs(60)).await?;
+    let r = profile_online(client, out, account, cmd).await;
+    client.disconnect_all().await;
+    r
+}
+
+async fn profile_online(
+    client: &Client,
+    out: &Output,
+    account: &str,
+    cmd: ProfileCmd,
+) -> Result<()> {
+    let p = match cmd {
+        ProfileCmd::Set {
+            nick,
+            avatar,
+            name,
+            bio,
+            url,
+        } => {
+            if nick.is_none()
+                && avatar.is_none()
+                && name.is_none()
+                && bio.is_none()
+                && url.is_none()
+            {
+                return Err(anyhow!(
+                    "nothing to change: give --nick, --avatar, --name, --bio or --url"
+                ));
+            }
+            let update = ProfileUpdate {
+                nick,
+                full_name: name,
+                bio,
+                url,
+                avatar,
+            };
+            client.set_profile(account, update).await?
+        }
+        ProfileCmd::Show { jid } => {
+            client
+                .fetch_profile(account, jid.as_deref().unwrap_or(account))
+                .await?
+        }
+    };
+    let avatar_file = client.avatar_path(account, &p.jid)?;
+    if out.json {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            #[serde(flatten)]
+            profile: &'a starling_core::store::ProfileRecord,
+            avatar_file: Option<String>,
+        }
+        return out.line(&Shown {
+            profile: &p,
+            avatar_file: avatar_file.map(|f| f.display().to_string()),
+        });
+    }
+    println!("{}", p.jid);
+    for (label, value) in [
+        ("Nickname", &p.nick),
+        ("Name", &p.full_name),
+        ("Bio", &p.bio),
+        ("Web", &p.url),
+    ] {
+        if let Some(v) = value {
+            println!("  {label}: {v}");
+        }
+    }
+    match avatar_file {
+        Some(f) => println!("  Avatar: {}", f.display()),
+        None => println!("  Avatar: none"),
     }
     Ok(())
 }

@@ -165,10 +165,10 @@ impl Actor {
         }
         if let Some(ev) = &inb.own_pep_event {
             let own = self.own.clone();
-            self.on_pubsub_event(&own, ev);
+            self.on_pubsub_event(&own, ev).await;
         }
         if let Some((from, ev)) = &inb.pep_event {
-            self.on_pubsub_event(from, ev);
+            self.on_pubsub_event(from, ev).await;
         }
         self.apply_room_signals(
             inb.subject,
@@ -503,6 +503,7 @@ impl Actor {
                     self.on_bookmarks(Some(list)).await;
                 }
             }
+            Pending::AvatarData { jid, id } => self.on_avatar_data(&jid, &id, payload),
             Pending::LegacyBookmarks => {
                 let list = payload
                     .as_ref()

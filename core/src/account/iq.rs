@@ -59,6 +59,11 @@ pub enum Pending {
     Bookmarks,
     /// Legacy XEP-0048 bookmarks (servers without XEP-0402 compatibility).
     LegacyBookmarks,
+    /// XEP-0084 avatar data announced by `jid`'s metadata.
+    AvatarData {
+        jid: BareJid,
+        id: String,
+    },
     /// Publishing (`Some`) or retracting (`None`) the bookmark of a room.
     BookmarkSet {
         room: BareJid,

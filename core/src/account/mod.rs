@@ -164,6 +164,7 @@ pub fn spawn(
     events: broadcast::Sender<Event>,
     room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
     saved_room_passwords: HashMap<BareJid, String>,
+    avatars: crate::services::avatars::AvatarCache,
 ) -> Result<mpsc::Sender<Command>> {
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
@@ -204,6 +205,7 @@ pub fn spawn(
         room_waiters: HashMap::new(),
         room_ping_secs,
         saved_room_passwords,
+        avatars,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -271,6 +273,8 @@ pub(crate) struct Actor {
     room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Room passwords the user gave (kept in the keyring by the `Client`).
     saved_room_passwords: HashMap<BareJid, String>,
+    /// Where contacts' avatars are cached (shared by the profile's accounts).
+    avatars: crate::services::avatars::AvatarCache,
 }
 
 impl Actor {

@@ -1,15 +1,15 @@
 //! Microblog (XEP-0277) notifications in the account actor: posts and comments pushed by
 //! contacts' PEP services (and our own, from our other devices and commenters).
 
-use jid::BareJid;
+use jid::{BareJid, Jid};
 use minidom::Element;
 
-use super::Actor;
+use super::iq::Pending;
+use super::{Actor, IqKind};
 use crate::api::Event;
-use crate::proto::microblog as mb;
-use crate::proto::pubsub::{self, Notification};
-use crate::services::microblog::{self as blog, FeedChange};
-use crate::store::{self, PostChange, Store};
+use crate::proto::{profile, pubsub};
+use crate::services::microblog::{FeedChange, apply_notification};
+use crate::store::{PostChange, ProfileRecord};
 
 /// The event for a feed change.
 pub(crate) fn feed_event(account: &str, change: FeedChange) -> Event {
@@ -30,52 +30,19 @@ pub(crate) fn feed_event(account: &str, change: FeedChange) -> Event {
     }
 }
 
-/// Applies a notification from `from`'s service to the feed. Posts are accepted from
-/// ourselves and from roster contacts only (anyone could push notifications at us);
-/// comments only for posts we hold whose comments node is the notifying one.
-pub(crate) fn apply_notification(
-    store: &Store,
-    account: store::AccountId,
-    own: &BareJid,
-    from: &BareJid,
-    n: &Notification,
-) -> store::Result<Vec<FeedChange>> {
-    if mb::is_posts_node(&n.node) {
-        if from != own && store.contact(account, from.as_str())?.is_none() {
-            tracing::info!(%from, node = n.node, "posts from someone not in the roster ignored");
-            return Ok(Vec::new());
-        }
-        let mut out = blog::ingest_posts(store, account, own, from, &n.node, &n.published)?;
-        out.extend(blog::retract_posts(
-            store,
-            account,
-            from,
-            &n.node,
-            &n.retracted,
-        )?);
-        if n.cleared {
-            out.extend(blog::prune_posts(store, account, from, &n.node, &[])?);
-        }
-        return Ok(out);
-    }
-    if mb::comments_of(&n.node).is_some() {
-        let Some(post) = store.post_for_comments(account, from.as_str(), &n.node)? else {
-            tracing::debug!(%from, node = n.node, "comments on a post we do not hold");
-            return Ok(Vec::new());
-        };
-        let mut out = blog::ingest_comments(store, &post, &n.published)?;
-        out.extend(blog::retract_comments(store, &post, &n.retracted)?);
-        return Ok(out);
-    }
-    Ok(Vec::new())
-}
-
 impl Actor {
     /// A pubsub notification from `from` (our own account or anyone's service).
-    pub(super) fn on_pubsub_event(&mut self, from: &BareJid, ev: &Element) {
+    pub(super) async fn on_pubsub_event(&mut self, from: &BareJid, ev: &Element) {
         let Some(n) = pubsub::parse_event(ev) else {
             return;
         };
+        if matches!(
+            n.node.as_str(),
+            profile::AVATAR_METADATA | profile::NICK | profile::VCARD4_NODE
+        ) {
+            self.on_profile_event(from, &n.node, ev).await;
+            return;
+        }
         match apply_notification(&self.store, self.rec.id, &self.own, from, &n) {
             Ok(changes) => {
                 for c in changes {
@@ -83,6 +50,83 @@ impl Actor {
                 }
             }
             Err(e) => tracing::error!(error = %e, %from, "cannot store a feed notification"),
+        }
+    }
+
+    /// Profile changes (XEP-0084, XEP-0172, XEP-0292) of ourselves and roster contacts.
+    async fn on_profile_event(&mut self, from: &BareJid, node: &str, ev: &Element) {
+        let known = *from == self.own
+            || matches!(self.store.contact(self.rec.id, from.as_str()), Ok(Some(_)));
+        if !known {
+            tracing::debug!(%from, node, "profile of someone not in the roster ignored");
+            return;
+        }
+        match node {
+            profile::AVATAR_METADATA => match profile::parse_metadata_event(ev) {
+                Some(None) => self.set_profile(from, |p| p.avatar = None),
+                Some(Some(r)) if self.avatars.path(&r.id).is_some() => {
+                    self.set_profile(from, |p| p.avatar = Some(r.id));
+                }
+                Some(Some(r)) if r.url.is_none() => {
+                    let to = (*from != self.own).then(|| Jid::from(from.clone()));
+                    self.send_iq(
+                        to,
+                        IqKind::Get,
+                        profile::request_data(&r.id),
+                        Pending::AvatarData {
+                            jid: from.clone(),
+                            id: r.id,
+                        },
+                    )
+                    .await;
+                }
+                // Avatars only on the web are not fetched (that would tell a server
+                // chosen by the sender that we are online).
+                _ => {}
+            },
+            profile::NICK => {
+                if let Some(nick) = profile::parse_nick_event(ev) {
+                    self.set_profile(from, |p| p.nick = nick);
+                }
+            }
+            _ => {
+                if let Some(v) = profile::parse_vcard4_event(ev) {
+                    self.set_profile(from, |p| {
+                        p.full_name = v.full_name;
+                        p.bio = v.note;
+                        p.url = v.url;
+                    });
+                }
+            }
+        }
+    }
+
+    /// The avatar image we asked `jid` for: verified against its id, cached, recorded.
+    pub(super) fn on_avatar_data(&mut self, jid: &BareJid, id: &str, payload: Option<Element>) {
+        let bytes = match payload.map(|el| profile::parse_data(&el, id)) {
+            Some(Ok(b)) => b,
+            Some(Err(e)) => {
+                tracing::warn!(%jid, error = %e, "avatar refused");
+                return;
+            }
+            None => return,
+        };
+        if let Err(e) = self.avatars.store(id, &bytes) {
+            tracing::warn!(%jid, error = %e, "cannot cache an avatar");
+            return;
+        }
+        let id = id.to_owned();
+        self.set_profile(jid, |p| p.avatar = Some(id));
+    }
+
+    fn set_profile(&mut self, jid: &BareJid, f: impl FnOnce(&mut ProfileRecord)) {
+        match self.store.update_profile(self.rec.id, jid.as_str(), f) {
+            Ok((profile, true)) => self.emit(Event::Profile {
+                account: self.rec.jid.clone(),
+                profile,
+            }),
+            Ok((_, false)) => {}
+            Err(e) => tracing::error!(error = %e, %jid, "cannot store a profile change"),
         }
     }
 }

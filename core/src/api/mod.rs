@@ -26,9 +26,11 @@ pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
 pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
 
+mod profiles;
 mod rooms;
 mod social;
 pub use crate::store::{Audience, CircleRecord};
+pub use profiles::ProfileUpdate;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
 
@@ -87,6 +89,8 @@ pub enum Error {
     NoSuchPost(String),
     #[error("this post does not accept comments (it has no comments node)")]
     NoComments,
+    #[error("cannot use this avatar: {0}")]
+    Avatar(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -564,6 +568,7 @@ impl Client {
             self.inner.events.clone(),
             self.inner.room_ping_secs.clone(),
             room_passwords,
+            self.avatar_cache(),
         )?;
         actors.insert(rec.jid, tx);
         Ok(())

@@ -31,9 +31,9 @@ pub fn features() -> Vec<&'static str> {
         super::ns::OCCUPANT_ID,
         BOOKMARKS_NOTIFY,
         super::microblog::NOTIFY,
-        "urn:xmpp:avatar:metadata+notify",
-        "http://jabber.org/protocol/nick+notify",
-        "urn:xmpp:vcard4+notify",
+        super::profile::AVATAR_METADATA_NOTIFY,
+        super::profile::NICK_NOTIFY,
+        super::profile::VCARD4_NOTIFY,
     ]
 }
 

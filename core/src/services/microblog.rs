@@ -11,7 +11,7 @@
 use jid::BareJid;
 
 use crate::proto::microblog::{self as mb, Entry, NodeRef};
-use crate::proto::pubsub::{Opt, RawItem};
+use crate::proto::pubsub::{Notification, Opt, RawItem};
 use crate::store::{
     self, AccountId, Audience, CommentInput, CommentRecord, PostChange, PostInput, PostRecord,
     Store,
@@ -281,6 +281,40 @@ pub fn retract_comments(
         }
     }
     Ok(out)
+}
+
+/// Applies a notification from `from`'s service to the feed. Posts are accepted from
+/// ourselves and from roster contacts only (anyone could push notifications at us);
+/// comments only for posts we hold whose comments node is the notifying one.
+pub fn apply_notification(
+    store: &Store,
+    account: AccountId,
+    own: &BareJid,
+    from: &BareJid,
+    n: &Notification,
+) -> store::Result<Vec<FeedChange>> {
+    if mb::is_posts_node(&n.node) {
+        if from != own && store.contact(account, from.as_str())?.is_none() {
+            tracing::info!(%from, node = n.node, "posts from someone not in the roster ignored");
+            return Ok(Vec::new());
+        }
+        let mut out = ingest_posts(store, account, own, from, &n.node, &n.published)?;
+        out.extend(retract_posts(store, account, from, &n.node, &n.retracted)?);
+        if n.cleared {
+            out.extend(prune_posts(store, account, from, &n.node, &[])?);
+        }
+        return Ok(out);
+    }
+    if mb::comments_of(&n.node).is_some() {
+        let Some(post) = store.post_for_comments(account, from.as_str(), &n.node)? else {
+            tracing::debug!(%from, node = n.node, "comments on a post we do not hold");
+            return Ok(Vec::new());
+        };
+        let mut out = ingest_comments(store, &post, &n.published)?;
+        out.extend(retract_comments(store, &post, &n.retracted)?);
+        return Ok(out);
+    }
+    Ok(Vec::new())
 }
 
 /// Where a post's comments live.
