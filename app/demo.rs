@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use starling_core::connection::TlsMode;
 use starling_core::secrets::Password;
-use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
+use starling_core::{
+    AccountOptions, Audience, Client, ConnectionState, Event, MessageState, PostDraft,
+    ProfileUpdate,
+};
 use tokio::io::AsyncBufReadExt;
 
 use crate::testbed::{Prosody, ProsodyOptions};
@@ -227,7 +230,10 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
     let (user, user_jid, bot_jid) = (&session.user, &session.user_jid, &session.bot_jid);
     let r = if args.check {
         match check(user, user_jid, bot_jid).await {
-            Ok(()) => check_room(user, user_jid, &session.bot, bot_jid).await,
+            Ok(()) => match check_room(user, user_jid, &session.bot, bot_jid).await {
+                Ok(()) => check_feed(user, user_jid, bot_jid).await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         }
     } else {
@@ -344,10 +350,23 @@ async fn approve_friends(user: Client, jid: String, friends: Vec<String>) -> Res
 async fn run_bot(bot: Client, jid: String) -> Result<()> {
     let mut events = bot.events();
     crate::cli::connect_online(&bot, &jid, ONLINE_TIMEOUT).await?;
+    if let Err(e) = bot_blog(&bot, &jid).await {
+        tracing::warn!(error = %e, "the bot could not set up its blog");
+    }
     loop {
         match events.recv().await {
             Ok(Event::SubscriptionRequest { from, .. }) => {
                 bot.approve_subscription(&jid, &from).await?;
+                // Friends share presence both ways; that is also what makes the server
+                // push the bot's posts to them (XEP-0163).
+                if bot.contacts(&jid)?.iter().all(|c| c.jid != from) {
+                    bot.add_contact(&jid, &from, None, Vec::new()).await?;
+                }
+            }
+            Ok(Event::Comment { comment, .. })
+                if comment.author.as_deref() != Some(jid.as_str()) =>
+            {
+                bot_answer_comment(&bot, &jid, &comment).await;
             }
             Ok(Event::Invitation { invitation, .. }) => {
                 if let Err(e) = bot
@@ -396,6 +415,89 @@ async fn bot_reply(
     Ok(())
 }
 
+/// The bot's posts (and avatar) the feed shows a new user, published once.
+async fn bot_blog(bot: &Client, jid: &str) -> Result<()> {
+    if bot.profile(jid, jid)?.and_then(|p| p.avatar).is_none() {
+        let file = std::env::temp_dir().join(format!("starling-bot-{}.png", std::process::id()));
+        std::fs::write(&file, BOT_AVATAR)?;
+        let r = bot
+            .set_profile(
+                jid,
+                ProfileUpdate {
+                    nick: Some("Bob the bot".into()),
+                    full_name: Some("Bob".into()),
+                    bio: Some("The Starling demo bot. I answer messages and comments.".into()),
+                    avatar: Some(file.clone()),
+                    ..ProfileUpdate::default()
+                },
+            )
+            .await;
+        std::fs::remove_file(&file)?;
+        r?;
+    }
+    if !bot.fetch_posts(jid, jid, 20).await?.is_empty() {
+        return Ok(());
+    }
+    for (title, text, tags, audience) in BOT_POSTS {
+        let mut draft = PostDraft::new(*text, audience.parse().map_err(|e: String| anyhow!(e))?);
+        draft.title = title.map(str::to_owned);
+        draft.tags = tags.iter().map(|t| t.to_string()).collect();
+        bot.publish_post(jid, draft).await?;
+    }
+    Ok(())
+}
+
+/// The bot thanks whoever comments on its posts.
+async fn bot_answer_comment(
+    bot: &Client,
+    jid: &str,
+    comment: &starling_core::store::CommentRecord,
+) {
+    let Ok(Some(post)) = bot.post(jid, comment.post_id) else {
+        return;
+    };
+    if post.author != jid {
+        return;
+    }
+    // Comments seen again in a fetch were answered before.
+    let answered = bot.comments(jid, post.id).is_ok_and(|cs| {
+        cs.iter()
+            .any(|c| c.author.as_deref() == Some(jid) && c.published >= comment.published)
+    });
+    if answered {
+        return;
+    }
+    let who = comment.author.as_deref().unwrap_or("friend");
+    let text = format!(
+        "Thanks for your comment, {who}! ({})",
+        answer(&comment.text)
+    );
+    if let Err(e) = bot.comment(jid, jid, &post.item_id, &text).await {
+        tracing::warn!(error = %e, "the bot cannot answer a comment");
+    }
+}
+
+/// The bot's avatar: Starling's icon.
+const BOT_AVATAR: &[u8] = include_bytes!("../assets/icons/hicolor/128x128/apps/starling.png");
+
+/// The bot's first posts: (title, text, tags, audience).
+const BOT_POSTS: &[(Option<&str>, &str, &[&str], &str)] = &[
+    (
+        Some("Welcome to Starling"),
+        "This is my blog. Posts live on my own XMPP account and reach my contacts as they \
+         are published. Comment below and I will answer!",
+        &["welcome", "starling"],
+        "public",
+    ),
+    (
+        None,
+        "Only my contacts can read this one: Starling posts to everyone, to contacts, or to a \
+         circle (a roster group), and the server enforces it.",
+        &["privacy"],
+        "contacts",
+    ),
+];
+
 fn answer(text: &str) -> String {
     match text.trim().to_lowercase().as_str() {
         "help" | "?" => {
@@ -435,6 +537,72 @@ async fn check(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
         .await
         .map_err(|_| anyhow!("the demo bot did not answer within 30 s"))??;
     println!("bot answered: {body}");
+    Ok(())
+}
+
+/// The social path a new user takes: the bot's posts are in the feed; post to contacts and
+/// to a circle; comment on the bot's post and get its answer; set an avatar.
+async fn check_feed(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
+    let mut events = user.events();
+    user.refresh_feed(user_jid).await?;
+    let bot_posts = user.feed_page(user_jid, Some(bot_jid), None, 20)?;
+    let Some(welcome) = bot_posts.iter().find(|p| p.audience == Audience::Public) else {
+        bail!("the bot's posts are not in the feed");
+    };
+    let contacts = user
+        .publish_post(
+            user_jid,
+            PostDraft::new("Hello, contacts!", Audience::Contacts),
+        )
+        .await?;
+    let circle = user
+        .publish_post(
+            user_jid,
+            PostDraft::new("Hello, Demo circle!", Audience::Circle("Demo".into())),
+        )
+        .await?;
+    user.comment(user_jid, bot_jid, &welcome.item_id, "ping")
+        .await?;
+    let expected = answer("ping");
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Comment { comment, .. })
+                    if comment.author.as_deref() == Some(bot_jid)
+                        && comment.post_id == welcome.id
+                        && comment.text.contains(&expected) =>
+                {
+                    return Ok(comment.text);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("the bot did not answer the comment within 30 s"))??;
+    let file = std::env::temp_dir().join(format!("starling-check-{}.png", std::process::id()));
+    std::fs::write(&file, BOT_AVATAR)?;
+    let profile = user
+        .set_profile(
+            user_jid,
+            ProfileUpdate {
+                avatar: Some(file.clone()),
+                ..ProfileUpdate::default()
+            },
+        )
+        .await;
+    std::fs::remove_file(&file)?;
+    let profile = profile?;
+    println!(
+        "feed: {} posts from the bot; posted to {} and {}; the bot answered your comment: \
+         {reply}; avatar set ({})",
+        bot_posts.len(),
+        contacts.audience,
+        circle.audience,
+        profile.avatar.unwrap_or_default()
+    );
     Ok(())
 }
 

@@ -279,8 +279,17 @@ async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
         first.contains("bot answered in check-") && first.contains("without gaps"),
         "{first}"
     );
+    // The social path: the bot's posts, posting to contacts and a circle, a comment
+    // answered, an avatar.
+    ensure!(
+        first.contains("feed: 2 posts from the bot; posted to contacts and circle:Demo")
+            && first.contains("the bot answered your comment")
+            && first.contains("avatar set"),
+        "{first}"
+    );
     // A second run reuses the server directory and accounts.
     let second = run().await?;
     ensure!(second.contains("bot answered: pong"), "{second}");
+    ensure!(second.contains("the bot answered your comment"), "{second}");
     Ok(())
 }

@@ -578,3 +578,73 @@ async fn avatars_nicknames_and_vcards_both_ways() -> Result<()> {
     carol_peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blog_and_profile_from_the_command_line() -> Result<()> {
+    use crate::cli::Cli;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.add_roster_item(&alice.jid, &bob.jid, &["Family"])?;
+    server.add_roster_item(&bob.jid, &alice.jid, &[])?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let cli = Cli::new(&server)?;
+    cli.add_account(&alice).await?;
+
+    let posted = cli
+        .json(&[
+            "blog",
+            "post",
+            "Hello from the CLI",
+            "--title",
+            "CLI",
+            "--tag",
+            "cli",
+            "--audience",
+            "circle:Family",
+        ])
+        .await?;
+    let id = posted["item_id"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        posted["audience"] == "circle:Family" && !id.is_empty(),
+        "{posted}"
+    );
+    let node = posted["node"].as_str().unwrap_or_default().to_owned();
+    peer_gets_post(&mut bob_peer, &node, "Hello from the CLI").await?;
+    let bad = cli
+        .fail(&["blog", "post", "x", "--audience", "friends"], None)
+        .await?;
+    ensure!(bad.contains("public, contacts or circle:GROUP"), "{bad}");
+
+    // Bob comments; the CLI lists the comment under alice's post.
+    bob_peer
+        .command(
+            json!({"cmd": "blog_comment", "jid": alice.jid, "post": id, "content": "from bob"}),
+        )
+        .await?;
+    let comments = cli.json(&["blog", "comments", &alice.jid, &id]).await?;
+    ensure!(comments.to_string().contains("from bob"), "{comments}");
+    cli.run(&["blog", "edit", &id, "Edited from the CLI"])
+        .await?;
+    peer_gets_post(&mut bob_peer, &node, "Edited from the CLI").await?;
+    let list = cli.json(&["blog", "list", &alice.jid]).await?;
+    ensure!(
+        list[0]["text"] == "Edited from the CLI" && list[0]["comment_count"] == 1,
+        "{list}"
+    );
+    cli.run(&["blog", "delete", &id]).await?;
+    let list = cli.json(&["blog", "list", "--offline"]).await?;
+    ensure!(list.as_array().is_some_and(|l| l.is_empty()), "{list}");
+
+    // Profile: set a nickname and bio; show it (and bob's) as JSON.
+    cli.run(&["profile", "set", "--nick", "Ally", "--bio", "CLI user"])
+        .await?;
+    let me = cli.json(&["profile", "show"]).await?;
+    ensure!(me["nick"] == "Ally" && me["bio"] == "CLI user", "{me}");
+    bob_peer
+        .command(json!({"cmd": "nick_publish", "nick": "Bobby"}))
+        .await?;
+    let them = cli.json(&["profile", "show", &bob.jid]).await?;
+    ensure!(them["nick"] == "Bobby", "{them}");
+    bob_peer.quit().await?;
+    Ok(())
+}

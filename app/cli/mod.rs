@@ -419,6 +419,32 @@ pub(crate) async fn connect_online(
         .map_err(|_| anyhow!("could not connect {account} within {}s", timeout.as_secs()))?
 }
 
+/// Connects and waits until the session's first sync (roster, archive) is done, for
+/// commands that need the roster (audiences) or the newest state.
+pub(crate) async fn connect_synced(
+    client: &Client,
+    account: &str,
+    timeout: Duration,
+) -> Result<()> {
+    let mut events = client.events();
+    connect_online(client, account, timeout).await?;
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::SyncDone { account: a, .. }) if a == account => return Ok(()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.map_err(|_| {
+        anyhow!(
+            "{account} did not finish syncing within {}s",
+            timeout.as_secs()
+        )
+    })?
+}
+
 async fn send(
     client: &Client,
     out: &Output,

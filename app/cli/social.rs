@@ -7,7 +7,7 @@ use clap::Subcommand;
 use starling_core::store::{CommentRecord, PostRecord};
 use starling_core::{Audience, Client, PostDraft, ProfileUpdate};
 
-use super::{Output, connect_online, fmt_time};
+use super::{Output, connect_synced, fmt_time};
 
 #[derive(Debug, Subcommand)]
 pub enum BlogCmd {
@@ -144,7 +144,7 @@ pub async fn run(client: &Client, out: &Output, account: &str, cmd: BlogCmd) -> 
         }
         _ => {}
     }
-    connect_online(client, account, Duration::from_secs(60)).await?;
+    connect_synced(client, account, Duration::from_secs(60)).await?;
     let r = online(client, out, account, cmd).await;
     client.disconnect_all().await;
     r
@@ -224,7 +224,7 @@ async fn online(client: &Client, out: &Output, account: &str, cmd: BlogCmd) -> R
 }
 
 pub async fn profile(client: &Client, out: &Output, account: &str, cmd: ProfileCmd) -> Result<()> {
-    connect_online(client, account, Duration::from_secs(60)).await?;
+    connect_synced(client, account, Duration::from_secs(60)).await?;
     let r = profile_online(client, out, account, cmd).await;
     client.disconnect_all().await;
     r
