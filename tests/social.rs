@@ -279,6 +279,32 @@ async fn audiences_are_enforced_by_the_server() -> Result<()> {
         "outsider read circle comments"
     );
 
+    // Moving people between groups changes who may read the circle (also its old posts).
+    server.add_roster_item(&alice.jid, &carol.jid, &["Family"])?;
+    server.add_roster_item(&alice.jid, &bob.jid, &[])?;
+    for who in [&carol.jid, &bob.jid] {
+        a.wait_for("roster push", |e| match e {
+            Event::RosterItem { contact, .. } if contact.jid == *who => Some(()),
+            _ => None,
+        })
+        .await?;
+    }
+    a.client.sync_audiences(&alice.jid).await?;
+    let now_inside = carol_peer
+        .command(json!({"cmd": "pep_items", "jid": alice.jid, "node": f.node}))
+        .await?;
+    ensure!(
+        now_inside.to_string().contains("family news"),
+        "{now_inside}"
+    );
+    let r = bob_peer
+        .command(json!({"cmd": "pep_items", "jid": alice.jid, "node": f.node}))
+        .await;
+    ensure!(
+        refused_with(r, "forbidden"),
+        "bob left the circle but still reads it"
+    );
+
     // A circle nobody is in is refused before anything is published.
     let empty = a
         .client

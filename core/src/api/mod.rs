@@ -374,9 +374,14 @@ struct Inner {
     states: std::sync::Mutex<HashMap<String, ConnectionState>>,
     /// Whether the task that records `states` runs.
     watching_states: std::sync::atomic::AtomicBool,
+    /// Whether the task that keeps post audiences in line with the roster runs.
+    watching_rosters: std::sync::atomic::AtomicBool,
     /// XEP-0410 self-ping interval for quiet rooms, in seconds (shared with every actor).
     room_ping_secs: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Roster changes are applied to post audiences once they stop coming for this long.
+const ROSTER_SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How long a quiet room goes without a self-ping (XEP-0410 suggests minutes, not hours).
 const ROOM_PING_SECS: u64 = 300;
@@ -449,6 +454,7 @@ impl Client {
                 online_lock: std::sync::Mutex::new(None),
                 states: std::sync::Mutex::new(HashMap::new()),
                 watching_states: std::sync::atomic::AtomicBool::new(false),
+                watching_rosters: std::sync::atomic::AtomicBool::new(false),
                 room_ping_secs: Arc::new(std::sync::atomic::AtomicU64::new(ROOM_PING_SECS)),
             }),
         })
@@ -571,7 +577,50 @@ impl Client {
             self.avatar_cache(),
         )?;
         actors.insert(rec.jid, tx);
+        self.watch_rosters();
         Ok(())
+    }
+
+    /// Keeps who may read our contacts-only and circle posts in line with the roster: after
+    /// roster changes (a burst is handled once), [`Client::sync_audiences`] runs.
+    fn watch_rosters(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.watching_rosters.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.events();
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let first = match rx.recv().await {
+                    Ok(Event::RosterItem { account, .. }) => account,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let mut accounts = std::collections::BTreeSet::from([first]);
+                let quiet = tokio::time::sleep(ROSTER_SETTLE);
+                tokio::pin!(quiet);
+                loop {
+                    tokio::select! {
+                        () = &mut quiet => break,
+                        ev = rx.recv() => match ev {
+                            Ok(Event::RosterItem { account, .. }) => {
+                                accounts.insert(account);
+                            }
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                    }
+                }
+                let Some(inner) = inner.upgrade() else { return };
+                let client = Client { inner };
+                for account in accounts {
+                    if let Err(e) = client.sync_audiences(&account).await {
+                        tracing::warn!(%account, error = %e, "cannot update who may read your posts");
+                    }
+                }
+            }
+        });
     }
 
     /// The account's connection state as last reported ([`ConnectionState::Offline`] when

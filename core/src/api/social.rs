@@ -87,13 +87,19 @@ impl Client {
         set: bool,
         payload: Element,
     ) -> Result<Option<Element>> {
-        self.query(account, |reply| Command::Iq {
-            to: service.map(|s| Jid::from(s.clone())),
-            set,
-            payload,
-            reply,
-        })
-        .await?
+        let what = tracing::enabled!(tracing::Level::DEBUG).then(|| String::from(&payload));
+        let r = self
+            .query(account, |reply| Command::Iq {
+                to: service.map(|s| Jid::from(s.clone())),
+                set,
+                payload,
+                reply,
+            })
+            .await?;
+        if let (Err(e), Some(what)) = (&r, what) {
+            tracing::debug!(error = %e, request = what, "pubsub request refused");
+        }
+        r
     }
 
     fn emit_changes(&self, account: &str, changes: Vec<FeedChange>) {
@@ -102,51 +108,74 @@ impl Client {
         }
     }
 
+    /// The roster groups of a circle (its stored definition, or the group of that name).
+    fn circle_groups(
+        &self,
+        acc: &AccountRecord,
+        name: &str,
+    ) -> Result<(Vec<String>, Option<CircleRecord>)> {
+        let existing = self
+            .inner
+            .store
+            .circles(acc.id)?
+            .into_iter()
+            .find(|c| c.name == name);
+        let groups = existing
+            .as_ref()
+            .map(|c| c.groups.clone())
+            .unwrap_or_else(|| vec![name.to_owned()]);
+        Ok((groups, existing))
+    }
+
+    /// Who may read an audience's posts now, from the roster.
+    fn audience_members(&self, acc: &AccountRecord, audience: &Audience) -> Result<Vec<BareJid>> {
+        let contacts = self.inner.store.contacts(acc.id)?;
+        let members = match audience {
+            Audience::Public => Vec::new(),
+            // Those the server lets read a `presence` node: they see our presence.
+            Audience::Contacts => contacts
+                .iter()
+                .filter(|c| matches!(c.subscription, Subscription::From | Subscription::Both))
+                .filter_map(|c| BareJid::new(&c.jid).ok())
+                .collect(),
+            Audience::Circle(name) => {
+                let (groups, _) = self.circle_groups(acc, name)?;
+                contacts
+                    .iter()
+                    .filter(|c| c.groups.iter().any(|g| groups.contains(g)))
+                    .filter_map(|c| BareJid::new(&c.jid).ok())
+                    .collect()
+            }
+        };
+        Ok(members)
+    }
+
+    /// Whether our server offers the `roster` access model.
+    async fn roster_model(&self, account: &str) -> bool {
+        self.server_features(account)
+            .await
+            .map(|f| f.account.iter().any(|x| x == pubsub::FEATURE_ACCESS_ROSTER))
+            .unwrap_or(false)
+    }
+
     /// Who may read posts of an audience, and how the server enforces it.
     async fn access_for(
         &self,
         acc: &AccountRecord,
         audience: &Audience,
     ) -> Result<(Access, Option<CircleRecord>, Vec<BareJid>)> {
-        let contacts = self.inner.store.contacts(acc.id)?;
+        let members = self.audience_members(acc, audience)?;
         match audience {
-            Audience::Public => Ok((Access::Open, None, Vec::new())),
-            Audience::Contacts => {
-                // Those the server lets read a `presence` node: they see our presence.
-                let members = contacts
-                    .iter()
-                    .filter(|c| matches!(c.subscription, Subscription::From | Subscription::Both))
-                    .filter_map(|c| BareJid::new(&c.jid).ok())
-                    .collect();
-                Ok((Access::Presence, None, members))
-            }
+            Audience::Public => Ok((Access::Open, None, members)),
+            Audience::Contacts => Ok((Access::Presence, None, members)),
             Audience::Circle(name) => {
-                let existing = self
-                    .inner
-                    .store
-                    .circles(acc.id)?
-                    .into_iter()
-                    .find(|c| c.name == *name);
-                let groups = existing
-                    .as_ref()
-                    .map(|c| c.groups.clone())
-                    .unwrap_or_else(|| vec![name.clone()]);
-                let members: Vec<BareJid> = contacts
-                    .iter()
-                    .filter(|c| c.groups.iter().any(|g| groups.contains(g)))
-                    .filter_map(|c| BareJid::new(&c.jid).ok())
-                    .collect();
                 if members.is_empty() {
                     return Err(Error::EmptyCircle(name.clone()));
                 }
-                let roster_model = self
-                    .server_features(&acc.jid)
-                    .await
-                    .map(|f| f.account.iter().any(|x| x == pubsub::FEATURE_ACCESS_ROSTER))
-                    .unwrap_or(false);
+                let (groups, existing) = self.circle_groups(acc, name)?;
                 let node = blog::node_for(audience, existing.as_ref().map(|c| c.node.as_str()));
                 let circle = self.inner.store.set_circle(acc.id, name, &node, &groups)?;
-                let access = if roster_model {
+                let access = if self.roster_model(&acc.jid).await {
                     Access::Roster(groups)
                 } else {
                     Access::Whitelist
@@ -154,6 +183,55 @@ impl Client {
                 Ok((access, Some(circle), members))
             }
         }
+    }
+
+    /// Brings the readers of our contacts-only and circle posts in line with the roster:
+    /// circle members (whitelist) and the subscribers who get new posts pushed. Runs after
+    /// roster changes (see `Client::connect`) and before every post to such an audience.
+    pub async fn sync_audiences(&self, account: &str) -> Result<()> {
+        let (acc, own) = self.social_account(account)?;
+        let mine = self
+            .inner
+            .store
+            .feed(acc.id, Some(own.as_str()), None, u32::MAX)?;
+        if mine.iter().any(|p| p.audience == Audience::Contacts) {
+            let members = self.audience_members(&acc, &Audience::Contacts)?;
+            self.sync_members(
+                &acc.jid,
+                &own,
+                mb::CONTACTS_NODE,
+                &Access::Presence,
+                &members,
+            )
+            .await?;
+        }
+        let roster_model = self.roster_model(&acc.jid).await;
+        for circle in self.inner.store.circles(acc.id)? {
+            let audience = Audience::Circle(circle.name.clone());
+            let members = self.audience_members(&acc, &audience)?;
+            let access = if roster_model {
+                Access::Roster(circle.groups.clone())
+            } else {
+                Access::Whitelist
+            };
+            let mut nodes = vec![circle.node.clone()];
+            nodes.extend(
+                mine.iter()
+                    .filter(|p| p.node == circle.node)
+                    .filter_map(|p| p.comments_node.clone()),
+            );
+            for node in nodes {
+                match self
+                    .sync_members(&acc.jid, &own, &node, &access, &members)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(Error::Refused(r)) if r.starts_with("item-not-found") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Creates a node on our account (an existing one is fine: publish-options check it).
@@ -169,7 +247,8 @@ impl Client {
     }
 
     /// Makes a node's members (whitelist) and subscribers exactly `members` (plus us): the
-    /// server then lets them read it and sends them its notifications.
+    /// server then lets them read it and sends them its notifications. Leavers are
+    /// unsubscribed before they lose membership (Prosody refuses the other order).
     async fn sync_members(
         &self,
         account: &str,
@@ -179,13 +258,42 @@ impl Client {
         members: &[BareJid],
     ) -> Result<()> {
         let want: HashSet<&BareJid> = members.iter().collect();
+        let owner_list = |payload: Element| async move {
+            Ok::<_, Error>(
+                self.pubsub(account, None, false, payload)
+                    .await?
+                    .map(|el| pubsub::parse_owner_list(&el))
+                    .unwrap_or_default(),
+            )
+        };
+        let subs = owner_list(pubsub::get_subscriptions(node)).await?;
+        let subscribed: HashSet<&BareJid> = subs
+            .iter()
+            .filter(|(j, s)| j != own && s == "subscribed")
+            .map(|(j, _)| j)
+            .collect();
+        let set_subs = |entries: Vec<(BareJid, &'static str)>| async move {
+            if !entries.is_empty() {
+                self.pubsub(
+                    account,
+                    None,
+                    true,
+                    pubsub::set_subscriptions(node, &entries),
+                )
+                .await?;
+            }
+            Ok::<_, Error>(())
+        };
+        set_subs(
+            subscribed
+                .difference(&want)
+                .map(|j| ((*j).clone(), "none"))
+                .collect(),
+        )
+        .await?;
         if access.needs_members() {
-            let now = self
-                .pubsub(account, None, false, pubsub::get_affiliations(node))
-                .await?
-                .map(|el| pubsub::parse_owner_list(&el))
-                .unwrap_or_default();
-            let have: HashSet<&BareJid> = now
+            let affs = owner_list(pubsub::get_affiliations(node)).await?;
+            let have: HashSet<&BareJid> = affs
                 .iter()
                 .filter(|(j, a)| j != own && a != "none" && a != "outcast")
                 .map(|(j, _)| j)
@@ -205,31 +313,12 @@ impl Client {
                 .await?;
             }
         }
-        let now = self
-            .pubsub(account, None, false, pubsub::get_subscriptions(node))
-            .await?
-            .map(|el| pubsub::parse_owner_list(&el))
-            .unwrap_or_default();
-        let have: HashSet<&BareJid> = now
-            .iter()
-            .filter(|(j, s)| j != own && s == "subscribed")
-            .map(|(j, _)| j)
-            .collect();
-        let mut changes: Vec<(BareJid, &str)> = want
-            .difference(&have)
-            .map(|j| ((*j).clone(), "subscribed"))
-            .collect();
-        changes.extend(have.difference(&want).map(|j| ((*j).clone(), "none")));
-        if !changes.is_empty() {
-            self.pubsub(
-                account,
-                None,
-                true,
-                pubsub::set_subscriptions(node, &changes),
-            )
-            .await?;
-        }
-        Ok(())
+        set_subs(
+            want.difference(&subscribed)
+                .map(|j| ((*j).clone(), "subscribed"))
+                .collect(),
+        )
+        .await
     }
 
     /// Publishes a post to its audience and stores it. The post is never published more
