@@ -4,11 +4,10 @@
 
 use std::path::PathBuf;
 
-use jid::{BareJid, Jid};
+use jid::BareJid;
 use minidom::Element;
 
 use super::{Client, Error, Event, Result, parse_bare, parse_contact};
-use crate::account::Command;
 use crate::proto::profile::{self, Vcard4};
 use crate::services::avatars::AvatarCache;
 use crate::store::ProfileRecord;
@@ -51,23 +50,6 @@ impl Client {
             .and_then(|id| self.avatar_cache().path(&id)))
     }
 
-    /// One IQ to `service` (`None`: our own account), errors kept.
-    async fn profile_iq(
-        &self,
-        account: &str,
-        service: Option<&BareJid>,
-        set: bool,
-        payload: Element,
-    ) -> Result<Option<Element>> {
-        self.query(account, |reply| Command::Iq {
-            to: service.map(|s| Jid::from(s.clone())),
-            set,
-            payload,
-            reply,
-        })
-        .await?
-    }
-
     fn record_profile(
         &self,
         account: &str,
@@ -99,9 +81,9 @@ impl Client {
                 .map_err(|e| Error::Avatar(e.to_string()))?
                 .map_err(|e| Error::Avatar(e.to_string()))?;
             // Data first: a contact who sees the new metadata can fetch it at once.
-            self.profile_iq(account, None, true, profile::publish_data(&img).into())
+            self.pubsub(account, None, true, profile::publish_data(&img).into())
                 .await?;
-            self.profile_iq(account, None, true, profile::publish_metadata(&img).into())
+            self.pubsub(account, None, true, profile::publish_metadata(&img).into())
                 .await?;
             self.avatar_cache()
                 .store(&img.id, &img.bytes)
@@ -109,7 +91,7 @@ impl Client {
             self.record_profile(account, &own, |p| p.avatar = Some(img.id))?;
         }
         if let Some(nick) = update.nick.clone() {
-            self.profile_iq(
+            self.pubsub(
                 account,
                 None,
                 true,
@@ -121,7 +103,7 @@ impl Client {
         if update.full_name.is_some() || update.bio.is_some() || update.url.is_some() {
             // Keep what other clients put in our vCard (emails, addresses…).
             let current = self
-                .profile_iq(account, None, false, profile::request_vcard4().into())
+                .pubsub(account, None, false, profile::request_vcard4().into())
                 .await
                 .ok()
                 .flatten()
@@ -140,7 +122,7 @@ impl Client {
                 v.url = non_empty(u);
             }
             let v = v.sanitized();
-            self.profile_iq(
+            self.pubsub(
                 account,
                 None,
                 true,
@@ -170,7 +152,7 @@ impl Client {
         let account = own.as_str();
         let jid = parse_contact(jid)?;
         let service = (jid != own).then_some(&jid);
-        let get = |payload: Element| self.profile_iq(account, service, false, payload);
+        let get = |payload: Element| self.pubsub(account, service, false, payload);
         let nick = get(profile::request_nick().into())
             .await
             .ok()
@@ -208,7 +190,7 @@ impl Client {
             None => {
                 // XEP-0153: the vCard-temp photo.
                 let vcard_temp = self
-                    .profile_iq(account, Some(&jid), false, profile::vcard_temp_request())
+                    .pubsub(account, Some(&jid), false, profile::vcard_temp_request())
                     .await
                     .ok()
                     .flatten()

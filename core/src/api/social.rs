@@ -22,6 +22,9 @@ use crate::store::{
 
 /// How many of a person's newest posts a fetch asks for by default.
 pub const FETCH_POSTS: u32 = 20;
+/// When refreshing the whole feed, comments are fetched for each person's newest few posts
+/// (the rest when a post or a person's page is opened).
+const REFRESH_COMMENTS: usize = 3;
 /// Fetches running at once when refreshing the whole feed.
 const PARALLEL_FETCHES: usize = 8;
 
@@ -79,8 +82,8 @@ impl Client {
         Ok((acc, own))
     }
 
-    /// One pubsub IQ to `service` (`None`: our own account).
-    async fn pubsub(
+    /// One IQ to `service` (`None`: our own account), for pubsub and PEP.
+    pub(super) async fn pubsub(
         &self,
         account: &str,
         service: Option<&BareJid>,
@@ -532,6 +535,18 @@ impl Client {
         author: &str,
         max: u32,
     ) -> Result<Vec<PostRecord>> {
+        self.fetch_posts_with_comments(account, author, max, max as usize)
+            .await
+    }
+
+    /// [`Client::fetch_posts`], fetching the comments of only the `comments_of` newest.
+    async fn fetch_posts_with_comments(
+        &self,
+        account: &str,
+        author: &str,
+        max: u32,
+        comments_of: usize,
+    ) -> Result<Vec<PostRecord>> {
         let (acc, own) = self.social_account(account)?;
         let author = parse_contact(author)?;
         let service = (author != own).then_some(&author);
@@ -600,6 +615,7 @@ impl Client {
         let fetches = posts
             .iter()
             .filter(|p| p.comments_node.is_some())
+            .take(comments_of)
             .map(|p| self.fetch_comments(&acc.jid, p.id));
         for r in futures::future::join_all(fetches).await {
             if let Err(e) = r {
@@ -628,7 +644,10 @@ impl Client {
         let results: Vec<Result<Vec<PostRecord>>> = futures::stream::iter(people)
             .map(|p| {
                 let acc = acc.jid.clone();
-                async move { self.fetch_posts(&acc, &p, FETCH_POSTS).await }
+                async move {
+                    self.fetch_posts_with_comments(&acc, &p, FETCH_POSTS, REFRESH_COMMENTS)
+                        .await
+                }
             })
             .buffer_unordered(PARALLEL_FETCHES)
             .collect()

@@ -223,81 +223,59 @@ impl Store {
     ) -> Result<(PostRecord, PostChange)> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        let existing: Option<(i64, i64)> = tx
+        let existing: Option<i64> = tx
             .query_row(
-                "SELECT id, updated FROM post WHERE account_id = ?1 AND service = ?2 \
-                 AND node = ?3 AND item_id = ?4",
+                "SELECT id FROM post WHERE account_id = ?1 AND service = ?2 AND node = ?3 \
+                 AND item_id = ?4",
                 params![account, p.service, p.node, p.item_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .optional()?;
+        // One statement inserts a new post or applies an edit (never an older version, and
+        // only when something a reader sees changed).
+        let n = tx.execute(
+            "INSERT INTO post (account_id, service, node, item_id, author, author_name, \
+             title, body, markdown, html, images, tags, enclosures, comments_service, \
+             comments_node, audience, published, updated, received_at, truncated) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
+             ?16, ?17, ?18, ?19, ?20) \
+             ON CONFLICT (account_id, service, node, item_id) DO UPDATE SET \
+             author_name = excluded.author_name, title = excluded.title, body = excluded.body, \
+             markdown = excluded.markdown, html = excluded.html, images = excluded.images, \
+             tags = excluded.tags, enclosures = excluded.enclosures, \
+             comments_service = coalesce(excluded.comments_service, post.comments_service), \
+             comments_node = coalesce(excluded.comments_node, post.comments_node), \
+             updated = excluded.updated, truncated = excluded.truncated \
+             WHERE excluded.updated >= post.updated AND (excluded.body != post.body \
+             OR coalesce(excluded.title, '') != coalesce(post.title, '') \
+             OR excluded.tags != post.tags OR excluded.enclosures != post.enclosures)",
+            params![
+                account,
+                p.service,
+                p.node,
+                p.item_id,
+                p.author,
+                p.author_name,
+                p.title,
+                p.body.text,
+                p.body.markdown,
+                p.body.html,
+                to_json(&p.body.images),
+                to_json(&p.tags),
+                to_json(&p.enclosures),
+                p.comments_service,
+                p.comments_node,
+                p.audience.to_string(),
+                p.published,
+                p.updated,
+                now_ms(),
+                p.body.truncated,
+            ],
+        )?;
         let (id, change) = match existing {
-            Some((id, updated)) if updated > p.updated => (id, PostChange::Unchanged),
-            Some((id, _)) => {
-                let n = tx.execute(
-                    "UPDATE post SET author_name = ?2, title = ?3, body = ?4, markdown = ?5, \
-                     html = ?6, images = ?7, tags = ?8, enclosures = ?9, \
-                     comments_service = coalesce(?10, comments_service), \
-                     comments_node = coalesce(?11, comments_node), updated = ?12, \
-                     truncated = ?13 WHERE id = ?1 AND (body != ?4 OR coalesce(title, '') != \
-                     coalesce(?3, '') OR tags != ?8 OR enclosures != ?9)",
-                    params![
-                        id,
-                        p.author_name,
-                        p.title,
-                        p.body.text,
-                        p.body.markdown,
-                        p.body.html,
-                        to_json(&p.body.images),
-                        to_json(&p.tags),
-                        to_json(&p.enclosures),
-                        p.comments_service,
-                        p.comments_node,
-                        p.updated,
-                        p.body.truncated,
-                    ],
-                )?;
-                (
-                    id,
-                    if n > 0 {
-                        PostChange::Updated
-                    } else {
-                        PostChange::Unchanged
-                    },
-                )
-            }
-            None => {
-                tx.execute(
-                    "INSERT INTO post (account_id, service, node, item_id, author, author_name, \
-                     title, body, markdown, html, images, tags, enclosures, comments_service, \
-                     comments_node, audience, published, updated, received_at, truncated) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, \
-                     ?16, ?17, ?18, ?19, ?20)",
-                    params![
-                        account,
-                        p.service,
-                        p.node,
-                        p.item_id,
-                        p.author,
-                        p.author_name,
-                        p.title,
-                        p.body.text,
-                        p.body.markdown,
-                        p.body.html,
-                        to_json(&p.body.images),
-                        to_json(&p.tags),
-                        to_json(&p.enclosures),
-                        p.comments_service,
-                        p.comments_node,
-                        p.audience.to_string(),
-                        p.published,
-                        p.updated,
-                        now_ms(),
-                        p.body.truncated,
-                    ],
-                )?;
-                (tx.last_insert_rowid(), PostChange::New)
-            }
+            None => (tx.last_insert_rowid(), PostChange::New),
+            Some(id) if n > 0 => (id, PostChange::Updated),
+            Some(id) => (id, PostChange::Unchanged),
         };
         let rec = tx.query_row(
             &format!("SELECT {POST_COLUMNS} FROM post WHERE id = ?1"),
@@ -308,6 +286,21 @@ impl Store {
         Ok((rec, change))
     }
 
+    /// The one post matching `filter` (an SQL condition on `post` with `?1` the account).
+    fn post_where(&self, filter: &str, args: impl rusqlite::Params) -> Result<Option<PostRecord>> {
+        let conn = self.lock();
+        Ok(conn
+            .query_row(
+                &format!(
+                    "SELECT {POST_COLUMNS} FROM post WHERE account_id = ?1 AND {filter} \
+                     ORDER BY updated DESC LIMIT 1"
+                ),
+                args,
+                post_row,
+            )
+            .optional()?)
+    }
+
     /// Removes a post (retracted by its author); returns it if it was stored.
     pub fn remove_post(
         &self,
@@ -316,19 +309,13 @@ impl Store {
         node: &str,
         item_id: &str,
     ) -> Result<Option<PostRecord>> {
-        let conn = self.lock();
-        let rec = conn
-            .query_row(
-                &format!(
-                    "SELECT {POST_COLUMNS} FROM post WHERE account_id = ?1 AND service = ?2 \
-                     AND node = ?3 AND item_id = ?4"
-                ),
-                params![account, service, node, item_id],
-                post_row,
-            )
-            .optional()?;
+        let rec = self.post_where(
+            "service = ?2 AND node = ?3 AND item_id = ?4",
+            params![account, service, node, item_id],
+        )?;
         if let Some(r) = &rec {
-            conn.execute("DELETE FROM post WHERE id = ?1", [r.id])?;
+            self.lock()
+                .execute("DELETE FROM post WHERE id = ?1", [r.id])?;
         }
         Ok(rec)
     }
@@ -364,14 +351,7 @@ impl Store {
     }
 
     pub fn post(&self, account: AccountId, id: i64) -> Result<Option<PostRecord>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                &format!("SELECT {POST_COLUMNS} FROM post WHERE account_id = ?1 AND id = ?2"),
-                params![account, id],
-                post_row,
-            )
-            .optional()?)
+        self.post_where("id = ?2", params![account, id])
     }
 
     /// A post by its author and item id (on any of the author's post nodes).
@@ -381,17 +361,10 @@ impl Store {
         author: &str,
         item_id: &str,
     ) -> Result<Option<PostRecord>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                &format!(
-                    "SELECT {POST_COLUMNS} FROM post WHERE account_id = ?1 AND service = ?2 \
-                     AND item_id = ?3 ORDER BY updated DESC LIMIT 1"
-                ),
-                params![account, author, item_id],
-                post_row,
-            )
-            .optional()?)
+        self.post_where(
+            "service = ?2 AND item_id = ?3",
+            params![account, author, item_id],
+        )
     }
 
     /// The post whose comments live at `service`/`node`.
@@ -401,17 +374,10 @@ impl Store {
         service: &str,
         node: &str,
     ) -> Result<Option<PostRecord>> {
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                &format!(
-                    "SELECT {POST_COLUMNS} FROM post WHERE account_id = ?1 \
-                     AND comments_service = ?2 AND comments_node = ?3 LIMIT 1"
-                ),
-                params![account, service, node],
-                post_row,
-            )
-            .optional()?)
+        self.post_where(
+            "comments_service = ?2 AND comments_node = ?3",
+            params![account, service, node],
+        )
     }
 
     /// The feed, newest first: posts published before `before` (`(published, id)` of the
