@@ -93,6 +93,7 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
         use crate::ui::{Pane, Shell};
         let pane = match pane.as_str() {
             "contacts" => Pane::Contacts,
+            "feed" => Pane::Feed,
             "search" => Pane::Search,
             "settings" => Pane::Settings,
             _ => Pane::Chats,

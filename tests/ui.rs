@@ -54,6 +54,10 @@ fn desktop_ui() -> Result<()> {
             long_timeline(r2.clone(), s2.clone()),
         )?;
         run_scenario(
+            "feed: stored posts newest first with comments; publish, comment; offline error",
+            social_feed(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
             "group chat: invitation, join from the dialog, talk, occupants, moderation",
             group_chat(r2, s2),
         )
@@ -860,6 +864,288 @@ async fn group_chat(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     drop(app);
     rt.block_on(bob_peer.quit())?;
     rt.block_on(carol_peer.quit())?;
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
+async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    use slint::Model as _;
+    use starling::ui::{FeedAdapter, ProfileAdapter};
+    use starling_core::Audience;
+    use starling_core::proto::microblog::html;
+    use starling_core::store::{CommentInput, PostInput};
+
+    let (rt, server) = (&*rt, &*server);
+    let me = server.account("poster")?;
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    {
+        let (c, a, o) = (client.clone(), me.clone(), options(server));
+        on_rt(rt, async move {
+            c.add_account(&a.jid, Password::new(a.password.clone()), o)
+                .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    // Three stored posts an hour old, a minute apart, stored out of order, by two people
+    // outside our roster (refreshing the feed fetches only our own and our contacts'
+    // posts, so it leaves these alone); the middle one has a verified and an unverified
+    // comment.
+    let account = client.store().account(&me.jid)?.id;
+    let base = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis(),
+    )? - 3_600_000;
+    let (bob, carol) = ("bob@elsewhere.example", "carol@elsewhere.example");
+    let seed = |item: &str, author: &str, name: &str, text: &str, at: i64| PostInput {
+        service: author.into(),
+        node: "urn:xmpp:microblog:0".into(),
+        item_id: item.into(),
+        author: author.into(),
+        author_name: Some(name.into()),
+        title: None,
+        body: html::from_text(text),
+        tags: Vec::new(),
+        enclosures: Vec::new(),
+        comments_service: None,
+        comments_node: None,
+        audience: Audience::Public,
+        published: at,
+        updated: at,
+    };
+    let store = client.store();
+    let (second, _) = store.upsert_post(
+        account,
+        &seed("p2", bob, "Bob", "the second post", base + 60_000),
+    )?;
+    store.upsert_post(account, &seed("p1", carol, "Carol", "the first post", base))?;
+    store.upsert_post(
+        account,
+        &seed("p3", carol, "Carol", "the third post", base + 120_000),
+    )?;
+    for (i, (text, verified)) in [("nice", true), ("agreed", false)].into_iter().enumerate() {
+        let at = base + 90_000 + i64::try_from(i)? * 1_000;
+        store.upsert_comment(
+            second.id,
+            &CommentInput {
+                item_id: format!("c{i}"),
+                author: Some("dave@elsewhere.example".into()),
+                author_name: Some("Dave".into()),
+                verified,
+                text: text.into(),
+                markdown: text.into(),
+                published: at,
+                updated: at,
+            },
+        )?;
+    }
+
+    let app = App::new(client.clone(), rt.handle().clone())?;
+    app.window().show()?;
+    until("online", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+
+    // The Feed tab lists them newest first, each with its comment count.
+    tap(&app, AccessibleRole::Tab, "Feed").await?;
+    let feed = app.window().global::<FeedAdapter<'_>>();
+    let texts = |feed: &FeedAdapter<'_>| -> Vec<String> {
+        let m = feed.get_posts();
+        (0..m.row_count())
+            .filter_map(|i| m.row_data(i))
+            .map(|p| p.text.to_string())
+            .collect()
+    };
+    until("the stored posts", || {
+        (texts(&feed).len() == 3).then_some(())
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "posts {:?}; accounts {}; status {:?}; toast {:?}",
+            texts(&feed),
+            feed.get_accounts().row_count(),
+            feed.get_status(),
+            app.window().global::<starling::ui::Shell<'_>>().get_toast()
+        )
+    })?;
+    anyhow::ensure!(
+        texts(&feed) == ["the third post", "the second post", "the first post"],
+        "{:?}",
+        texts(&feed)
+    );
+    let bobs = shows(&app, "Bob's post", AccessibleRole::ListItem, |l| {
+        l.starts_with("Bob, ") && l.ends_with(": the second post, 2 comments")
+    })
+    .await?;
+    shows(&app, "Carol's newest post", AccessibleRole::ListItem, |l| {
+        l.starts_with("Carol, ") && l.ends_with(": the third post, no comments")
+    })
+    .await?;
+    // Refreshing from the network ends (our own node is empty) and keeps them.
+    until("the refresh done", || (!feed.get_updating()).then_some(())).await?;
+    anyhow::ensure!(feed.get_status().is_empty(), "{}", feed.get_status());
+
+    // Opening a post shows its comments; the unverified one is marked.
+    tap(&app, AccessibleRole::ListItem, &bobs).await?;
+    shows(&app, "the verified comment", AccessibleRole::Text, |l| {
+        l.starts_with("Dave, ") && l.ends_with(": nice")
+    })
+    .await?;
+    shows(&app, "the unverified comment", AccessibleRole::Text, |l| {
+        l.starts_with("Dave (unverified), ") && l.ends_with(": agreed")
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Close the post").await?;
+    until("the post closed", || (!feed.get_post_open()).then_some(())).await?;
+
+    // Publishing from the composer: the post appears on top without a reload (the feed's
+    // diffs), and the composer empties.
+    let composer = until("the composer", || field(&app, "New post").ok()).await?;
+    composer.set_accessible_value("hello from the feed");
+    field(&app, "Tags")?.set_accessible_value("#hello, starling");
+    tap(&app, AccessibleRole::Button, "Publish").await?;
+    until("our post on top", || {
+        feed.get_posts()
+            .row_data(0)
+            .filter(|p| p.text == "hello from the feed")
+    })
+    .await
+    .with_context(|| format!("publish error: {:?}", feed.get_publish_error()))?;
+    let mine = feed.get_posts().row_data(0).context("row 0")?;
+    anyhow::ensure!(
+        mine.own
+            && mine.name == "You"
+            && mine.tags == "#hello #starling"
+            && mine.audience == "Contacts",
+        "{mine:?}"
+    );
+    until("the composer emptied", || {
+        composer
+            .accessible_value()
+            .is_some_and(|v| v.is_empty())
+            .then_some(())
+    })
+    .await?;
+
+    // Commenting on it from its page: the comment shows, and the feed's row counts it.
+    let ours = shows(&app, "our post", AccessibleRole::ListItem, |l| {
+        l.starts_with("You, ") && l.contains(": hello from the feed")
+    })
+    .await?;
+    tap(&app, AccessibleRole::ListItem, &ours).await?;
+    until("the comment box", || field(&app, "Comment").ok())
+        .await?
+        .set_accessible_value("first!");
+    tap(&app, AccessibleRole::Button, "Send the comment").await?;
+    shows(&app, "our comment", AccessibleRole::Text, |l| {
+        l.starts_with("You, ") && l.ends_with(": first!")
+    })
+    .await
+    .with_context(|| format!("comment error: {:?}", feed.get_comment_error()))?;
+    until("the count in the feed", || {
+        feed.get_posts()
+            .row_data(0)
+            .filter(|p| p.text == "hello from the feed" && p.comments == 1)
+    })
+    .await?;
+
+    // Our own post can be edited (same place in the feed, marked edited) and deleted
+    // after a confirmation.
+    tap(&app, AccessibleRole::Button, "Edit the post").await?;
+    until("the edit field", || field(&app, "Post text").ok())
+        .await?
+        .set_accessible_value("hello from the feed, edited");
+    tap(&app, AccessibleRole::Button, "Save the post").await?;
+    until("the edited post on top", || {
+        feed.get_posts()
+            .row_data(0)
+            .filter(|p| p.text == "hello from the feed, edited" && p.edited)
+    })
+    .await
+    .with_context(|| format!("edit error: {:?}", feed.get_edit_error()))?;
+    anyhow::ensure!(!feed.get_editing(), "the editor closed");
+    tap(&app, AccessibleRole::Button, "Delete the post").await?;
+    tap(&app, AccessibleRole::Button, "Delete").await?;
+    until("the post gone", || {
+        (!feed.get_post_open() && texts(&feed).len() == 3).then_some(())
+    })
+    .await
+    .with_context(|| format!("{:?}; error {:?}", texts(&feed), feed.get_edit_error()))?;
+
+    // Offline: publishing says why, and the text stays for later.
+    {
+        let (c, jid) = (client.clone(), me.jid.clone());
+        on_rt(rt, async move {
+            c.disconnect(&jid).await;
+            Ok(())
+        })
+        .await?;
+    }
+    until("offline", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .is_empty()
+            .then_some(())
+    })
+    .await?;
+    composer.set_accessible_value("written offline");
+    tap(&app, AccessibleRole::Button, "Publish").await?;
+    let error = shows(&app, "the offline error", AccessibleRole::Text, |l| {
+        l.contains("is offline")
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "publishing {}; error {:?}; draft {:?}",
+            feed.get_publishing(),
+            feed.get_publish_error(),
+            feed.get_draft()
+        )
+    })?;
+    anyhow::ensure!(error.starts_with(&me.jid), "{error}");
+    anyhow::ensure!(
+        composer.accessible_value().as_deref() == Some("written offline"),
+        "the text is kept: {:?}",
+        composer.accessible_value()
+    );
+    anyhow::ensure!(feed.get_posts().row_count() == 3, "nothing was added");
+
+    // An author's name opens their page with their posts (stored ones, offline).
+    tap(&app, AccessibleRole::Button, "Profile of Carol").await?;
+    let page = app.window().global::<ProfileAdapter<'_>>();
+    until("Carol's page", || {
+        (page.get_open() && page.get_jid() == carol && page.get_posts().row_count() == 2)
+            .then_some(())
+    })
+    .await?;
+    anyhow::ensure!(page.get_name() == "Carol", "{}", page.get_name());
+    until("the offline note", || {
+        page.get_status().starts_with("Offline").then_some(())
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "status {:?}; updating {}; connection {:?}",
+            page.get_status(),
+            page.get_updating(),
+            app.window()
+                .global::<starling::ui::Shell<'_>>()
+                .get_connection_text()
+        )
+    })?;
+    tap(&app, AccessibleRole::Button, "Back to the feed").await?;
+    until("the feed again", || (!page.get_open()).then_some(())).await?;
+
+    app.window().hide()?;
+    drop(app);
     on_rt(rt, async move {
         client.disconnect_all().await;
         Ok(())

@@ -691,7 +691,7 @@ fn chat_state(ui: &Ui, account: String, peer: String, state: ChatStateKind) {
 }
 
 /// Opens a link with the desktop's opener, only for schemes we consider safe.
-fn open_link(url: &str) {
+pub(super) fn open_link(url: &str) {
     if !format::is_openable(url) {
         tracing::warn!(url, "not opening a link with an unexpected scheme");
         return;

@@ -188,6 +188,8 @@ pub(super) fn reload(ui: &Rc<Ui>) {
             }
             w.global::<ContactsAdapter>().set_requests(model(requests));
             refresh(ui, w);
+            super::feed::refresh_audiences(ui, w);
+            super::feed::refresh_names(ui, w);
             super::conversations::refresh(ui, w);
             super::chat::refresh_header(ui, w);
         },

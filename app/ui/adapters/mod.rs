@@ -5,7 +5,9 @@
 mod chat;
 mod contacts;
 mod conversations;
+mod feed;
 mod join;
+mod profile;
 mod room;
 mod search;
 mod settings;
@@ -28,6 +30,7 @@ use super::controllers::timeline::Timeline;
 use super::{AppWindow, Presence, Rows, Ui, on_ui};
 
 pub use chat::Chat;
+pub use feed::FeedUi;
 pub use join::Join;
 pub use room::RoomUi;
 
@@ -47,6 +50,8 @@ pub struct State {
     pub join: Join,
     pub invitations: Vec<(String, InvitationRecord)>,
     pub hits: Vec<(String, MessageRecord)>,
+    /// The feed, a profile page's posts, the open post.
+    pub feed: FeedUi,
     pub status_timer: slint::Timer,
     pub toast_timer: slint::Timer,
     /// Watches whether the window is active (to mark the open conversation read).
@@ -70,6 +75,7 @@ impl State {
             join: Join::default(),
             invitations: Vec::new(),
             hits: Vec::new(),
+            feed: FeedUi::default(),
             status_timer: slint::Timer::default(),
             toast_timer: slint::Timer::default(),
             activity_timer: slint::Timer::default(),
@@ -100,6 +106,8 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     room::install(ui, w);
     join::install(ui, w);
     contacts::install(ui, w);
+    feed::install(ui, w);
+    profile::install(ui, w);
     search::install(ui, w);
     wizard::install(ui, w);
     settings::install(ui, w);
@@ -155,6 +163,7 @@ pub fn reload_all(ui: &Rc<Ui>, w: &AppWindow) {
     contacts::reload(ui);
     room::reload(ui);
     chat::reopen(ui, w);
+    feed::reload(ui);
 }
 
 /// Views to rebuild after a batch of events (once per batch, not once per event: a login
@@ -162,6 +171,8 @@ pub fn reload_all(ui: &Rc<Ui>, w: &AppWindow) {
 #[derive(Default)]
 struct Dirty {
     lists: bool,
+    /// Roster names or groups changed (the feed's names and audiences).
+    roster: bool,
     status: bool,
     conversations_from_store: bool,
     requests: bool,
@@ -182,6 +193,10 @@ impl Dirty {
             conversations::refresh(ui, w);
             contacts::refresh(ui, w);
             chat::refresh_header(ui, w);
+        }
+        if self.roster {
+            feed::refresh_audiences(ui, w);
+            feed::refresh_names(ui, w);
         }
         if self.conversations_from_store {
             conversations::schedule_reload(ui);
@@ -224,6 +239,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
                 .set_state(&account, state, std::time::Instant::now());
             if fresh {
                 contacts::on_online(ui, &account);
+                feed::on_connected(ui, w, &account);
             }
             dirty.status = true;
             dirty.lists = true;
@@ -277,6 +293,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
                 }
             }
             dirty.lists = true;
+            dirty.roster = true;
         }
         Event::SubscriptionRequest { .. } => dirty.requests = true,
         // Rooms appear in the conversation list through their conversations; their state,
@@ -329,12 +346,17 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             }
         }
         Event::Invitation { .. } => dirty.invitations = true,
-        // The feed view is not built yet; posts, comments and profiles wait in the store.
-        Event::Post { .. }
-        | Event::PostRemoved { .. }
-        | Event::Comment { .. }
-        | Event::CommentRemoved { .. }
-        | Event::Profile { .. } => {}
+        // The feed's lists follow the core's feed diffs (see `feed::load`); the open post,
+        // its comments and a profile page follow these events.
+        Event::Post { post, .. } => feed::on_post(ui, w, &post),
+        Event::PostRemoved { account, post } => feed::on_post_removed(ui, &account, &post),
+        Event::Comment { account, comment } => feed::on_comment(ui, &account, comment),
+        Event::CommentRemoved {
+            account,
+            post_id,
+            item_id,
+        } => feed::on_comment_removed(ui, &account, post_id, &item_id),
+        Event::Profile { account, profile } => profile::on_profile(ui, w, &account, &profile),
         Event::Bookmarks { .. } => {
             dirty.conversations_from_store = true;
             dirty.rooms_from_store = true;

@@ -169,6 +169,7 @@ pub(crate) fn load_accounts(ui: &Rc<Ui>, startup: bool) {
             }
             refresh(ui, w);
             super::shell::refresh_status(ui, w);
+            super::feed::on_accounts(ui, w);
             super::contacts::reload(ui);
             super::room::reload(ui);
             super::conversations::reload_invitations(ui);

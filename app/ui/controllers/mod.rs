@@ -2,6 +2,7 @@
 //! decides what the UI does, and is unit-tested without a window. Adapters
 //! (`super::adapters`) own them and mirror their rows into Slint models.
 
+pub mod feed;
 pub mod format;
 pub mod occupants;
 pub mod people;

@@ -182,6 +182,25 @@ impl People {
             .unwrap_or_else(|| jid.to_owned())
     }
 
+    /// The name the user gave a contact in the roster, if any.
+    pub fn roster_name(&self, account: &str, jid: &str) -> Option<String> {
+        self.contacts
+            .get(account)
+            .and_then(|l| l.iter().find(|c| c.jid == jid))
+            .and_then(|c| c.name.clone())
+            .filter(|n| !n.trim().is_empty())
+    }
+
+    /// The account's roster groups (unsorted, with repeats): the circles a post can go to.
+    pub fn groups(&self, account: &str) -> Vec<&str> {
+        self.contacts
+            .get(account)
+            .into_iter()
+            .flatten()
+            .flat_map(|c| c.groups.iter().map(String::as_str))
+            .collect()
+    }
+
     /// Conversation rows: most recent first, filtered by name or address.
     pub fn conversation_rows(
         &self,
@@ -455,5 +474,10 @@ mod tests {
         assert_eq!(rows[2].status, "amy@x");
         p.remove_contact("a@x", "zed@x");
         assert_eq!(p.contact_rows().len(), 3);
+        let mut groups = p.groups("a@x");
+        groups.sort_unstable();
+        assert_eq!(groups, ["Friends", "Work", "Work"]);
+        assert_eq!(p.roster_name("a@x", "bob@x").as_deref(), Some("Bob"));
+        assert_eq!(p.roster_name("a@x", "zed@x"), None);
     }
 }

@@ -341,9 +341,13 @@ impl Client {
             None => blog::node_for(&draft.audience, None),
         };
         let audience = draft.audience.to_string();
-        let fail = |e: Error| Error::PublishRefused {
-            audience: audience.clone(),
-            reason: refused(e),
+        let fail = |e: Error| match e {
+            // Not a refusal: nothing was published, and the UI says "offline".
+            Error::NotConnected(_) | Error::Timeout(_) => e,
+            e => Error::PublishRefused {
+                audience: audience.clone(),
+                reason: refused(e),
+            },
         };
         if access != Access::Open {
             self.ensure_node(&acc.jid, &node, &blog::post_options(&access))
@@ -485,9 +489,12 @@ impl Client {
         );
         self.pubsub(&acc.jid, None, true, publish.into())
             .await
-            .map_err(|e| Error::PublishRefused {
-                audience: post.audience.to_string(),
-                reason: refused(e),
+            .map_err(|e| match e {
+                Error::NotConnected(_) | Error::Timeout(_) => e,
+                e => Error::PublishRefused {
+                    audience: post.audience.to_string(),
+                    reason: refused(e),
+                },
             })?;
         self.store_own_entry(
             &acc,
@@ -672,7 +679,7 @@ impl Client {
             .post(acc.id, post_id)?
             .ok_or_else(|| Error::NoSuchPost(post_id.to_string()))?;
         let Some(c) = blog::comments_ref(&post) else {
-            return Ok(Vec::new());
+            return Ok(self.inner.store.comments(post.id)?);
         };
         let service = (c.service != own).then_some(&c.service);
         let items = match self

@@ -370,7 +370,10 @@ impl State {
             ("img", true) => {
                 if let Some(src) = attr("src") {
                     let alt = attr("alt").filter(|a| !a.trim().is_empty());
-                    let label = format!("🖼 {}", alt.as_deref().unwrap_or("image"));
+                    let label = match alt.as_deref() {
+                        Some(a) => format!("Image: {}", a.trim()),
+                        None => "Image".to_owned(),
+                    };
                     if self.link.is_none() {
                         self.md.push_str(&format!(
                             "[{}](<{}>)",
