@@ -196,6 +196,14 @@ fn post_row(r: &Row<'_>) -> rusqlite::Result<PostRecord> {
     })
 }
 
+fn circle_row(r: &Row<'_>) -> rusqlite::Result<CircleRecord> {
+    Ok(CircleRecord {
+        name: r.get(0)?,
+        node: r.get(1)?,
+        groups: json(&r.get::<_, String>(2)?),
+    })
+}
+
 const COMMENT_COLUMNS: &str =
     "id, post_id, item_id, author, author_name, verified, body, markdown, published, updated";
 
@@ -491,13 +499,7 @@ impl Store {
         let conn = self.lock();
         let mut stmt = conn
             .prepare("SELECT name, node, groups FROM circle WHERE account_id = ?1 ORDER BY name")?;
-        let rows = stmt.query_map([account], |r| {
-            Ok(CircleRecord {
-                name: r.get(0)?,
-                node: r.get(1)?,
-                groups: json(&r.get::<_, String>(2)?),
-            })
-        })?;
+        let rows = stmt.query_map([account], circle_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -518,13 +520,7 @@ impl Store {
         conn.query_row(
             "SELECT name, node, groups FROM circle WHERE account_id = ?1 AND name = ?2",
             params![account, name],
-            |r| {
-                Ok(CircleRecord {
-                    name: r.get(0)?,
-                    node: r.get(1)?,
-                    groups: json(&r.get::<_, String>(2)?),
-                })
-            },
+            circle_row,
         )
         .map_err(Error::from)
     }
