@@ -593,7 +593,21 @@ async fn avatars_nicknames_and_vcards_both_ways() -> Result<()> {
             "<iq xmlns='jabber:client' type='set' id='vc1'><vCard xmlns='vcard-temp'><FN>Carol</FN>\
              <PHOTO><TYPE>image/png</TYPE><BINVAL>{b64}</BINVAL></PHOTO></vCard></iq>")}))
         .await?;
-    carol_peer.command(json!({"cmd": "ping"})).await?;
+    // Her presence announces the photo (XEP-0153); Starling picks it up live.
+    let hash = sha1_hex(&carol_png);
+    carol_peer
+        .command(json!({"cmd": "raw", "xml": format!(
+            "<presence xmlns='jabber:client'><x xmlns='vcard-temp:x:update'><photo>{hash}</photo></x></presence>")}))
+        .await?;
+    a.wait_for("carol's photo", |e| match e {
+        Event::Profile { profile, .. }
+            if profile.jid == carol.jid && profile.avatar.as_deref() == Some(hash.as_str()) =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await?;
     let p = a.client.fetch_profile(&alice.jid, &carol.jid).await?;
     ensure!(
         p.avatar.as_deref() == Some(sha1_hex(&carol_png).as_str()),

@@ -284,6 +284,14 @@ impl Actor {
                     show,
                     status,
                 });
+                if available
+                    && let Some(x) = p
+                        .payloads
+                        .iter()
+                        .find(|e| e.is("x", crate::proto::profile::VCARD_TEMP_UPDATE))
+                {
+                    self.on_photo_hash(&bare, x).await;
+                }
             }
             _ => tracing::debug!(from = %from, kind = ?p.type_, "presence"),
         }
@@ -504,6 +512,7 @@ impl Actor {
                 }
             }
             Pending::AvatarData { jid, id } => self.on_avatar_data(&jid, &id, payload),
+            Pending::VcardPhoto { jid, id } => self.on_vcard_photo(&jid, &id, payload),
             Pending::LegacyBookmarks => {
                 let list = payload
                     .as_ref()

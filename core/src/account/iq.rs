@@ -64,6 +64,11 @@ pub enum Pending {
         jid: BareJid,
         id: String,
     },
+    /// The vCard-temp of `jid`, whose presence announced the photo `id` (XEP-0153).
+    VcardPhoto {
+        jid: BareJid,
+        id: String,
+    },
     /// Publishing (`Some`) or retracting (`None`) the bookmark of a room.
     BookmarkSet {
         room: BareJid,

@@ -111,12 +111,63 @@ impl Actor {
             }
             None => return,
         };
-        if let Err(e) = self.avatars.store(id, &bytes) {
+        self.on_avatar_data_bytes(jid, id, &bytes);
+    }
+
+    /// Caches verified avatar bytes and records them as `jid`'s avatar.
+    fn on_avatar_data_bytes(&mut self, jid: &BareJid, id: &str, bytes: &[u8]) {
+        if let Err(e) = self.avatars.store(id, bytes) {
             tracing::warn!(%jid, error = %e, "cannot cache an avatar");
             return;
         }
-        let id = id.to_owned();
+        let id = id.to_ascii_lowercase();
         self.set_profile(jid, |p| p.avatar = Some(id));
+    }
+
+    /// A XEP-0153 photo hash in a contact's presence: clients without PEP avatars announce
+    /// their vCard-temp photo this way. Fetched only when it is new to us.
+    pub(super) async fn on_photo_hash(&mut self, jid: &BareJid, x: &Element) {
+        let Some(Some(id)) = profile::parse_vcard_update(x) else {
+            return;
+        };
+        let current = self
+            .store
+            .profile(self.rec.id, jid.as_str())
+            .ok()
+            .flatten()
+            .and_then(|p| p.avatar);
+        if current.as_deref() == Some(id.as_str()) {
+            return;
+        }
+        if self.avatars.path(&id).is_some() {
+            self.set_profile(jid, |p| p.avatar = Some(id));
+            return;
+        }
+        let known = matches!(self.store.contact(self.rec.id, jid.as_str()), Ok(Some(_)));
+        if known {
+            self.send_iq(
+                Some(Jid::from(jid.clone())),
+                IqKind::Get,
+                profile::vcard_temp_request(),
+                Pending::VcardPhoto {
+                    jid: jid.clone(),
+                    id,
+                },
+            )
+            .await;
+        }
+    }
+
+    /// The vCard-temp we asked for because of a photo hash: cached if it matches the hash.
+    pub(super) fn on_vcard_photo(&mut self, jid: &BareJid, id: &str, payload: Option<Element>) {
+        let Some((bytes, _)) = payload.and_then(|el| profile::parse_vcard_temp_photo(&el)) else {
+            return;
+        };
+        if profile::sha1_hex(&bytes) != id.to_ascii_lowercase() {
+            tracing::warn!(%jid, "vCard photo does not match the announced hash");
+            return;
+        }
+        self.on_avatar_data_bytes(jid, id, &bytes);
     }
 
     fn set_profile(&mut self, jid: &BareJid, f: impl FnOnce(&mut ProfileRecord)) {
