@@ -688,3 +688,43 @@ async fn blog_and_profile_from_the_command_line() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starling_followers_find_circle_posts_without_setup() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.add_roster_item(&alice.jid, &bob.jid, &["Family"])?;
+    server.add_roster_item(&bob.jid, &alice.jid, &[])?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut b = Node::new(&server, &bob).await?;
+    b.online().await?;
+
+    // Live: the post reaches bob's Starling as it is published.
+    let post = a
+        .client
+        .publish_post(
+            &alice.jid,
+            PostDraft::new("circle hello", Audience::Circle("Family".into())),
+        )
+        .await?;
+    let got = node_gets_post(&mut b, &alice.jid, "circle hello").await?;
+    ensure!(
+        got.item_id == post.item_id && got.node == post.node,
+        "{got:?}"
+    );
+    ensure!(matches!(got.audience, Audience::Circle(_)), "{got:?}");
+    b.shutdown().await;
+
+    // Later, on a new device: a feed refresh finds the circle node by itself.
+    let mut fresh = Node::new(&server, &bob).await?;
+    fresh.online().await?;
+    fresh.client.refresh_feed(&bob.jid).await?;
+    let feed = fresh
+        .client
+        .feed_page(&bob.jid, Some(&alice.jid), None, 10)?;
+    ensure!(feed.iter().any(|p| p.item_id == post.item_id), "{feed:?}");
+    a.shutdown().await;
+    fresh.shutdown().await;
+    Ok(())
+}
