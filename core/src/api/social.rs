@@ -380,9 +380,10 @@ impl Client {
         .await
         .map_err(fail)?;
         let now = crate::store::now_ms();
+        let own_name = self.own_name(&acc, &own);
         let publishing = Publishing {
             author: &own,
-            author_name: None,
+            author_name: own_name.as_deref(),
             node: &node,
             id: &id,
             published: now,
@@ -436,6 +437,17 @@ impl Client {
             },
         ));
         Ok(post)
+    }
+
+    /// The name we sign entries with: our nickname, else our full name.
+    fn own_name(&self, acc: &AccountRecord, own: &BareJid) -> Option<String> {
+        let p = self
+            .inner
+            .store
+            .profile(acc.id, own.as_str())
+            .ok()
+            .flatten()?;
+        p.nick.or(p.full_name)
     }
 
     fn own_post(&self, acc: &AccountRecord, item_id: &str) -> Result<PostRecord> {
@@ -737,6 +749,7 @@ impl Client {
         let target = blog::comments_ref(&post).ok_or(Error::NoComments)?;
         let id = short_id();
         let now = crate::store::now_ms();
+        let own_name = self.own_name(&acc, &own);
         let entry = mb::entry(
             &Draft {
                 text: text.to_owned(),
@@ -744,7 +757,7 @@ impl Client {
             },
             &Publishing {
                 author: &own,
-                author_name: None,
+                author_name: own_name.as_deref(),
                 node: &target.node,
                 id: &id,
                 published: now,
