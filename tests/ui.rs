@@ -58,6 +58,10 @@ fn desktop_ui() -> Result<()> {
             social_feed(r2.clone(), s2.clone()),
         )?;
         run_scenario(
+            "profiles: a contact's picture and nickname everywhere; saving our own profile",
+            profiles(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
             "group chat: invitation, join from the dialog, talk, occupants, moderation",
             group_chat(r2, s2),
         )
@@ -1146,6 +1150,210 @@ async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
 
     app.window().hide()?;
     drop(app);
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
+/// An element with the image role and exactly this label shows (an avatar with a picture).
+async fn picture_shows(app: &App, label: &str) -> Result<()> {
+    until(&format!("the picture {label:?}"), || {
+        with_role(app, AccessibleRole::Image, label).ok()
+    })
+    .await
+    .map(|_| ())
+}
+
+async fn profiles(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
+    use starling::ui::{ChatAdapter, ProfileAdapter, SettingsAdapter};
+
+    let (rt, server) = (&*rt, &*server);
+    let (me, bob) = (server.account("face")?, server.account("bob")?);
+    server.befriend(&me.jid, &bob.jid)?;
+    let files = tempfile::tempdir()?;
+    let bob_png = files.path().join("bob.png");
+    image::RgbImage::from_fn(120, 80, |x, y| {
+        image::Rgb([(x * 2) as u8, (y * 3) as u8, 160])
+    })
+    .save(&bob_png)?;
+    let my_png = files.path().join("me.png");
+    image::RgbImage::from_fn(300, 300, |x, y| {
+        image::Rgb([200, (x / 2) as u8, (y / 2) as u8])
+    })
+    .save(&my_png)?;
+    let not_png = files.path().join("notes.png");
+    std::fs::write(&not_png, "these are notes, not a picture")?;
+
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    {
+        let (c, a, o) = (client.clone(), me.clone(), options(server));
+        on_rt(rt, async move {
+            c.add_account(&a.jid, Password::new(a.password.clone()), o)
+                .await?;
+            Ok(())
+        })
+        .await?;
+    }
+    let app = App::new(client.clone(), rt.handle().clone())?;
+    app.window().show()?;
+    until("online", || {
+        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+
+    // Bob (slixmpp, in our roster without a name) publishes a picture, a nickname and a
+    // vCard; then writes to us.
+    let mut peer = rt.block_on(server.peer(&bob))?;
+    let published = rt.block_on(peer.command(json!({"cmd": "avatar_publish", "file": bob_png})))?;
+    rt.block_on(peer.command(json!({"cmd": "nick_publish", "nick": "Bobby"})))?;
+    rt.block_on(peer.command(json!({
+        "cmd": "pep_publish",
+        "node": "urn:xmpp:vcard4",
+        "id": "current",
+        "xml": "<vcard xmlns='urn:ietf:params:xml:ns:vcard-4.0'>\
+                <fn><text>Robert Marsh</text></fn>\
+                <note><text>Climbs things.</text></note>\
+                <url><uri>https://bob.example/</uri></url></vcard>",
+        "options": {"pubsub#access_model": "open"},
+    })))?;
+    rt.block_on(peer.send_message(&me.jid, "hi, with a face"))?;
+
+    // The conversation list names him by his nickname, with his picture.
+    let row = until("Bobby's conversation", || {
+        find_labels(&app, AccessibleRole::ListItem, |l| {
+            l.starts_with("Bobby, 1 unread")
+        })
+        .into_iter()
+        .next()
+    })
+    .await
+    .with_context(|| format!("stored profile: {:?}", client.profile(&me.jid, &bob.jid)))?;
+    picture_shows(&app, "Picture of Bobby")
+        .await
+        .with_context(|| {
+            format!(
+                "published {published}; stored {:?}; file {:?}",
+                client.profile(&me.jid, &bob.jid),
+                client.avatar_path(&me.jid, &bob.jid)
+            )
+        })?;
+    // So does the chat's header.
+    tap(&app, AccessibleRole::ListItem, &row).await?;
+    let chat = app.window().global::<ChatAdapter<'_>>();
+    until("the header's picture", || {
+        (chat.get_title() == "Bobby" && chat.get_picture().size().width > 0).then_some(())
+    })
+    .await
+    .with_context(|| format!("title {:?}", chat.get_title()))?;
+
+    // The contact list too; his profile page says who he is.
+    tap(&app, AccessibleRole::Tab, "Contacts").await?;
+    shows(
+        &app,
+        "Bobby in the contacts",
+        AccessibleRole::ListItem,
+        |l| l.starts_with("Bobby, "),
+    )
+    .await?;
+    tap(&app, AccessibleRole::Button, "Profile of Bobby").await?;
+    let page = app.window().global::<ProfileAdapter<'_>>();
+    until("his page with his profile", || {
+        (page.get_open()
+            && page.get_name() == "Bobby"
+            && page.get_full_name() == "Robert Marsh"
+            && page.get_bio() == "Climbs things."
+            && page.get_url() == "https://bob.example/"
+            && page.get_picture().size().width > 0)
+            .then_some(())
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "name {:?}, full name {:?}, bio {:?}, url {:?}",
+            page.get_name(),
+            page.get_full_name(),
+            page.get_bio(),
+            page.get_url()
+        )
+    })?;
+    with_role(
+        &app,
+        AccessibleRole::Button,
+        "Web site of Bobby: https://bob.example/",
+    )?;
+    tap(&app, AccessibleRole::Button, "Back to the feed").await?;
+
+    // Our own profile in Settings: a file that is not a picture is refused in the form.
+    tap(&app, AccessibleRole::Tab, "Settings").await?;
+    let settings = app.window().global::<SettingsAdapter<'_>>();
+    let nick = until("the nickname field", || field(&app, "Nickname").ok()).await?;
+    nick.set_accessible_value("Face Person");
+    field(&app, "Picture file")?.set_accessible_value(not_png.to_string_lossy().into_owned());
+    shows(&app, "the preview error", AccessibleRole::Text, |l| {
+        l.starts_with("Cannot use this picture")
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Save profile").await?;
+    until("the save error", || {
+        (!settings.get_profile_busy()
+            && settings
+                .get_profile_error()
+                .starts_with("Cannot use this picture"))
+        .then_some(())
+    })
+    .await
+    .with_context(|| format!("error {:?}", settings.get_profile_error()))?;
+
+    // A picture and a nickname are saved, shown, and readable by others.
+    field(&app, "Picture file")?.set_accessible_value(my_png.to_string_lossy().into_owned());
+    until("the preview", || {
+        (settings.get_profile_error().is_empty() && settings.get_profile_picture().size().width > 0)
+            .then_some(())
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Save profile").await?;
+    until("saved", || {
+        (settings.get_profile_status() == "Saved.").then_some(())
+    })
+    .await
+    .with_context(|| format!("error {:?}", settings.get_profile_error()))?;
+    anyhow::ensure!(
+        settings.get_profile_picture_path().is_empty()
+            && settings.get_profile_nick() == "Face Person",
+        "nick {:?}, path {:?}",
+        settings.get_profile_nick(),
+        settings.get_profile_picture_path()
+    );
+    picture_shows(&app, &format!("Your picture on {}", me.jid)).await?;
+    let stored = client.profile(&me.jid, &me.jid)?.context("our profile")?;
+    anyhow::ensure!(stored.nick.as_deref() == Some("Face Person"), "{stored:?}");
+    let fetched = rt.block_on(peer.command(json!({"cmd": "avatar_fetch", "jid": me.jid})))?;
+    anyhow::ensure!(
+        fetched["sha1_ok"] == true && fetched["id"] == json!(stored.avatar),
+        "{fetched}"
+    );
+    let nick_items = rt.block_on(peer.command(json!({
+        "cmd": "pep_items", "jid": me.jid, "node": "http://jabber.org/protocol/nick"
+    })))?;
+    anyhow::ensure!(
+        nick_items.to_string().contains("Face Person"),
+        "{nick_items}"
+    );
+    // Saving again without changes publishes nothing.
+    tap(&app, AccessibleRole::Button, "Save profile").await?;
+    until("nothing to save", || {
+        (settings.get_profile_status() == "Nothing changed.").then_some(())
+    })
+    .await?;
+
+    app.window().hide()?;
+    drop(app);
+    rt.block_on(peer.quit())?;
     on_rt(rt, async move {
         client.disconnect_all().await;
         Ok(())

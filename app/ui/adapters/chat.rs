@@ -330,6 +330,7 @@ fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
             let g = w.global::<ChatAdapter>();
             g.set_initials(s(format::initials(&h.title)));
             g.set_tint(color(format::tint(peer)));
+            g.set_picture(Default::default());
             g.set_presence(crate::ui::Presence::Offline);
             g.set_title(s(&h.title));
             g.set_subtitle(s(&h.subtitle));
@@ -341,6 +342,7 @@ fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
             let g = w.global::<ChatAdapter>();
             g.set_initials(s(format::initials(nick)));
             g.set_tint(color(format::tint(peer)));
+            g.set_picture(Default::default());
             g.set_presence(crate::ui::Presence::Offline);
             g.set_title(s(nick));
             g.set_subtitle(s(format!("Private conversation in {room_name} ({room})")));
@@ -353,6 +355,7 @@ fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     let g = w.global::<ChatAdapter>();
     g.set_initials(s(format::initials(&name)));
     g.set_tint(color(format::tint(peer)));
+    g.set_picture(super::avatars::picture(&st, account, peer));
     g.set_presence(presence(p));
     let subtitle = match (name == peer, status.is_empty()) {
         (true, true) => String::new(),
@@ -362,6 +365,8 @@ fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     };
     g.set_title(s(&name));
     g.set_subtitle(s(subtitle));
+    drop(st);
+    super::avatars::want(ui, vec![(account.to_owned(), peer.to_owned())]);
 }
 
 fn item(r: MessageRow) -> MessageItem {

@@ -64,6 +64,8 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         }
     });
     let u = ui.clone();
+    g.on_seen(move |account, jid| super::avatars::seen(&u, &account, &jid));
+    let u = ui.clone();
     g.on_set_presence(move |idx, status| {
         let show = match idx {
             1 => Availability::Away,
@@ -198,11 +200,15 @@ pub(super) fn reload(ui: &Rc<Ui>) {
 
 pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
     let st = ui.state.borrow();
-    let items: Vec<ContactItem> = st
-        .people
-        .contact_rows()
+    let rows = st.people.contact_rows();
+    let people: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.account.clone(), r.jid.clone()))
+        .collect();
+    let items: Vec<ContactItem> = rows
         .into_iter()
         .map(|r| ContactItem {
+            picture: super::avatars::picture(&st, &r.account, &r.jid),
             account: s(&r.account),
             jid: s(&r.jid),
             name: s(&r.name),
@@ -217,4 +223,6 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
     let g = w.global::<ContactsAdapter>();
     g.set_contacts(model(items));
     g.set_accounts(model(st.accounts.iter().map(|a| s(&a.jid)).collect()));
+    drop(st);
+    super::avatars::want(ui, people);
 }

@@ -41,6 +41,8 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         }
     });
     let u = ui.clone();
+    g.on_seen(move |account, peer| super::avatars::seen(&u, &account, &peer));
+    let u = ui.clone();
     g.on_accept_invitation(move |account, room| accept(&u, account.into(), room.into()));
     let u = ui.clone();
     g.on_decline_invitation(move |account, room| {
@@ -167,9 +169,19 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
         .people
         .conversation_rows(&st.convs, &filter, st.open_conversation(), today);
     let total = total_unread(&st.convs);
+    // Chats show their person's picture (rooms and private chats in rooms: initials).
+    let people: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r.kind == ConvKind::Chat)
+        .map(|r| (r.account.clone(), r.peer.clone()))
+        .collect();
     let items: Vec<ConversationItem> = rows
         .into_iter()
         .map(|r| ConversationItem {
+            picture: match r.kind {
+                ConvKind::Chat => super::avatars::picture(&st, &r.account, &r.peer),
+                ConvKind::Room | ConvKind::Private => Default::default(),
+            },
             account: s(&r.account),
             peer: s(&r.peer),
             name: s(&r.name),
@@ -192,6 +204,8 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
     g.set_items(model(items));
     w.global::<Shell>()
         .set_total_unread(i32::try_from(total).unwrap_or(i32::MAX));
+    drop(st);
+    super::avatars::want(ui, people);
 }
 
 /// Alt+Up/Down: open the previous/next conversation in the list.

@@ -361,17 +361,15 @@ fn show_snapshot(
             Which::Profile => &st.feed.profile,
         };
         let today = chrono::Local::now().date_naive();
-        let items: Vec<PostItem> = l
-            .feed
-            .as_ref()
-            .map(|f| f.posts())
-            .unwrap_or_default()
+        let posts = l.feed.as_ref().map(|f| f.posts()).unwrap_or_default();
+        let items: Vec<PostItem> = posts
             .iter()
             .map(|p| post_item(st, account, p, today))
             .collect();
         (rows, items, has_older)
     };
     rows.set_vec(items);
+    want_authors(ui, account, rows.iter().map(|p| p.author.to_string()));
     set_paging(w, which, has_older, false);
     if which == Which::Profile {
         super::profile::on_loaded(ui, w);
@@ -399,21 +397,24 @@ fn is_loading(ui: &Ui, which: Which) -> bool {
 }
 
 /// Mirrors controller changes into a model, one row at a time.
-fn apply_changes(ui: &Ui, rows: &VecModel<PostItem>, account: &str, changes: Vec<Change>) {
+fn apply_changes(ui: &Rc<Ui>, rows: &VecModel<PostItem>, account: &str, changes: Vec<Change>) {
     if changes.is_empty() {
         return;
     }
     let today = chrono::Local::now().date_naive();
+    let mut authors = Vec::new();
     for c in changes {
         match c {
             Change::Insert(i, p) => {
                 let it = post_item(&ui.state.borrow(), account, &p, today);
+                authors.push(p.author);
                 if i <= rows.row_count() {
                     rows.insert(i, it);
                 }
             }
             Change::Set(i, p) => {
                 let it = post_item(&ui.state.borrow(), account, &p, today);
+                authors.push(p.author);
                 if i < rows.row_count() {
                     rows.set_row_data(i, it);
                 }
@@ -425,6 +426,18 @@ fn apply_changes(ui: &Ui, rows: &VecModel<PostItem>, account: &str, changes: Vec
             }
         }
     }
+    want_authors(ui, account, authors.into_iter());
+}
+
+/// The pictures of these authors (read from the store once).
+fn want_authors(ui: &Rc<Ui>, account: &str, authors: impl Iterator<Item = String>) {
+    let mut keys: Vec<(String, String)> = authors
+        .filter(|a| !a.is_empty())
+        .map(|a| (account.to_owned(), a))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    super::avatars::want(ui, keys);
 }
 
 /// Pages older posts in when the list is scrolled to its end.
@@ -477,8 +490,10 @@ pub(super) fn load_older(ui: &Rc<Ui>, which: Which) {
 
 /// A post as the views show it, for the account `account`.
 fn post_item(st: &State, account: &str, p: &PostRecord, today: chrono::NaiveDate) -> PostItem {
-    let names = |jid: &str| st.people.roster_name(account, jid);
-    item(feed::post_row(p, account, &names, today))
+    let names = |jid: &str| st.people.known_name(account, jid);
+    let mut it = item(feed::post_row(p, account, &names, today));
+    it.picture = super::avatars::picture(st, account, &p.author);
+    it
 }
 
 fn item(r: PostRow) -> PostItem {
@@ -513,6 +528,7 @@ fn item(r: PostRow) -> PostItem {
         audience: s(&r.audience),
         comments: i32::try_from(r.comments).unwrap_or(i32::MAX),
         own: r.own,
+        picture: Default::default(),
     }
 }
 
@@ -686,18 +702,27 @@ fn show_open_post(ui: &Rc<Ui>, w: &AppWindow) {
 }
 
 fn show_comments(ui: &Rc<Ui>) {
-    let (rows, items) = {
+    let (rows, items, authors) = {
         let st = ui.state.borrow();
         let today = chrono::Local::now().date_naive();
+        let mut authors = Vec::new();
         let items: Vec<CommentItem> = match &st.feed.open {
             Some(o) => {
-                let names = |jid: &str| st.people.roster_name(&o.account, jid);
+                let names = |jid: &str| st.people.known_name(&o.account, jid);
                 o.comments
                     .list()
                     .iter()
                     .map(|c| {
                         let r = feed::comment_row(c, &o.account, &names, today);
+                        // Only a confirmed author's face: an unverified name is a claim.
+                        let picture = if r.verified && !r.author.is_empty() {
+                            authors.push((o.account.clone(), r.author.clone()));
+                            super::avatars::picture(&st, &o.account, &r.author)
+                        } else {
+                            Default::default()
+                        };
                         CommentItem {
+                            picture,
                             id: i32::try_from(r.id).unwrap_or(i32::MAX),
                             body: styled(&r.markdown, &r.text),
                             name: s(&r.name),
@@ -714,9 +739,10 @@ fn show_comments(ui: &Rc<Ui>) {
             }
             None => Vec::new(),
         };
-        (st.feed.comment_rows.clone(), items)
+        (st.feed.comment_rows.clone(), items, authors)
     };
     rows.set_vec(items);
+    super::avatars::want(ui, authors);
 }
 
 fn close_post(ui: &Rc<Ui>) {
@@ -880,7 +906,7 @@ pub(super) fn on_comment_removed(ui: &Rc<Ui>, account: &str, post_id: i64, item_
     }
 }
 
-/// Names changed (roster): rebuild the rows of the lists and the open post.
+/// Names or pictures changed: rebuild the rows of the lists and the open post.
 pub(super) fn refresh_names(ui: &Rc<Ui>, w: &AppWindow) {
     let today = chrono::Local::now().date_naive();
     for which in [Which::Main, Which::Profile] {
@@ -898,9 +924,12 @@ pub(super) fn refresh_names(ui: &Rc<Ui>, w: &AppWindow) {
                 .collect();
             (l.rows.clone(), items)
         };
-        // Only rows whose text changed are touched (names rarely change).
+        // Only rows whose name or picture changed are touched (they rarely change).
         for (i, it) in items.into_iter().enumerate() {
-            if rows.row_data(i).is_some_and(|old| old.name != it.name) {
+            if rows
+                .row_data(i)
+                .is_some_and(|old| old.name != it.name || old.picture != it.picture)
+            {
                 rows.set_row_data(i, it);
             }
         }

@@ -2,6 +2,7 @@
 //! global, and forwards the global's callbacks. [`install`] wires them up and starts the
 //! event pump that brings core events to the UI thread.
 
+mod avatars;
 mod chat;
 mod contacts;
 mod conversations;
@@ -18,7 +19,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use slint::{Color, ComponentHandle as _, ModelRc, SharedString};
-use starling_core::store::{AccountRecord, ConversationRecord, InvitationRecord, MessageRecord};
+use starling_core::store::{
+    AccountRecord, ConversationRecord, InvitationRecord, MessageRecord, ProfileRecord,
+};
 use starling_core::{ConnectionState, Event};
 use tokio::sync::broadcast::error::TryRecvError;
 
@@ -52,6 +55,12 @@ pub struct State {
     pub hits: Vec<(String, MessageRecord)>,
     /// The feed, a profile page's posts, the open post.
     pub feed: FeedUi,
+    /// Everyone's pictures (decoded, by avatar id) and the profile fetches.
+    pub avatars: avatars::Pictures,
+    /// The own-profile form in Settings.
+    pub own_profile: settings::OwnProfile,
+    /// The profile of the person whose page shows.
+    pub person: Option<ProfileRecord>,
     pub status_timer: slint::Timer,
     pub toast_timer: slint::Timer,
     /// Watches whether the window is active (to mark the open conversation read).
@@ -76,6 +85,9 @@ impl State {
             invitations: Vec::new(),
             hits: Vec::new(),
             feed: FeedUi::default(),
+            avatars: avatars::Pictures::default(),
+            own_profile: settings::OwnProfile::default(),
+            person: None,
             status_timer: slint::Timer::default(),
             toast_timer: slint::Timer::default(),
             activity_timer: slint::Timer::default(),
@@ -181,6 +193,8 @@ struct Dirty {
     /// Stored rooms (names, subjects, removals) changed.
     rooms_from_store: bool,
     invitations: bool,
+    /// Someone's picture or nickname changed.
+    people: bool,
 }
 
 impl Dirty {
@@ -214,6 +228,9 @@ impl Dirty {
         if self.invitations {
             conversations::reload_invitations(ui);
         }
+        if self.people {
+            avatars::refresh_views(ui, w);
+        }
     }
 }
 
@@ -223,6 +240,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             let fresh = matches!(state, ConnectionState::Online { resumed: false });
             if !matches!(state, ConnectionState::Online { .. }) {
                 ui.state.borrow_mut().people.clear_presence(&account);
+                avatars::on_offline(ui, &account);
             }
             // Out of the rooms for good; while reconnecting, a resumed session (XEP-0198)
             // keeps them, and a fresh one rejoins (each room says "joining" then).
@@ -240,6 +258,8 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             if fresh {
                 contacts::on_online(ui, &account);
                 feed::on_connected(ui, w, &account);
+                avatars::on_online(ui, &account);
+                settings::on_online(ui, w, &account);
             }
             dirty.status = true;
             dirty.lists = true;
@@ -356,7 +376,14 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             post_id,
             item_id,
         } => feed::on_comment_removed(ui, &account, post_id, &item_id),
-        Event::Profile { account, profile } => profile::on_profile(ui, w, &account, &profile),
+        // Names and pictures everywhere; the open profile page; our own profile's form.
+        Event::Profile { account, profile } => {
+            if avatars::on_profile(ui, &account, &profile) {
+                dirty.people = true;
+            }
+            profile::on_profile(ui, w, &account, &profile);
+            settings::on_profile(ui, w, &account, &profile);
+        }
         Event::Bookmarks { .. } => {
             dirty.conversations_from_store = true;
             dirty.rooms_from_store = true;

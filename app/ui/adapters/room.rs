@@ -455,7 +455,16 @@ fn set_occupants(ui: &Rc<Ui>, w: &AppWindow, account: &str, room: &str, occ: &[O
     super::chat::refresh_header(ui, w);
 }
 
-fn item(e: Entry, own_nick: Option<&str>) -> OccupantItem {
+/// An occupant's picture: theirs when the room shows their address and we have it (never
+/// read or fetched for a room's strangers).
+fn occupant_picture(st: &super::State, account: &str, jid: Option<&str>) -> slint::Image {
+    match jid.map(|j| j.split('/').next().unwrap_or(j)) {
+        Some(j) if !j.is_empty() => super::avatars::picture(st, account, j),
+        _ => slint::Image::default(),
+    }
+}
+
+fn item(e: Entry, own_nick: Option<&str>, picture: slint::Image) -> OccupantItem {
     match e {
         Entry::Header { group, count } => OccupantItem {
             header: true,
@@ -480,6 +489,7 @@ fn item(e: Entry, own_nick: Option<&str>) -> OccupantItem {
             status: s(&o.status),
             hue: o.hue,
             initials: s(&o.initials),
+            picture,
         },
     }
 }
@@ -505,7 +515,13 @@ fn reset_model(ui: &Rc<Ui>) {
         .map(|v| v.occupants.rows())
         .unwrap_or_default()
         .into_iter()
-        .map(|e| item(e, own.as_deref()))
+        .map(|e| {
+            let pic = match &e {
+                Entry::Occupant(o) => occupant_picture(&st, account, o.jid.as_deref()),
+                Entry::Header { .. } => Default::default(),
+            };
+            item(e, own.as_deref(), pic)
+        })
         .collect();
     st.room.occupants.set_vec(rows);
 }
@@ -529,7 +545,11 @@ pub(super) fn apply(ui: &Rc<Ui>, account: &str, room: &str, changes: &[ListChang
                 ListChange::Inserted { at, rows } => {
                     for (i, e) in rows.iter().enumerate() {
                         let at = (at + i).min(model.row_count());
-                        model.insert(at, item(e.clone(), own.as_deref()));
+                        let pic = match e {
+                            Entry::Occupant(o) => occupant_picture(&st, account, o.jid.as_deref()),
+                            Entry::Header { .. } => Default::default(),
+                        };
+                        model.insert(at, item(e.clone(), own.as_deref(), pic));
                     }
                 }
                 ListChange::Removed { at, count } => {
@@ -541,10 +561,36 @@ pub(super) fn apply(ui: &Rc<Ui>, account: &str, room: &str, changes: &[ListChang
                 }
                 ListChange::Updated { at, row } => {
                     if *at < model.row_count() {
-                        model.set_row_data(*at, item(row.clone(), own.as_deref()));
+                        let pic = match row {
+                            Entry::Occupant(o) => occupant_picture(&st, account, o.jid.as_deref()),
+                            Entry::Header { .. } => Default::default(),
+                        };
+                        model.set_row_data(*at, item(row.clone(), own.as_deref(), pic));
                     }
                 }
             }
+        }
+    }
+}
+
+/// Pictures changed: the open room's occupants whose address we know take theirs.
+pub(super) fn refresh_pictures(ui: &Rc<Ui>) {
+    let st = ui.state.borrow();
+    let Some((account, _)) = st.room.open_room() else {
+        return;
+    };
+    let model = &st.room.occupants;
+    for i in 0..model.row_count() {
+        let Some(mut row) = model.row_data(i) else {
+            continue;
+        };
+        if row.header || row.jid.is_empty() {
+            continue;
+        }
+        let pic = occupant_picture(&st, account, Some(row.jid.as_str()));
+        if pic != row.picture {
+            row.picture = pic;
+            model.set_row_data(i, row);
         }
     }
 }

@@ -50,6 +50,8 @@ struct Resource {
 #[derive(Debug, Default)]
 pub struct People {
     contacts: HashMap<String, Vec<ContactRecord>>,
+    /// account -> bare JID -> the nickname they chose (XEP-0172).
+    nicks: HashMap<String, HashMap<String, String>>,
     /// account -> bare JID -> full JID -> resource presence.
     presence: HashMap<String, HashMap<String, HashMap<String, Resource>>>,
 }
@@ -99,6 +101,27 @@ pub struct ContactRow {
     pub detail: String,
 }
 
+/// Longest nickname shown (a nickname is one short line; the rest is cut).
+const MAX_NICK_CHARS: usize = 64;
+
+/// A name someone gave: its first line, trimmed and cut to a sensible length; `None` when
+/// that leaves nothing.
+fn clean_name(name: Option<&str>) -> Option<String> {
+    let line = name?.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(MAX_NICK_CHARS).collect())
+}
+
+/// The name a person goes by: the name the user gave them in the roster, else the
+/// nickname they chose (XEP-0172), else their address.
+pub fn display_name(roster: Option<&str>, nick: Option<&str>, jid: &str) -> String {
+    roster
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .or_else(|| clean_name(nick))
+        .unwrap_or_else(|| jid.to_owned())
+}
+
 fn bare(jid: &str) -> &str {
     jid.split('/').next().unwrap_or(jid)
 }
@@ -125,6 +148,30 @@ impl People {
     pub fn forget_account(&mut self, account: &str) {
         self.contacts.remove(account);
         self.presence.remove(account);
+        self.nicks.remove(account);
+    }
+
+    /// The nickname `jid` chose (from their profile); returns whether it changed.
+    pub fn set_nick(&mut self, account: &str, jid: &str, nick: Option<&str>) -> bool {
+        let per_account = self.nicks.entry(account.to_owned()).or_default();
+        match clean_name(nick) {
+            Some(n) => per_account.insert(jid.to_owned(), n.clone()) != Some(n),
+            None => per_account.remove(jid).is_some(),
+        }
+    }
+
+    /// The nickname `jid` chose, if we know one.
+    pub fn nick(&self, account: &str, jid: &str) -> Option<&str> {
+        self.nicks
+            .get(account)
+            .and_then(|m| m.get(jid))
+            .map(String::as_str)
+    }
+
+    /// A name for `jid` other than their address: the roster name, else their nickname.
+    pub fn known_name(&self, account: &str, jid: &str) -> Option<String> {
+        self.roster_name(account, jid)
+            .or_else(|| self.nick(account, jid).map(str::to_owned))
     }
 
     /// A presence from a contact's resource (`from` is a full or bare JID).
@@ -172,14 +219,14 @@ impl People {
             .unwrap_or_default()
     }
 
-    /// Display name: the roster name, else the JID.
+    /// Display name: the roster name, else their nickname, else the JID (see
+    /// [`display_name`]).
     pub fn name_of(&self, account: &str, jid: &str) -> String {
-        self.contacts
-            .get(account)
-            .and_then(|l| l.iter().find(|c| c.jid == jid))
-            .and_then(|c| c.name.clone())
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| jid.to_owned())
+        display_name(
+            self.roster_name(account, jid).as_deref(),
+            self.nick(account, jid),
+            jid,
+        )
     }
 
     /// The name the user gave a contact in the roster, if any.
@@ -187,8 +234,10 @@ impl People {
         self.contacts
             .get(account)
             .and_then(|l| l.iter().find(|c| c.jid == jid))
-            .and_then(|c| c.name.clone())
-            .filter(|n| !n.trim().is_empty())
+            .and_then(|c| c.name.as_deref())
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
     }
 
     /// The account's roster groups (unsorted, with repeats): the circles a post can go to.
@@ -442,6 +491,51 @@ mod tests {
         assert_eq!(p.conversation_rows(&convs, "tea r", None, today).len(), 2);
         // Rooms count only mentions towards the total.
         assert_eq!(total_unread(&convs), 2 + 1 + 4);
+    }
+
+    #[test]
+    fn names_roster_then_nickname_then_address() {
+        assert_eq!(display_name(Some("Bob"), Some("Bobby"), "bob@x"), "Bob");
+        assert_eq!(display_name(Some("  "), Some(" Bobby "), "bob@x"), "Bobby");
+        assert_eq!(
+            display_name(None, Some("\n  \nBobby\nline two"), "bob@x"),
+            "Bobby"
+        );
+        assert_eq!(display_name(None, Some(" "), "bob@x"), "bob@x");
+        assert_eq!(display_name(None, None, "bob@x"), "bob@x");
+        let long = "x".repeat(500);
+        assert_eq!(display_name(None, Some(&long), "bob@x").chars().count(), 64);
+
+        let mut p = People::default();
+        p.set_contacts(
+            "a@x",
+            vec![
+                contact("bob@x", Some("Bob"), &[]),
+                contact("zed@x", None, &[]),
+            ],
+        );
+        assert!(p.set_nick("a@x", "bob@x", Some("Bobby")));
+        assert!(p.set_nick("a@x", "zed@x", Some("Zeddy")));
+        assert!(!p.set_nick("a@x", "zed@x", Some("Zeddy ")), "unchanged");
+        assert_eq!(p.name_of("a@x", "bob@x"), "Bob", "the roster name wins");
+        assert_eq!(p.name_of("a@x", "zed@x"), "Zeddy");
+        assert_eq!(p.name_of("b@x", "zed@x"), "zed@x", "per account");
+        assert_eq!(p.known_name("a@x", "zed@x").as_deref(), Some("Zeddy"));
+        assert_eq!(p.known_name("a@x", "amy@x"), None);
+        let rows = p.contact_rows();
+        assert_eq!(rows[1].name, "Zeddy");
+        assert_eq!(rows[1].initials, "Z");
+        let today = format::local(1_000).date_naive();
+        let convs = vec![("a@x".to_owned(), conv("zed@x", 1_000, 0))];
+        assert_eq!(
+            p.conversation_rows(&convs, "zedd", None, today)[0].name,
+            "Zeddy"
+        );
+        assert!(p.set_nick("a@x", "zed@x", None));
+        assert_eq!(p.name_of("a@x", "zed@x"), "zed@x");
+        p.set_nick("a@x", "zed@x", Some("Z"));
+        p.forget_account("a@x");
+        assert_eq!(p.nick("a@x", "zed@x"), None);
     }
 
     #[test]
