@@ -109,6 +109,36 @@ fn options(server: &TestServer) -> AccountOptions {
     }
 }
 
+/// A private profile with `account` added (its login checked), and its client.
+async fn profile_with(
+    rt: &Runtime,
+    server: &TestServer,
+    account: &support::Account,
+) -> Result<(tempfile::TempDir, Client)> {
+    let profile = tempfile::tempdir()?;
+    let client = Client::open_private(profile.path())?;
+    let (c, a, o) = (client.clone(), account.clone(), options(server));
+    on_rt(rt, async move {
+        c.add_account(&a.jid, Password::new(a.password.clone()), o)
+            .await?;
+        Ok(())
+    })
+    .await?;
+    Ok((profile, client))
+}
+
+/// Shows the window and waits until its account is online.
+async fn show_online(app: &App) -> Result<()> {
+    app.window().show()?;
+    until("online", || {
+        find_labels(app, AccessibleRole::Text, |l| l == "Online")
+            .into_iter()
+            .next()
+    })
+    .await?;
+    Ok(())
+}
+
 /// Yields to the event loop for a moment (so timers and posted updates run).
 async fn tick() {
     let (tx, rx) = futures::channel::oneshot::channel::<()>();
@@ -279,25 +309,9 @@ async fn wizard_wrong_password(rt: Rc<Runtime>, server: Rc<TestServer>) -> Resul
 async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     let (rt, server) = (&*rt, &*server);
     let (alice, bob) = (server.account("alice")?, server.account("bob")?);
-    let profile = tempfile::tempdir()?;
-    let client = Client::open_private(profile.path())?;
-    {
-        let (c, a, o) = (client.clone(), alice.clone(), options(server));
-        on_rt(rt, async move {
-            c.add_account(&a.jid, Password::new(a.password.clone()), o)
-                .await?;
-            Ok(())
-        })
-        .await?;
-    }
+    let (_profile, client) = profile_with(rt, server, &alice).await?;
     let app = App::new(client.clone(), rt.handle().clone())?;
-    app.window().show()?;
-    until("online", || {
-        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
-            .into_iter()
-            .next()
-    })
-    .await?;
+    show_online(&app).await?;
 
     // An incoming message shows as an unread conversation. (Peer steps block the UI
     // thread briefly; they need nothing from the UI.)
@@ -449,17 +463,7 @@ async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     let (rt, server) = (&*rt, &*server);
     let me = server.account("pager")?;
     let peer = "history@example.org";
-    let profile = tempfile::tempdir()?;
-    let client = Client::open_private(profile.path())?;
-    {
-        let (c, a, o) = (client.clone(), me.clone(), options(server));
-        on_rt(rt, async move {
-            c.add_account(&a.jid, Password::new(a.password.clone()), o)
-                .await?;
-            Ok(())
-        })
-        .await?;
-    }
+    let (_profile, client) = profile_with(rt, server, &me).await?;
     // 250 stored messages, one a minute.
     let account = client.store().account(&me.jid)?.id;
     let msgs: Vec<IncomingMessage> = (0..250)
@@ -568,25 +572,9 @@ async fn group_chat(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     );
     let room = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("tea"));
     let other = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("coffee"));
-    let profile = tempfile::tempdir()?;
-    let client = Client::open_private(profile.path())?;
-    {
-        let (c, a, o) = (client.clone(), alice.clone(), options(server));
-        on_rt(rt, async move {
-            c.add_account(&a.jid, Password::new(a.password.clone()), o)
-                .await?;
-            Ok(())
-        })
-        .await?;
-    }
+    let (_profile, client) = profile_with(rt, server, &alice).await?;
     let app = App::new(client.clone(), rt.handle().clone())?;
-    app.window().show()?;
-    until("online", || {
-        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
-            .into_iter()
-            .next()
-    })
-    .await?;
+    show_online(&app).await?;
 
     // Bob opens two rooms and invites Alice to one of them: the invitation shows with Join
     // and Decline; declining removes it.
@@ -884,17 +872,7 @@ async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
 
     let (rt, server) = (&*rt, &*server);
     let me = server.account("poster")?;
-    let profile = tempfile::tempdir()?;
-    let client = Client::open_private(profile.path())?;
-    {
-        let (c, a, o) = (client.clone(), me.clone(), options(server));
-        on_rt(rt, async move {
-            c.add_account(&a.jid, Password::new(a.password.clone()), o)
-                .await?;
-            Ok(())
-        })
-        .await?;
-    }
+    let (_profile, client) = profile_with(rt, server, &me).await?;
     // Three stored posts an hour old, a minute apart, stored out of order, by two people
     // outside our roster (refreshing the feed fetches only our own and our contacts'
     // posts, so it leaves these alone); the middle one has a verified and an unverified
@@ -950,13 +928,7 @@ async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     }
 
     let app = App::new(client.clone(), rt.handle().clone())?;
-    app.window().show()?;
-    until("online", || {
-        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
-            .into_iter()
-            .next()
-    })
-    .await?;
+    show_online(&app).await?;
 
     // The Feed tab lists them newest first, each with its comment count.
     tap(&app, AccessibleRole::Tab, "Feed").await?;
@@ -1186,25 +1158,9 @@ async fn profiles(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     let not_png = files.path().join("notes.png");
     std::fs::write(&not_png, "these are notes, not a picture")?;
 
-    let profile = tempfile::tempdir()?;
-    let client = Client::open_private(profile.path())?;
-    {
-        let (c, a, o) = (client.clone(), me.clone(), options(server));
-        on_rt(rt, async move {
-            c.add_account(&a.jid, Password::new(a.password.clone()), o)
-                .await?;
-            Ok(())
-        })
-        .await?;
-    }
+    let (_profile, client) = profile_with(rt, server, &me).await?;
     let app = App::new(client.clone(), rt.handle().clone())?;
-    app.window().show()?;
-    until("online", || {
-        find_labels(&app, AccessibleRole::Text, |l| l == "Online")
-            .into_iter()
-            .next()
-    })
-    .await?;
+    show_online(&app).await?;
 
     // Bob (slixmpp, in our roster without a name) publishes a picture, a nickname and a
     // vCard; then writes to us.
