@@ -112,7 +112,35 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
             failure.clone(),
         )
     });
+    // Ctrl+C or SIGTERM close the window like its close button: the accounts go offline
+    // cleanly and `starling demo` stops its server (instead of leaving it running).
+    let signals = rt.spawn(async {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut t) => {
+                    t.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot watch for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = term => {}
+        }
+        let posted = slint::invoke_from_event_loop(|| {
+            if let Err(e) = slint::quit_event_loop() {
+                tracing::warn!(error = %e, "cannot quit");
+            }
+        });
+        if let Err(e) = posted {
+            tracing::warn!(error = %e, "cannot close the window on a signal");
+        }
+    });
     let shown = app.run();
+    signals.abort();
     rt.block_on(client.disconnect_all());
     shown.context("the window's event loop failed")?;
     match failure.borrow_mut().take() {
