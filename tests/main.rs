@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod hostile_server;
 mod muc;
+mod omemo;
 mod reliability;
 mod screenshot;
 mod security;

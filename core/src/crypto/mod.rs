@@ -2,4 +2,5 @@
 //! The OMEMO (legacy `eu.siacs.conversations.axolotl` and `urn:xmpp:omemo:2`) primitives
 //! are built on the RustCrypto and dalek crates; the protocol layers come in on top.
 
+pub mod omemo;
 pub mod xeddsa;

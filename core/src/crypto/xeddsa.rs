@@ -40,6 +40,12 @@ fn calculate_key_pair(private: &[u8; 32]) -> ([u8; 32], Scalar) {
     (public, a)
 }
 
+/// The Ed25519 public key (sign bit 0) that XEdDSA signatures by this X25519 private key
+/// verify under. OMEMO 2 publishes this as the identity key.
+pub fn edwards_public(private: &[u8; 32]) -> [u8; 32] {
+    calculate_key_pair(private).0
+}
+
 /// Signs `message` with an X25519 private key. `random` must be 64 fresh random bytes.
 pub fn sign(private: &[u8; 32], message: &[u8], random: &[u8; 64]) -> [u8; 64] {
     let (public, a) = calculate_key_pair(private);
