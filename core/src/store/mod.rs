@@ -5,6 +5,7 @@
 
 pub(crate) mod accounts;
 mod messages;
+pub mod omemo;
 mod posts;
 mod rooms;
 mod roster;
@@ -48,6 +49,8 @@ pub enum Error {
     AccountExists(String),
     #[error("no message {0} to correct")]
     NoSuchMessage(String),
+    #[error("the encrypted key store entry {0} cannot be opened (wrong keyring key, or corrupt)")]
+    Sealed(String),
     #[error("corrupt value in column {column}: {value}")]
     Corrupt { column: &'static str, value: String },
 }
@@ -60,6 +63,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/002_read_marker.sql"),
     include_str!("../../migrations/003_group_chat.sql"),
     include_str!("../../migrations/004_microblog.sql"),
+    include_str!("../../migrations/005_e2ee.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
