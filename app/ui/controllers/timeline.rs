@@ -394,6 +394,8 @@ mod tests {
 
     pub(crate) fn msg(id: i64, ts: i64, outgoing: bool, body: &str) -> MessageRecord {
         MessageRecord {
+            encryption: None,
+            undecryptable: None,
             id,
             peer: "bob@example.org".into(),
             outgoing,

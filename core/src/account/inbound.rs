@@ -80,6 +80,8 @@ impl Actor {
                     .get(&room)
                     .is_some_and(|r| crate::proto::muc::mentions(&chat.body, &r.nick));
             let msg = IncomingMessage {
+                encryption: None,
+                undecryptable: None,
                 peer: chat.peer.to_string(),
                 kind,
                 outgoing: chat.outgoing,

@@ -753,6 +753,7 @@ impl Client {
         let (rec, _) = self.inner.store.queue_message(
             acc.id,
             &OutgoingMessage {
+                encryption: None,
                 peer: peer.to_string(),
                 kind: MessageKind::Chat,
                 sender: format!("{}/{}", acc.jid, acc.resource),

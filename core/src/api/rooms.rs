@@ -276,6 +276,7 @@ impl Client {
         self.queue(
             &acc,
             OutgoingMessage {
+                encryption: None,
                 peer: room.to_string(),
                 kind: MessageKind::GroupChat,
                 sender: format!("{room}/{}", r.nick),
@@ -307,6 +308,7 @@ impl Client {
         self.queue(
             &acc,
             OutgoingMessage {
+                encryption: None,
                 peer: occupant.to_string(),
                 kind: MessageKind::Private,
                 sender: format!("{}/{}", acc.jid, acc.resource),

@@ -5,6 +5,42 @@ use serde::Serialize;
 
 use super::{AccountId, Error, Result, Store, now_ms};
 
+/// How a message travelled end to end (none: plaintext).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encryption {
+    /// Legacy OMEMO (`eu.siacs.conversations.axolotl`).
+    Omemo,
+    /// OMEMO 2 (`urn:xmpp:omemo:2`).
+    Omemo2,
+    /// OTR v3.
+    Otr,
+}
+
+impl Encryption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Encryption::Omemo => "omemo",
+            Encryption::Omemo2 => "omemo2",
+            Encryption::Otr => "otr",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        Ok(match s {
+            "omemo" => Encryption::Omemo,
+            "omemo2" => Encryption::Omemo2,
+            "otr" => Encryption::Otr,
+            other => {
+                return Err(Error::Corrupt {
+                    column: "message.encryption",
+                    value: other.to_owned(),
+                });
+            }
+        })
+    }
+}
+
 /// Delivery state of a message. Outgoing: pending -> sent (server ack) -> delivered (receipt)
 /// -> displayed (marker), or failed. Incoming messages are `received`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -125,6 +161,10 @@ pub struct MessageRecord {
     pub retracted: bool,
     /// The moderator who removed it.
     pub retracted_by: Option<String>,
+    /// End-to-end encryption it travelled with.
+    pub encryption: Option<Encryption>,
+    /// It arrived encrypted and could not be decrypted: why (the body is empty).
+    pub undecryptable: Option<String>,
 }
 
 /// A conversation with its newest message, for conversation lists.
@@ -163,6 +203,10 @@ pub struct IncomingMessage {
     pub mention: bool,
     /// An archive tombstone (XEP-0424/0425): the message was removed, by this moderator.
     pub tombstone: Option<Option<String>>,
+    /// End-to-end encryption it travelled with.
+    pub encryption: Option<Encryption>,
+    /// It arrived encrypted and could not be decrypted: why.
+    pub undecryptable: Option<String>,
 }
 
 /// What happened to an incoming message.
@@ -189,6 +233,8 @@ pub struct OutgoingMessage {
     pub body: String,
     /// The serialised stanza, resent verbatim until acknowledged.
     pub stanza: String,
+    /// End-to-end encryption of the stanza.
+    pub encryption: Option<Encryption>,
 }
 
 /// A stanza waiting for the server's acknowledgement.
@@ -201,13 +247,14 @@ pub struct OutboxItem {
 
 const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, m.origin_id, \
      m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error, m.kind, m.occupant_id, \
-     m.mention, m.retracted, m.retracted_by";
+     m.mention, m.retracted, m.retracted_by, m.encryption, m.undecryptable";
 
 /// A row before its text columns are checked.
 struct RawMessage {
     rec: MessageRecord,
     state: String,
     kind: String,
+    encryption: Option<String>,
 }
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
@@ -230,9 +277,12 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
             mention: r.get(14)?,
             retracted: r.get(15)?,
             retracted_by: r.get(16)?,
+            encryption: None,
+            undecryptable: r.get(18)?,
         },
         state: r.get(9)?,
         kind: r.get(12)?,
+        encryption: r.get(17)?,
     })
 }
 
@@ -240,6 +290,11 @@ fn record(raw: RawMessage) -> Result<MessageRecord> {
     Ok(MessageRecord {
         state: MessageState::parse(&raw.state)?,
         kind: MessageKind::parse(&raw.kind)?,
+        encryption: raw
+            .encryption
+            .as_deref()
+            .map(Encryption::parse)
+            .transpose()?,
         ..raw.rec
     })
 }
@@ -336,8 +391,8 @@ impl Store {
         let conv = conversation_id(&tx, account, &msg.peer, msg.kind, now)?;
         tx.execute(
             "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
-             origin_id, body, timestamp, received_at, state, kind) \
-             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6, ?6, 'pending', ?7)",
+             origin_id, body, timestamp, received_at, state, kind, encryption) \
+             VALUES (?1, ?2, 1, ?3, ?4, ?4, ?5, ?6, ?6, 'pending', ?7, ?8)",
             params![
                 account,
                 conv,
@@ -345,7 +400,8 @@ impl Store {
                 msg.id,
                 msg.body,
                 now,
-                msg.kind.as_str()
+                msg.kind.as_str(),
+                msg.encryption.map(Encryption::as_str)
             ],
         )?;
         let message_id = tx.last_insert_rowid();
@@ -792,8 +848,8 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
     tx.execute(
         "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
          origin_id, archive_id, body, timestamp, received_at, state, edited, kind, occupant_id, \
-         mention, retracted, retracted_by) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         mention, retracted, retracted_by, encryption, undecryptable) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             account,
             conv,
@@ -812,6 +868,8 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
             msg.mention && !retracted,
             retracted,
             retracted_by,
+            msg.encryption.map(Encryption::as_str),
+            msg.undecryptable,
         ],
     )?;
     let rec = load(tx, tx.last_insert_rowid())?;
@@ -922,6 +980,7 @@ mod tests {
 
     fn out(id: &str, body: &str) -> OutgoingMessage {
         OutgoingMessage {
+            encryption: None,
             peer: "bob@example.org".into(),
             kind: MessageKind::Chat,
             sender: "alice@example.org/r".into(),

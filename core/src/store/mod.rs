@@ -18,8 +18,8 @@ use rusqlite_migration::{M, Migrations};
 
 pub use accounts::{AccountRecord, NewAccount};
 pub use messages::{
-    ConversationRecord, IncomingMessage, Ingest, MessageKind, MessageRecord, MessageState,
-    OutboxItem, OutgoingMessage,
+    ConversationRecord, Encryption, IncomingMessage, Ingest, MessageKind, MessageRecord,
+    MessageState, OutboxItem, OutgoingMessage,
 };
 pub use posts::{
     Audience, CircleRecord, CommentInput, CommentRecord, PostChange, PostInput, PostRecord,

@@ -507,6 +507,7 @@ mod tests {
         let (rec, ob) = store.queue_message(
             acc,
             &OutgoingMessage {
+                encryption: None,
                 peer: ROOM.into(),
                 kind: MessageKind::GroupChat,
                 sender: format!("{ROOM}/alice"),
@@ -586,6 +587,7 @@ mod tests {
     fn leaving_fails_queued_messages() -> anyhow::Result<()> {
         let (store, acc) = setup()?;
         let out = |id: &str| OutgoingMessage {
+            encryption: None,
             peer: ROOM.into(),
             kind: MessageKind::GroupChat,
             sender: format!("{ROOM}/alice"),
