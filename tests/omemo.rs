@@ -336,6 +336,16 @@ fn conversation(ns: Namespace, a: &mut dyn OmemoDevice, b: &mut dyn OmemoDevice)
     }
     // m4 arrives late, from two ratchet steps ago: its key was kept.
     receive(b, A, &m4)?;
+    // The last message of a chain arrives after the next ratchet step (libsignal-based
+    // senders count `pn` one lower than the specification; both must work).
+    let x1 = send(ns, a, b, B, None)?;
+    let x2 = send(ns, a, b, B, None)?;
+    receive(b, A, &x1)?;
+    let r = send(ns, b, a, A, None)?;
+    receive(a, B, &r)?;
+    let y = send(ns, a, b, B, None)?;
+    receive(b, A, &y)?;
+    receive(b, A, &x2)?;
 
     let a_bundle = a.bundle();
     let again = send(ns, b, a, A, Some((&a_bundle, 1)))?;

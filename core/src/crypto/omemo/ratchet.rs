@@ -189,9 +189,11 @@ impl Ratchet {
             return Ok(s.key);
         }
         if self.theirs != Some(header.dh) || self.recv_chain.is_none() {
-            if self.theirs.is_some() && self.recv_chain.is_some() {
-                self.skip_to(header.pn)?;
-            }
+            // Keep the keys of the previous chain's messages that have not arrived. The
+            // specification's `pn` is that chain's length; libsignal (and so libomemo-c,
+            // Conversations, Dino) sends the index of its last message instead, one less.
+            // Skipping through index `pn` serves both (at worst one spare key is kept).
+            self.skip_to(header.pn.saturating_add(1))?;
             self.dh_ratchet(&header.dh)?;
         }
         if header.n < self.recv_n {
