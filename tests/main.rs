@@ -10,6 +10,8 @@ mod cli;
 mod hostile_server;
 mod muc;
 mod omemo;
+mod omemo_chat;
+mod omemo_xmpp;
 mod reliability;
 mod screenshot;
 mod security;

@@ -12,6 +12,7 @@ use starling_core::secrets::{PASSWORD_ENV, Password};
 use starling_core::store::{MessageKind, MessageRecord};
 use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
 
+mod omemo;
 mod rooms;
 mod social;
 
@@ -60,6 +61,10 @@ pub enum Command {
         /// Seconds to wait for the server's acknowledgement.
         #[arg(long, default_value_t = 60)]
         timeout: u64,
+        /// End-to-end encrypt (`omemo`); the conversation stays encrypted from then on
+        /// (`starling omemo off JID` to stop).
+        #[arg(long, value_parser = ["omemo"])]
+        encrypt: Option<String>,
     },
     /// Stay online and print events (JSON lines with --json) until interrupted.
     Listen,
@@ -97,6 +102,9 @@ pub enum Command {
     /// Your profile (nickname, avatar, name, bio) and other people's.
     #[command(subcommand)]
     Profile(social::ProfileCmd),
+    /// End-to-end encryption (OMEMO): fingerprints, trust, and per-conversation on/off.
+    #[command(subcommand)]
+    Omemo(omemo::OmemoCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
 }
@@ -231,8 +239,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             text,
             correct,
             timeout,
+            encrypt,
         } => {
             let acc = pick_account(&client, cli.account.as_deref())?;
+            if encrypt.is_some() {
+                client.set_conversation_encryption(&acc, &jid, true)?;
+            }
             send(&client, &out, &acc, &jid, &text, correct, timeout).await
         }
         Command::Listen => listen(&client, &out).await,
@@ -288,6 +300,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Profile(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
             social::profile(&client, &out, &acc, cmd).await
+        }
+        Command::Omemo(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            omemo::run(&client, &out, &acc, cmd).await
         }
         Command::Demo(_) => Ok(()),
     }
@@ -455,6 +471,12 @@ async fn send(
     timeout: u64,
 ) -> Result<()> {
     let mut events = client.events();
+    // An encrypted message is encrypted for the devices the server lists now: go online first.
+    let encrypted = client.conversation_encryption(account, to)?.is_some();
+    if encrypted {
+        connect_online(client, account, Duration::from_secs(timeout)).await?;
+        client.omemo_publish(account).await?;
+    }
     // Stored first: from here on the message survives anything, including a kill.
     let rec = if correct {
         client.correct_last_message(account, to, text).await?

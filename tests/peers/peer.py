@@ -149,6 +149,65 @@ fails the command with its condition (e.g. forbidden, item-not-found).
       (which must exist and accept our publish, e.g. created by the author
       with pep_create publish_model=open); done carries id and node
 
+OMEMO commands (XEP-0384 via slixmpp-omemo; in omemo_peer.py). NS = "oldmemo"
+(eu.siacs.conversations.axolotl, body only) or "twomemo" (urn:xmpp:omemo:2,
+the body in a XEP-0420 envelope <envelope xmlns=urn:xmpp:sce:1><content><body
+xmlns=jabber:client/></content><rpad/><to jid/><from jid/></envelope>, from =
+our bare JID, to = the recipient's bare JID or the room). A fingerprint is 64
+hex chars, the Curve25519 form of the identity key (one identity for both
+namespaces). Trust is blind (BTBV) unless omemo_trust was used for a JID.
+Before encrypting, the device lists of the recipients and our own are always
+downloaded (refresh=false skips that), so nothing depends on PEP notification
+timing. Outgoing: <origin-id id=ID/>, fallback <body/>, the <encrypted/>
+element(s), <encryption xmlns=urn:xmpp:eme:0/> per namespace, <store/> hint.
+  {"cmd":"omemo_enable","namespaces":[NS]?,"storage":PATH?,"label":TEXT?}
+      load the plugin (default: both namespaces, twomemo preferred), create
+      or load our device, publish bundles (access_model=open, 100 pre-keys)
+      and device lists, re-announce caps with +notify for the device list
+      nodes; storage = JSON file to keep the device across restarts
+      (default: in memory). done carries jid, device_id, fingerprint,
+      identity_key (base64, as python-omemo stores it), namespaces, label
+      and bundles: {NS: {spk_id, prekeys}}. An error when already enabled,
+      and for any label (python-omemo 2.1's backends support none).
+  {"cmd":"omemo_send","to":JID,"body":TEXT,"namespace":NS?,"id":ID?,
+   "type":"chat"?,"fallback":TEXT|null?,"refresh":bool?}
+      encrypt for every device of JID and our other devices, in NS only
+      (devices without it are skipped; an error if JID has none), or with
+      namespace null per device: twomemo if it has it, else oldmemo (both
+      elements may then be in one stanza). fallback null: no <body/>. done
+      carries id, namespace (null if several), namespaces, recipients:
+      [{jid, device_id, namespace, kex}] (kex = the key is a key exchange,
+      i.e. a new unconfirmed session), errors: [{jid, device_id, namespace,
+      message}] (devices skipped, e.g. bundle missing)
+  {"cmd":"omemo_muc_send","room":ROOM,"body":TEXT,"namespace":NS?,"id":ID?,
+   "fallback":TEXT|null?,"skip_missing":bool?,"refresh":bool?}
+      type=groupchat to a joined room, encrypted for the room's owners,
+      admins and members (the affiliation lists, which Prosody gives members
+      of members-only rooms with whois=anyone) and our other devices.
+      Members without a usable device are skipped (skip_missing=false: an
+      error). done carries what omemo_send's does plus room, members (the
+      bare JIDs encrypted for) and skipped. The plaintext is kept by id for
+      the room's reflection (we never encrypt for our own device).
+  {"cmd":"omemo_devices","jid":JID,"refresh":bool?}
+      download JID's device lists (ours too); done carries jid, ids: {NS:
+      [DEVICE_ID]} (active in that published list) and devices: [{device_id,
+      namespaces, fingerprint, trust, label, own}] (those whose bundle could be
+      fetched)
+  {"cmd":"omemo_refresh"}
+      rotate our signed pre-key, top pre-keys up to 100 and republish the
+      bundles; done carries what omemo_enable's does plus previous: the old
+      bundles summary
+  {"cmd":"omemo_trust","jid":JID,"device_id":N,
+   "trust":"trusted"|"blindly_trusted"|"undecided"|"distrusted"}
+      set the trust of that device's identity; a JID with a manual decision
+      leaves BTBV: its new devices make encryption fail
+  {"cmd":"omemo_mam","with":JID?,"max":N?}
+      query our archive and decrypt every encrypted result (plain ones are
+      skipped): omemo_message / omemo_empty / omemo_error events with "mam":
+      {archive_id, stamp}; done carries count (encrypted results), decrypted
+      and failed. A message already decrypted live fails the second time
+      (its keys are gone), and ours are not encrypted for this device.
+
 Events (besides the above):
   {"event":"online","jid":FULLJID}   after the server has processed our
       initial presence and (if it asked) our caps, so PEP notifications
@@ -156,7 +215,10 @@ Events (besides the above):
   {"event":"message","from","to","id","origin_id","stanza_id","body","type",
    "replace"?,"receipt_request","markable","delay","thread"?}
       only for messages with a <body/> (slixmpp's "message"), and not for
-      the group chat / bookmark stanzas below, which have their own events
+      the group chat / bookmark stanzas below, which have their own events,
+      nor, after omemo_enable, for OMEMO messages (omemo_* events; without
+      omemo_enable the peer is a client without OMEMO and reports their
+      fallback body here)
   {"event":"receipt","from","id"}
   {"event":"displayed","from","id"} / {"event":"marker_received","from","id"}
   {"event":"chatstate","from","state"}   (also from ROOM/NICK in rooms)
@@ -166,6 +228,7 @@ Events (besides the above):
       presence error (failed join or nick change) is a "presence" with
       type "error" (and fails the muc_join)
   {"event":"carbon_sent"|"carbon_received","from","to","id","origin_id","body"}
+      (after omemo_enable, not for OMEMO ones: omemo_* with "carbon")
   {"event":"message_error","from","id","condition","text"}
   {"event":"resumed"}                           stream management resumption
   {"event":"error","message",...}
@@ -210,6 +273,38 @@ Group chat events:
       urn:xmpp:avatar:metadata and http://jabber.org/protocol/nick, so a
       contact's PEP sends us those (Prosody: only to contacts allowed by the
       node's access model, after our caps were queried)
+
+OMEMO events (after omemo_enable; every message with an OMEMO <encrypted/>
+element, chat, groupchat, normal, or inside a carbon, gives exactly one of
+them, and no message / groupchat / carbon_* event):
+  {"event":"omemo_message","from","to","id","origin_id","type","carbon",
+   "delay","room"?,"nick"?,"fallback_body","body","namespace":NS,"device_id",
+   "sender","fingerprint","trust","sce","reflection","mam"?}
+      decrypted. from = the stanza's (a full JID, or ROOM/NICK; for carbons
+      the inner message's), carbon = null | "sent" | "received", sender =
+      the real bare JID (groupchat: from the occupant's presence), device_id
+      / fingerprint / trust (e.g. BLINDLY_TRUSTED, UNDECIDED) of the sending
+      device, fallback_body = the outer <body/> (or null), sce = null for
+      oldmemo, for twomemo {from, to, time, rpad (bool), content: [the
+      <content/> children as {ns}name]}; body = null when the content has no
+      jabber:client body. reflection = true for our own groupchat message
+      coming back from the room (body from our cache, our device).
+      Checks: SCE <from/> must be the sender, <to/> us (or the room), and a
+      groupchat envelope must have <to/>; else omemo_error.
+  {"event":"omemo_empty", same fields without body/sce/fallback_body}
+      an OMEMO message without payload: python-omemo sends one (type normal,
+      to the bare JID) after decrypting a key exchange, to complete the
+      session, and as a heartbeat after 53 messages one way
+  {"event":"omemo_error","from","to","id","origin_id","type","carbon",
+   "delay","room"?,"nick"?,"mam"?,"namespaces":[NS],"device_id":SENDER_SID,
+   "error":EXCEPTION_CLASS,"message"}
+      could not decrypt (MessageNotForUs, NoSession, SenderNotFound,
+      DecryptionFailed, a bad envelope, a namespace we did not load, ...)
+  {"event":"omemo_blind_trust","devices":[{jid, device_id, fingerprint}]}
+      devices newly trusted blindly (when we first encrypt for them)
+  Our own OMEMO stanzas echoed to us by the server (python-omemo's empty
+  messages go to every device of a JID, ours included) are ignored. OMEMO
+  groupchat history is not counted in muc_join's "history".
 """
 
 from __future__ import annotations
@@ -236,6 +331,7 @@ from slixmpp.xmlstream import StanzaBase
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
 
+import omemo_peer
 import social
 
 SID_NS = "urn:xmpp:sid:0"
@@ -520,6 +616,9 @@ class Peer(slixmpp.ClientXMPP):
         # PEP, microblog, avatar and nick commands (social.py).
         self.social = social.Social(self, emit, IQ_TIMEOUT)
         self.commands.update(self.social.commands())
+        # OMEMO commands; encrypted messages go to it first (omemo_peer.py).
+        self.omemo = omemo_peer.Omemo(self, emit, IQ_TIMEOUT)
+        self.commands.update(self.omemo.commands())
 
     # ----- lifecycle -------------------------------------------------------
 
@@ -581,6 +680,8 @@ class Peer(slixmpp.ClientXMPP):
     def on_message(self, msg: Message) -> None:
         if msg["type"] == "error":
             return  # reported by on_message_error
+        if self.omemo.claim(msg):
+            return
         if self.on_muc_or_pep_message(msg):
             return
         replace = msg.xml.find("{urn:xmpp:message-correct:0}replace")
@@ -631,9 +732,13 @@ class Peer(slixmpp.ClientXMPP):
         }
 
     def on_carbon_received(self, msg: Message) -> None:
+        if self.omemo.claim(msg["carbon_received"], "received"):
+            return
         emit("carbon_received", **self.carbon_fields(msg["carbon_received"]))
 
     def on_carbon_sent(self, msg: Message) -> None:
+        if self.omemo.claim(msg["carbon_sent"], "sent"):
+            return
         emit("carbon_sent", **self.carbon_fields(msg["carbon_sent"]))
 
     def on_message_error(self, msg: Message) -> None:
@@ -676,7 +781,8 @@ class Peer(slixmpp.ClientXMPP):
         if not isinstance(msg, Message) or msg["type"] == "error":
             return  # errors are reported by on_message_error
         if msg.xml.find(qname(msg.namespace, "body")) is None:  # else: on_message
-            self.on_muc_or_pep_message(msg)
+            if not self.omemo.claim(msg):
+                self.on_muc_or_pep_message(msg)
 
     def on_muc_or_pep_message(self, msg: Message) -> bool:
         """Emits the group chat / bookmarks / pep_event event for msg, if it is one."""

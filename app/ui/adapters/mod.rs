@@ -406,6 +406,18 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
         Event::Ignored { account, reason } => {
             tracing::debug!(account, reason, "core ignored a stanza");
         }
+        Event::EncryptionSkipped {
+            account,
+            peer,
+            devices,
+        } => {
+            tracing::warn!(
+                account,
+                peer,
+                ?devices,
+                "encrypted message not sent to some devices"
+            );
+        }
     }
 }
 

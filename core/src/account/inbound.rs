@@ -17,7 +17,7 @@ use super::iq::Pending;
 use super::{Actor, fail_pending};
 use crate::api::{Error, Event};
 use crate::proto::inbound::{self, Context, Inbound};
-use crate::services::{chat, mam, roster};
+use crate::services::{chat, mam, omemo, roster};
 use crate::store::{IncomingMessage, Ingest, MessageKind};
 
 impl Actor {
@@ -27,6 +27,45 @@ impl Actor {
             Stanza::Presence(p) => self.on_presence(p).await,
             Stanza::Iq(iq) => self.on_iq(iq).await,
         }
+    }
+
+    /// Publishes our bundles again (both namespaces share the pre-keys): one was used by a
+    /// new session, so it is replaced and no longer offered.
+    async fn republish_omemo(&mut self) {
+        let bundles = {
+            let device = self.omemo.lock();
+            if let Err(e) = device.refill_pre_keys() {
+                tracing::warn!(error = %e, "cannot refill OMEMO pre-keys");
+            }
+            crate::crypto::omemo::Namespace::ALL
+                .iter()
+                .filter_map(|ns| match device.bundle(*ns) {
+                    Ok(b) => Some((*ns, device.id(), b)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot build our OMEMO bundle");
+                        None
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        for (ns, id, bundle) in bundles {
+            let publish = crate::proto::omemo::publish_bundle(ns, id, &bundle);
+            self.send_iq(None, super::IqKind::Set, publish, Pending::OmemoBundle)
+                .await;
+        }
+    }
+
+    /// Turns a conversation's encryption on unless the user chose otherwise before.
+    fn encrypt_conversation(&self, peer: &jid::BareJid) -> crate::store::Result<()> {
+        if self
+            .store
+            .conversation_encryption(self.rec.id, peer.as_str())?
+            .is_none()
+        {
+            self.store
+                .set_conversation_encryption(self.rec.id, peer.as_str(), Some("omemo"))?;
+        }
+        Ok(())
     }
 
     fn ignored(&self, reason: String) {
@@ -72,6 +111,43 @@ impl Actor {
                 inbound::Kind::Private => MessageKind::Private,
                 inbound::Kind::Notice => MessageKind::Notice,
             };
+            // Decrypt stage: the body of an OMEMO message is inside; one that cannot be
+            // decrypted keeps its place in the timeline with the reason.
+            let mut chat = chat;
+            let mut encryption = None;
+            let mut undecryptable = None;
+            if let Some(el) = chat.encrypted.take() {
+                let sender = match kind {
+                    MessageKind::Chat => chat.sender.to_bare(),
+                    // In rooms the author's real JID is needed (non-anonymous rooms): later.
+                    _ => chat.sender.to_bare(),
+                };
+                let peer = chat.peer.to_bare();
+                let (result, republish) =
+                    omemo::decrypt(&self.omemo, &el, &sender, &self.own, &peer, chat.outgoing);
+                if republish {
+                    self.republish_omemo().await;
+                }
+                match result {
+                    omemo::Decrypted::Body { ns, body, .. } => {
+                        chat.body = body;
+                        encryption = Some(omemo::encryption_of(ns));
+                        // They write encrypted: so do we from now on (sticky; only the
+                        // user turns it off).
+                        if kind == MessageKind::Chat
+                            && let Err(e) = self.encrypt_conversation(&peer)
+                        {
+                            tracing::warn!(error = %e, "cannot mark the conversation encrypted");
+                        }
+                    }
+                    omemo::Decrypted::Control => return,
+                    omemo::Decrypted::Failed { ns, reason } => {
+                        tracing::info!(from = %chat.sender, %reason, "undecryptable OMEMO message");
+                        encryption = Some(omemo::encryption_of(ns));
+                        undecryptable = Some(reason);
+                    }
+                }
+            }
             let groupchat = kind == MessageKind::GroupChat;
             let mention = groupchat
                 && !chat.outgoing
@@ -80,8 +156,8 @@ impl Actor {
                     .get(&room)
                     .is_some_and(|r| crate::proto::muc::mentions(&chat.body, &r.nick));
             let msg = IncomingMessage {
-                encryption: None,
-                undecryptable: None,
+                encryption,
+                undecryptable,
                 peer: chat.peer.to_string(),
                 kind,
                 outgoing: chat.outgoing,
@@ -440,6 +516,7 @@ impl Actor {
                 }
             }
             Pending::Carbons => tracing::debug!("carbons enabled"),
+            Pending::OmemoBundle => tracing::debug!("OMEMO bundle republished"),
             Pending::DiscoServer => {
                 if let Some(d) =
                     payload.and_then(|el| xmpp_parsers::disco::DiscoInfoResult::try_from(el).ok())

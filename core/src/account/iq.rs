@@ -23,6 +23,8 @@ pub enum Pending {
         then_subscribe: bool,
     },
     Carbons,
+    /// Our OMEMO bundle, republished after a pre-key was used.
+    OmemoBundle,
     DiscoAccount,
     DiscoServer,
     Mam {

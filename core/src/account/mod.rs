@@ -156,16 +156,30 @@ pub fn settings(rec: &AccountRecord) -> Result<ConnectionSettings> {
     })
 }
 
+/// What an account's actor shares with the `Client` and the profile's other accounts.
+pub struct Shared {
+    /// XEP-0410 self-ping interval for quiet rooms, seconds.
+    pub room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Where contacts' avatars are cached.
+    pub avatars: crate::services::avatars::AvatarCache,
+    /// The account's OMEMO device (the `Client` encrypts with it, the actor decrypts).
+    pub omemo: crate::services::omemo::OmemoHandle,
+}
+
 /// Starts an account actor; returns its command channel.
 pub fn spawn(
     rec: AccountRecord,
     password: Password,
     store: Store,
     events: broadcast::Sender<Event>,
-    room_ping_secs: std::sync::Arc<std::sync::atomic::AtomicU64>,
     saved_room_passwords: HashMap<BareJid, String>,
-    avatars: crate::services::avatars::AvatarCache,
+    shared: Shared,
 ) -> Result<mpsc::Sender<Command>> {
+    let Shared {
+        room_ping_secs,
+        avatars,
+        omemo,
+    } = shared;
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
     let own = settings.jid.clone();
@@ -206,6 +220,7 @@ pub fn spawn(
         room_ping_secs,
         saved_room_passwords,
         avatars,
+        omemo,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -275,6 +290,8 @@ pub(crate) struct Actor {
     saved_room_passwords: HashMap<BareJid, String>,
     /// Where contacts' avatars are cached (shared by the profile's accounts).
     avatars: crate::services::avatars::AvatarCache,
+    /// Our OMEMO device (shared with the `Client`, which encrypts).
+    omemo: crate::services::omemo::OmemoHandle,
 }
 
 impl Actor {

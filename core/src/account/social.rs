@@ -36,6 +36,13 @@ impl Actor {
         let Some(n) = pubsub::parse_event(ev) else {
             return;
         };
+        if let Some(ns) = crate::crypto::omemo::Namespace::ALL
+            .into_iter()
+            .find(|ns| n.node == crate::proto::omemo::device_list_node(*ns))
+        {
+            self.on_device_list(from, ns, &n).await;
+            return;
+        }
         if matches!(
             n.node.as_str(),
             profile::AVATAR_METADATA | profile::NICK | profile::VCARD4_NODE
@@ -50,6 +57,49 @@ impl Actor {
                 }
             }
             Err(e) => tracing::error!(error = %e, %from, "cannot store a feed notification"),
+        }
+    }
+
+    /// A contact's (or our own) OMEMO device list changed: recorded, so the next message is
+    /// encrypted for the new devices too. When our own list comes without this device
+    /// (another client replaced it), we put ourselves back, as XEP-0384 asks.
+    async fn on_device_list(
+        &mut self,
+        from: &BareJid,
+        ns: crate::crypto::omemo::Namespace,
+        n: &pubsub::Notification,
+    ) {
+        let mut list = match crate::proto::omemo::device_list_from_items(ns, &n.published) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::info!(%from, error = %e, "malformed OMEMO device list ignored");
+                return;
+            }
+        };
+        let devices: Vec<(u32, Option<String>)> =
+            list.devices.iter().map(|d| (d.id, None)).collect();
+        let (our_id, stored) = {
+            let device = self.omemo.lock();
+            (
+                device.id(),
+                device.store().set_devices(ns, from.as_str(), &devices),
+            )
+        };
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "cannot record an OMEMO device list");
+        }
+        if *from == self.own && list.ensure(crate::proto::omemo::DeviceEntry::new(our_id)) {
+            tracing::info!(
+                ?ns,
+                "our OMEMO device was missing from our device list; re-adding it"
+            );
+            self.send_iq(
+                None,
+                IqKind::Set,
+                crate::proto::omemo::publish_device_list(&list),
+                Pending::OmemoBundle,
+            )
+            .await;
         }
     }
 

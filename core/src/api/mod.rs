@@ -26,10 +26,12 @@ pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
 pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
 
+mod omemo;
 mod profiles;
 mod rooms;
 mod social;
 pub use crate::store::{Audience, CircleRecord};
+pub use omemo::OmemoDeviceInfo;
 pub use profiles::ProfileUpdate;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
@@ -91,6 +93,12 @@ pub enum Error {
     NoComments,
     #[error("cannot use this avatar: {0}")]
     Avatar(String),
+    #[error("cannot encrypt for {jid}: {reason}")]
+    NotEncryptable { jid: String, reason: String },
+    #[error("end-to-end encryption: {0}")]
+    Omemo(String),
+    #[error("{0} is not an OMEMO fingerprint (64 hex digits)")]
+    BadFingerprint(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -257,6 +265,13 @@ pub enum Event {
         account: String,
         profile: ProfileRecord,
     },
+    /// An encrypted message went out, but not to these devices (each with why): the user
+    /// should know who cannot read it.
+    EncryptionSkipped {
+        account: String,
+        peer: String,
+        devices: Vec<String>,
+    },
 }
 
 /// Our state in a room, as shown to the user.
@@ -378,6 +393,8 @@ struct Inner {
     watching_rosters: std::sync::atomic::AtomicBool,
     /// XEP-0410 self-ping interval for quiet rooms, in seconds (shared with every actor).
     room_ping_secs: Arc<std::sync::atomic::AtomicU64>,
+    /// Each account's OMEMO device, opened on first use.
+    omemo: std::sync::Mutex<HashMap<String, crate::services::omemo::OmemoHandle>>,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -456,6 +473,7 @@ impl Client {
                 watching_states: std::sync::atomic::AtomicBool::new(false),
                 watching_rosters: std::sync::atomic::AtomicBool::new(false),
                 room_ping_secs: Arc::new(std::sync::atomic::AtomicU64::new(ROOM_PING_SECS)),
+                omemo: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -566,15 +584,19 @@ impl Client {
         }
         let password = self.inner.secrets.load(&rec.jid).await?;
         let room_passwords = self.room_passwords(&rec).await?;
+        let omemo = self.omemo(&rec).await?;
         self.watch_states();
         let tx = account::spawn(
             rec.clone(),
             password,
             self.inner.store.clone(),
             self.inner.events.clone(),
-            self.inner.room_ping_secs.clone(),
             room_passwords,
-            self.avatar_cache(),
+            account::Shared {
+                room_ping_secs: self.inner.room_ping_secs.clone(),
+                avatars: self.avatar_cache(),
+                omemo,
+            },
         )?;
         actors.insert(rec.jid, tx);
         self.watch_rosters();
@@ -745,9 +767,27 @@ impl Client {
 
     /// Queues a chat message. When this returns the message is committed to the database
     /// (state `pending`); it becomes `sent` when the server acknowledges it.
+    ///
+    /// In a conversation whose encryption is on, the message is encrypted
+    /// ([`Client::send_encrypted`]) or not sent at all: never plaintext by accident.
     pub async fn send_message(&self, account: &str, to: &str, body: &str) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let peer = parse_contact(to)?;
+        match self
+            .inner
+            .store
+            .conversation_encryption(acc.id, peer.as_str())?
+            .as_deref()
+        {
+            Some("omemo") => return self.send_encrypted(account, to, body).await,
+            Some(other) => {
+                return Err(Error::NotEncryptable {
+                    jid: peer.to_string(),
+                    reason: format!("the conversation is set to {other}, which cannot send here"),
+                });
+            }
+            None => {}
+        }
         let id = crate::proto::new_id();
         let stanza = crate::services::chat::message_stanza(&peer, &id, body, None);
         let (rec, _) = self.inner.store.queue_message(

@@ -34,6 +34,9 @@ pub fn features() -> Vec<&'static str> {
         super::profile::AVATAR_METADATA_NOTIFY,
         super::profile::NICK_NOTIFY,
         super::profile::VCARD4_NOTIFY,
+        // OMEMO device lists of contacts (both namespaces), so sessions follow new devices.
+        "eu.siacs.conversations.axolotl.devicelist+notify",
+        "urn:xmpp:omemo:2:devices+notify",
     ]
 }
 
@@ -72,6 +75,14 @@ pub fn is_our_node(node: Option<&str>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn omemo_device_lists_are_subscribed() {
+        for ns in crate::crypto::omemo::Namespace::ALL {
+            let want = crate::proto::omemo::notify_feature(ns);
+            assert!(features().contains(&want.as_str()), "{want}");
+        }
+    }
 
     #[test]
     fn caps_node_roundtrip() {

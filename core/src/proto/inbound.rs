@@ -62,6 +62,9 @@ pub struct ChatMessage {
     pub occupant_id: Option<String>,
     /// An archive tombstone: the message was removed (by this moderator, if known).
     pub tombstone: Option<Option<String>>,
+    /// An OMEMO `<encrypted>` element (either namespace): the body is in there, and the
+    /// stanza's own body is only the fallback text for clients without OMEMO.
+    pub encrypted: Option<Element>,
 }
 
 /// A retraction (XEP-0424) by an author, or a moderator's removal announced by the room.
@@ -335,7 +338,11 @@ fn extract_groupchat(
         }
         return Ok(out);
     }
-    let body = msg.get_best_body_cloned(vec![]).map(|(_, b)| b);
+    let encrypted = omemo_element(&msg);
+    let body = match &encrypted {
+        Some(_) => Some(String::new()),
+        None => msg.get_best_body_cloned(vec![]).map(|(_, b)| b),
+    };
     if let Some((_, subject)) = msg.get_best_subject(vec![])
         && body.is_none()
     {
@@ -384,8 +391,22 @@ fn extract_groupchat(
         replace,
         occupant_id,
         tombstone,
+        encrypted,
     });
     Ok(out)
+}
+
+/// The OMEMO element of a message, in either namespace.
+fn omemo_element(msg: &Message) -> Option<Element> {
+    msg.payloads
+        .iter()
+        .find(|p| {
+            p.name() == "encrypted"
+                && crate::crypto::omemo::Namespace::ALL
+                    .iter()
+                    .any(|ns| p.ns() == ns.xmlns())
+        })
+        .cloned()
 }
 
 /// Extracts the content of a plain (already unwrapped) message. `room_archive` is set for
@@ -514,7 +535,13 @@ fn extract(
         }
     }
 
-    if let Some((_, body)) = msg.get_best_body_cloned(vec![]) {
+    let encrypted = omemo_element(&msg);
+    let body = match &encrypted {
+        // The real body is inside; a key transport or heartbeat has none at all.
+        Some(_) => Some(String::new()),
+        None => msg.get_best_body_cloned(vec![]).map(|(_, b)| b),
+    };
+    if let Some(body) = body {
         if wants_receipt && !outgoing {
             out.receipt_request = id.clone();
         }
@@ -531,6 +558,7 @@ fn extract(
             replace,
             occupant_id: None,
             tombstone: None,
+            encrypted,
         });
     }
     Ok(out)

@@ -7,6 +7,7 @@ pub mod caps;
 pub mod inbound;
 pub mod microblog;
 pub mod muc;
+pub mod omemo;
 pub mod profile;
 pub mod pubsub;
 pub mod retract;

@@ -6,4 +6,5 @@ pub mod chat;
 pub mod mam;
 pub mod microblog;
 pub mod muc;
+pub mod omemo;
 pub mod roster;

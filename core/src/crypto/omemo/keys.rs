@@ -176,6 +176,16 @@ impl IdentityKey {
     pub fn fingerprint(&self) -> String {
         hex(&self.key)
     }
+
+    /// The identity independent of the namespace it was published in: the hex of its X25519
+    /// form, the same for a device's legacy and OMEMO 2 keys (and equal to the legacy
+    /// fingerprint). Trust decisions are keyed by this, so verifying a device once covers both.
+    pub fn canonical(&self) -> String {
+        match self.x25519() {
+            Ok(k) => hex(&k),
+            Err(_) => hex(&self.key),
+        }
+    }
 }
 
 impl std::fmt::Debug for IdentityKey {

@@ -1,0 +1,524 @@
+//! OMEMO on the `Client`: our device and its published keys, others' device lists and
+//! bundles (PEP), encrypted sending, fingerprints and trust.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use jid::BareJid;
+use zeroize::Zeroizing;
+
+use super::{Client, Error, Event, Result, parse_bare, parse_contact};
+use crate::crypto::omemo::Namespace;
+use crate::crypto::omemo::device::Device;
+use crate::crypto::omemo::store::Address;
+use crate::proto::{omemo as xml, pubsub};
+use crate::secrets::Password;
+use crate::services::omemo::{self as service, OmemoHandle, Recipient, Skipped};
+use crate::store::omemo::{OmemoStore, Trust};
+use crate::store::{AccountRecord, Encryption, MessageKind, MessageRecord, OutgoingMessage};
+
+/// One OMEMO device of a contact (or of ours), for fingerprint and trust views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OmemoDeviceInfo {
+    pub ns: Namespace,
+    pub device: u32,
+    pub label: Option<String>,
+    /// Still in the owner's device list.
+    pub active: bool,
+    /// Hex fingerprint, once the identity key is known.
+    pub fingerprint: Option<String>,
+    pub trust: Option<Trust>,
+    /// Why we cannot encrypt to it (bundle missing, bad signature…).
+    pub failure: Option<String>,
+}
+
+impl From<crate::crypto::omemo::device::DeviceError> for Error {
+    fn from(e: crate::crypto::omemo::device::DeviceError) -> Self {
+        Error::Omemo(e.to_string())
+    }
+}
+
+/// The keyring entry holding the key that seals an account's OMEMO store.
+fn store_key_name(account: &str) -> String {
+    format!("omemo-store-key:{account}")
+}
+
+impl Client {
+    /// The account's OMEMO device, created on first use (the key sealing its private keys
+    /// goes to the OS keyring).
+    pub(crate) async fn omemo(&self, acc: &AccountRecord) -> Result<OmemoHandle> {
+        if let Some(h) = self
+            .inner
+            .omemo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&acc.jid)
+        {
+            return Ok(h.clone());
+        }
+        let name = store_key_name(&acc.jid);
+        let key = match self.inner.secrets.load_stored(&name).await? {
+            Some(k) => {
+                let bytes = Zeroizing::new(B64.decode(k.expose()).map_err(|_| {
+                    Error::Secret(format!("the OMEMO store key of {} is corrupt", acc.jid))
+                })?);
+                let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+                    Error::Secret(format!("the OMEMO store key of {} is corrupt", acc.jid))
+                })?;
+                Zeroizing::new(arr)
+            }
+            None => {
+                let k = Zeroizing::new(rand::random::<[u8; 32]>());
+                self.inner
+                    .secrets
+                    .save(&name, &Password::new(B64.encode(k.as_ref())))
+                    .await?;
+                k
+            }
+        };
+        let store = OmemoStore::new(self.inner.store.clone(), acc.id, key);
+        let device = Device::open(
+            store,
+            Device::<OmemoStore>::random_id,
+            chrono::Utc::now().timestamp(),
+        )?;
+        let handle = OmemoHandle::new(device);
+        self.inner
+            .omemo
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(acc.jid.clone())
+            .or_insert(handle.clone());
+        Ok(handle)
+    }
+
+    /// Publishes our device in both namespaces' device lists (keeping other devices listed)
+    /// and our bundles, refilling pre-keys and rotating the signed pre-key as due. Runs
+    /// after each connection; idempotent.
+    pub async fn omemo_publish(&self, account: &str) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let handle = self.omemo(&acc).await?;
+        let (id, bundles) = {
+            let d = handle.lock();
+            d.refill_pre_keys()?;
+            d.rotate_signed_pre_key(chrono::Utc::now().timestamp())?;
+            let mut b = Vec::new();
+            for ns in Namespace::ALL {
+                b.push((ns, d.bundle(ns)?));
+            }
+            (d.id(), b)
+        };
+        let own = parse_bare(&acc.jid)?;
+        for (ns, bundle) in bundles {
+            let mut list = self
+                .omemo_fetch_devices(&acc, &own, ns)
+                .await
+                .unwrap_or_else(|_| xml::DeviceList::new(ns, []));
+            if list.ensure(xml::DeviceEntry::new(id)) {
+                self.pubsub(&acc.jid, None, true, xml::publish_device_list(&list).into())
+                    .await?;
+            }
+            self.pubsub(
+                &acc.jid,
+                None,
+                true,
+                xml::publish_bundle(ns, id, &bundle).into(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Fetches a device list and records it.
+    async fn omemo_fetch_devices(
+        &self,
+        acc: &AccountRecord,
+        jid: &BareJid,
+        ns: Namespace,
+    ) -> Result<xml::DeviceList> {
+        let r = self
+            .pubsub(&acc.jid, Some(jid), false, xml::request_device_list(ns))
+            .await;
+        let list = match r {
+            Ok(Some(el)) => pubsub::parse_items(&el)
+                .map(|(_, items)| xml::device_list_from_items(ns, &items))
+                .transpose()
+                .map_err(|e| Error::Refused(format!("malformed OMEMO device list of {jid}: {e}")))?
+                .unwrap_or_else(|| xml::DeviceList::new(ns, [])),
+            // No node (or not allowed to see it): no devices in this namespace.
+            Ok(None) | Err(Error::Refused(_)) => xml::DeviceList::new(ns, []),
+            Err(e) => return Err(e),
+        };
+        let devices: Vec<(u32, Option<String>)> =
+            list.devices.iter().map(|d| (d.id, None)).collect();
+        let handle = self.omemo(acc).await?;
+        handle
+            .lock()
+            .store()
+            .set_devices(ns, jid.as_str(), &devices)?;
+        Ok(list)
+    }
+
+    /// Fetches and verifies one device's bundle.
+    async fn omemo_fetch_bundle(
+        &self,
+        acc: &AccountRecord,
+        jid: &BareJid,
+        ns: Namespace,
+        device: u32,
+    ) -> std::result::Result<crate::crypto::omemo::keys::Bundle, String> {
+        let el = self
+            .pubsub(&acc.jid, Some(jid), false, xml::request_bundle(ns, device))
+            .await
+            .map_err(|e| format!("its bundle could not be fetched: {e}"))?
+            .ok_or("it has no published bundle")?;
+        let (_, items) = pubsub::parse_items(&el).ok_or("it has no published bundle")?;
+        let published = xml::bundle_from_items(ns, device, &items)
+            .map_err(|e| format!("its bundle is malformed: {e}"))?;
+        published
+            .decode(ns)
+            .map_err(|e| format!("its bundle was refused: {e}"))
+    }
+
+    /// Whom to encrypt for: every usable device of `peer` and our own other devices, with
+    /// bundles fetched for those without a session. Devices we cannot use are reported.
+    async fn omemo_recipients(
+        &self,
+        acc: &AccountRecord,
+        handle: &OmemoHandle,
+        peer: &BareJid,
+    ) -> Result<(Namespace, Vec<Recipient>, Vec<Skipped>)> {
+        let own = parse_bare(&acc.jid)?;
+        let mut lists = Vec::new();
+        for ns in [Namespace::Legacy, Namespace::Omemo2] {
+            let known = handle.lock().store().devices(ns, peer.as_str())?;
+            let active: Vec<u32> = if known.is_empty() {
+                self.omemo_fetch_devices(acc, peer, ns)
+                    .await?
+                    .ids()
+                    .collect()
+            } else {
+                known
+                    .iter()
+                    .filter(|d| d.active)
+                    .map(|d| d.device)
+                    .collect()
+            };
+            lists.push(active);
+        }
+        let ns = service::choose_namespace(&lists[0], &lists[1]).ok_or_else(|| {
+            Error::NotEncryptable {
+                jid: peer.to_string(),
+                reason:
+                    "they have no OMEMO devices (their client does not support OMEMO, or it is not \
+                     published)"
+                        .into(),
+            }
+        })?;
+        let our_id = handle.lock().id();
+        let mut targets: Vec<(BareJid, u32)> = lists[usize::from(ns == Namespace::Omemo2)]
+            .iter()
+            .map(|d| (peer.clone(), *d))
+            .collect();
+        if own != *peer
+            && let Ok(mine) = self.omemo_fetch_devices(acc, &own, ns).await
+        {
+            targets.extend(
+                mine.ids()
+                    .filter(|d| *d != our_id)
+                    .map(|d| (own.clone(), d)),
+            );
+        }
+        let mut recipients = Vec::new();
+        let mut skipped = Vec::new();
+        for (jid, device) in targets {
+            let addr = Address::new(ns, jid.as_str(), device);
+            let (has_session, identity) = {
+                let d = handle.lock();
+                (d.has_session(&addr)?, d.session_identity(&addr)?)
+            };
+            let bundle = if has_session {
+                None
+            } else {
+                match self.omemo_fetch_bundle(acc, &jid, ns, device).await {
+                    Ok(b) => Some(b),
+                    Err(reason) => {
+                        handle.lock().store().set_device_state(
+                            ns,
+                            jid.as_str(),
+                            device,
+                            None,
+                            Some(&reason),
+                        )?;
+                        skipped.push(Skipped {
+                            jid: jid.to_string(),
+                            device,
+                            reason,
+                        });
+                        continue;
+                    }
+                }
+            };
+            let fpr = identity
+                .map(|i| i.canonical())
+                .or_else(|| bundle.as_ref().map(|b| b.identity.canonical()));
+            if let Some(fpr) = &fpr {
+                let store = handle.lock().store().clone();
+                let trust = match store.trust(jid.as_str(), fpr)? {
+                    Some(t) => t,
+                    None => {
+                        let verified = store
+                            .trusts(jid.as_str())?
+                            .iter()
+                            .any(|(_, t)| *t == Trust::Verified);
+                        let t = if verified {
+                            Trust::Undecided
+                        } else {
+                            Trust::Blind
+                        };
+                        store.set_trust(jid.as_str(), fpr, t)?;
+                        t
+                    }
+                };
+                if !trust.usable() {
+                    skipped.push(Skipped {
+                        jid: jid.to_string(),
+                        device,
+                        reason: match trust {
+                            Trust::Untrusted => "you marked this device untrusted".into(),
+                            _ => {
+                                "this new device is not trusted yet: verify its fingerprint".into()
+                            }
+                        },
+                    });
+                    continue;
+                }
+            }
+            if let Some(b) = &bundle {
+                handle.lock().store().set_device_state(
+                    ns,
+                    jid.as_str(),
+                    device,
+                    Some(&b.identity.encode()),
+                    None,
+                )?;
+            }
+            recipients.push(Recipient { addr, bundle });
+        }
+        Ok((ns, recipients, skipped))
+    }
+
+    /// Sends an OMEMO-encrypted chat message (the conversation becomes encrypted, sticky).
+    /// The message is stored and queued like any other; devices that could not be included
+    /// are named in an [`Event::EncryptionSkipped`].
+    pub async fn send_encrypted(
+        &self,
+        account: &str,
+        to: &str,
+        body: &str,
+    ) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(to)?;
+        let own = parse_bare(&acc.jid)?;
+        let handle = self.omemo(&acc).await?;
+        let (ns, recipients, skipped) = self.omemo_recipients(&acc, &handle, &peer).await?;
+        let to_peer = recipients.iter().any(|r| r.addr.jid == peer.as_str());
+        if !to_peer {
+            let why = skipped
+                .iter()
+                .filter(|s| s.jid == peer.as_str())
+                .map(|s| format!("device {}: {}", s.device, s.reason))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::NotEncryptable {
+                jid: peer.to_string(),
+                reason: if why.is_empty() {
+                    "none of their devices can be used".into()
+                } else {
+                    why
+                },
+            });
+        }
+        let (element, more_skipped) = service::encrypt(&handle, ns, &own, &peer, body, &recipients);
+        let element = element.ok_or_else(|| Error::NotEncryptable {
+            jid: peer.to_string(),
+            reason: "encryption failed for every device".into(),
+        })?;
+        let skipped: Vec<Skipped> = skipped.into_iter().chain(more_skipped).collect();
+        let id = crate::proto::new_id();
+        let stanza = service::message_stanza(ns, &peer, &id, element);
+        self.inner
+            .store
+            .set_conversation_encryption(acc.id, peer.as_str(), Some("omemo"))?;
+        let (rec, _) = self.inner.store.queue_message(
+            acc.id,
+            &OutgoingMessage {
+                peer: peer.to_string(),
+                kind: MessageKind::Chat,
+                sender: format!("{}/{}", acc.jid, acc.resource),
+                id,
+                body: body.to_owned(),
+                stanza,
+                encryption: Some(service::encryption_of(ns)),
+            },
+        )?;
+        if !skipped.is_empty() {
+            self.emit(Event::EncryptionSkipped {
+                account: acc.jid.clone(),
+                peer: peer.to_string(),
+                devices: skipped
+                    .iter()
+                    .map(|s| format!("{} device {}: {}", s.jid, s.device, s.reason))
+                    .collect(),
+            });
+        }
+        self.emit(Event::Message {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+            live: true,
+        });
+        self.flush(&acc.jid).await;
+        Ok(rec)
+    }
+
+    /// Our own OMEMO fingerprint (the same key in both namespaces) and device id.
+    pub async fn omemo_own(&self, account: &str) -> Result<(u32, String)> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let h = self.omemo(&acc).await?;
+        let d = h.lock();
+        Ok((d.id(), d.identity(Namespace::Legacy).fingerprint()))
+    }
+
+    /// The devices of `jid` (fetching their lists and bundles when online), with
+    /// fingerprints and trust.
+    pub async fn omemo_devices(&self, account: &str, jid: &str) -> Result<Vec<OmemoDeviceInfo>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let jid = parse_contact(jid)?;
+        let handle = self.omemo(&acc).await?;
+        let online = self.actor(&acc.jid).await.is_some();
+        let mut out = Vec::new();
+        for ns in Namespace::ALL {
+            if online {
+                self.omemo_fetch_devices(&acc, &jid, ns).await?;
+            }
+            let devices = handle.lock().store().devices(ns, jid.as_str())?;
+            for d in devices {
+                let mut identity = d.identity.clone();
+                if identity.is_none() && d.active && online {
+                    match self.omemo_fetch_bundle(&acc, &jid, ns, d.device).await {
+                        Ok(b) => {
+                            identity = Some(b.identity.encode());
+                            handle.lock().store().set_device_state(
+                                ns,
+                                jid.as_str(),
+                                d.device,
+                                identity.as_deref(),
+                                None,
+                            )?;
+                        }
+                        Err(reason) => {
+                            handle.lock().store().set_device_state(
+                                ns,
+                                jid.as_str(),
+                                d.device,
+                                None,
+                                Some(&reason),
+                            )?;
+                        }
+                    }
+                }
+                let key = identity
+                    .as_deref()
+                    .and_then(|i| crate::crypto::omemo::keys::IdentityKey::decode(ns, i).ok());
+                let fingerprint = key.map(|k| k.fingerprint());
+                let trust = match &key {
+                    Some(k) => handle.lock().store().trust(jid.as_str(), &k.canonical())?,
+                    None => None,
+                };
+                out.push(OmemoDeviceInfo {
+                    ns,
+                    device: d.device,
+                    label: d.label,
+                    active: d.active,
+                    fingerprint,
+                    trust,
+                    failure: d.failure,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets our trust in one of `jid`'s keys (by fingerprint, hex; spaces and case ignored).
+    pub async fn omemo_set_trust(
+        &self,
+        account: &str,
+        jid: &str,
+        fingerprint: &str,
+        trust: Trust,
+    ) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let jid = parse_contact(jid)?;
+        let fpr: String = fingerprint
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != ':')
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if fpr.len() != 64 || !fpr.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::BadFingerprint(fingerprint.to_owned()));
+        }
+        let handle = self.omemo(&acc).await?;
+        // The fingerprint may be shown in either namespace's form (Conversations shows the
+        // X25519 key, OMEMO 2 clients the Ed25519 one); trust is kept under the X25519 form.
+        let store = handle.lock().store().clone();
+        let mut canonical = None;
+        for ns in Namespace::ALL {
+            for d in store.devices(ns, jid.as_str())? {
+                if let Some(k) = d
+                    .identity
+                    .as_deref()
+                    .and_then(|i| crate::crypto::omemo::keys::IdentityKey::decode(ns, i).ok())
+                    && (k.fingerprint() == fpr || k.canonical() == fpr)
+                {
+                    canonical = Some(k.canonical());
+                }
+            }
+        }
+        let canonical = canonical.unwrap_or(fpr);
+        store.set_trust(jid.as_str(), &canonical, trust)?;
+        Ok(())
+    }
+
+    /// The conversation's sticky encryption.
+    pub fn conversation_encryption(&self, account: &str, peer: &str) -> Result<Option<Encryption>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        Ok(
+            match self
+                .inner
+                .store
+                .conversation_encryption(acc.id, &parse_contact(peer)?.to_string())?
+                .as_deref()
+            {
+                Some("omemo") => Some(Encryption::Omemo),
+                Some("otr") => Some(Encryption::Otr),
+                _ => None,
+            },
+        )
+    }
+
+    /// Turns encryption of a conversation on (OMEMO) or — only ever at the user's explicit
+    /// request — off.
+    pub fn set_conversation_encryption(
+        &self,
+        account: &str,
+        peer: &str,
+        omemo: bool,
+    ) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        self.inner.store.set_conversation_encryption(
+            acc.id,
+            &parse_contact(peer)?.to_string(),
+            omemo.then_some("omemo"),
+        )?;
+        Ok(())
+    }
+}

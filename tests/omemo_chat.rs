@@ -1,0 +1,237 @@
+//! OMEMO in the client, over a real Prosody: device lists and bundles on PEP, encrypted chat
+//! between two Starling accounts (OMEMO 2, both speak it), sticky encryption, trust, and
+//! an undecryptable message that stays visible with its reason.
+
+use anyhow::{Result, ensure};
+use serde_json::{Value, json};
+use starling_core::Event;
+use starling_core::store::Encryption;
+use starling_core::store::omemo::Trust;
+
+use crate::node::Node;
+use crate::support::{self, EVENT_TIMEOUT, Peer, event_name};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starling_to_starling_encrypted_chat() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut a = Node::new(&server, &alice).await?;
+    let mut b = Node::new(&server, &bob).await?;
+    a.online().await?;
+    b.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+    b.client.omemo_publish(&bob.jid).await?;
+
+    // Alice sees Bob's device with his fingerprint, blindly trusted until verified.
+    let (bob_id, bob_fpr) = b.client.omemo_own(&bob.jid).await?;
+    let devices = a.client.omemo_devices(&alice.jid, &bob.jid).await?;
+    ensure!(
+        devices
+            .iter()
+            .any(|d| d.device == bob_id && d.fingerprint.as_deref() == Some(bob_fpr.as_str())),
+        "{devices:?}"
+    );
+
+    let sent = a
+        .client
+        .send_encrypted(&alice.jid, &bob.jid, "the secret is 42")
+        .await?;
+    ensure!(sent.encryption == Some(Encryption::Omemo2), "{sent:?}");
+    let got = b.wait_message("the secret is 42").await?;
+    ensure!(got.encryption == Some(Encryption::Omemo2), "{got:?}");
+    ensure!(got.undecryptable.is_none());
+
+    // Bob's conversation is now encrypted too: a plain send_message is encrypted.
+    let reply = b
+        .client
+        .send_message(&bob.jid, &alice.jid, "got it")
+        .await?;
+    ensure!(reply.encryption.is_some(), "sticky encryption: {reply:?}");
+    let got = a.wait_message("got it").await?;
+    ensure!(got.encryption.is_some(), "{got:?}");
+
+    // Verifying a key is recorded; an untrusted key gets nothing.
+    a.client
+        .omemo_set_trust(&alice.jid, &bob.jid, &bob_fpr, Trust::Untrusted)
+        .await?;
+    let refused = a
+        .client
+        .send_message(&alice.jid, &bob.jid, "not for you")
+        .await;
+    ensure!(
+        matches!(&refused, Err(starling_core::Error::NotEncryptable { reason, .. }) if reason.contains("untrusted")),
+        "{refused:?}"
+    );
+    a.client
+        .omemo_set_trust(&alice.jid, &bob.jid, &bob_fpr, Trust::Verified)
+        .await?;
+    a.client
+        .send_message(&alice.jid, &bob.jid, "verified now")
+        .await?;
+    b.wait_message("verified now").await?;
+
+    // An OMEMO message not encrypted for Bob's device is shown with the reason, not dropped.
+    let carol = server.account("carol")?;
+    let mut carol_peer = server.peer(&carol).await?;
+    let bogus = format!(
+        "<message xmlns='jabber:client' to='{}' type='chat' id='bogus1'>\
+         <encrypted xmlns='urn:xmpp:omemo:2'><header sid='777'>\
+         <keys jid='{}'><key rid='12345'>AAAA</key></keys></header>\
+         <payload>AAAAAAAAAAAAAAAAAAAAAA==</payload></encrypted>\
+         <body>fallback</body></message>",
+        bob.jid, bob.jid
+    );
+    carol_peer
+        .command(serde_json::json!({"cmd": "raw", "xml": bogus}))
+        .await?;
+    let entry = b
+        .wait_for("undecryptable entry", |e| match e {
+            Event::Message { message, .. } if message.undecryptable.is_some() => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    ensure!(
+        entry
+            .undecryptable
+            .as_deref()
+            .is_some_and(|r| r.contains("did not encrypt this message for this device")),
+        "{entry:?}"
+    );
+    ensure!(
+        entry.body.is_empty(),
+        "the fallback body is not shown as the message"
+    );
+    carol_peer.quit().await?;
+    a.shutdown().await;
+    b.shutdown().await;
+    Ok(())
+}
+
+/// Waits for the peer to report a decrypted OMEMO message with `body`.
+async fn peer_decrypts(peer: &mut Peer, body: &str) -> Result<Value> {
+    peer.next_event_matching(
+        |e| {
+            (event_name(e) == "omemo_message" && e["body"] == body)
+                || event_name(e) == "omemo_error"
+        },
+        EVENT_TIMEOUT,
+    )
+    .await
+    .and_then(|e| {
+        ensure!(
+            event_name(&e) == "omemo_message",
+            "peer could not decrypt: {e}"
+        );
+        Ok(e)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starling_and_slixmpp_omemo_in_both_namespaces() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut bob1 = server.peer(&bob).await?;
+    bob1.command(json!({"cmd": "omemo_enable"})).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+
+    // Starling starts the session (a key exchange) and picks OMEMO 2: bob's device speaks both.
+    let sent = a
+        .client
+        .send_encrypted(&alice.jid, &bob.jid, "hello from Starling")
+        .await?;
+    ensure!(sent.encryption == Some(Encryption::Omemo2), "{sent:?}");
+    let ev = peer_decrypts(&mut bob1, "hello from Starling").await?;
+    ensure!(ev["namespace"] == "twomemo", "{ev}");
+
+    // The peer answers in each namespace; Starling decrypts both.
+    for ns in ["twomemo", "oldmemo"] {
+        let body = format!("reply over {ns}");
+        bob1.command(json!({"cmd": "omemo_send", "to": alice.jid, "body": body, "namespace": ns}))
+            .await?;
+        let got = a.wait_message(&body).await?;
+        let want = if ns == "twomemo" {
+            Encryption::Omemo2
+        } else {
+            Encryption::Omemo
+        };
+        ensure!(got.encryption == Some(want), "{got:?}");
+    }
+
+    // A second device on bob's account: Starling encrypts to both once it sees the new list.
+    let mut bob2 = Peer::connect(
+        &server,
+        &bob,
+        support::PeerOptions {
+            resource: Some("second".into()),
+            ..support::PeerOptions::default()
+        },
+    )
+    .await?;
+    bob2.command(json!({"cmd": "omemo_enable"})).await?;
+    // omemo_devices fetches the current lists (no waiting for the PEP notification).
+    let devices = a.client.omemo_devices(&alice.jid, &bob.jid).await?;
+    ensure!(
+        devices.iter().filter(|d| d.active).count() >= 4,
+        "{devices:?}"
+    );
+    a.client
+        .send_message(&alice.jid, &bob.jid, "to both of your devices")
+        .await?;
+    peer_decrypts(&mut bob1, "to both of your devices").await?;
+    peer_decrypts(&mut bob2, "to both of your devices").await?;
+
+    // Offline: what bob sends meanwhile is decrypted from the archive on reconnect.
+    a.client.disconnect_all().await;
+    bob1.command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "while you were away"}))
+        .await?;
+    a.online().await?;
+    let history = a.history(&bob.jid)?;
+    let got = history
+        .iter()
+        .find(|m| m.body == "while you were away")
+        .ok_or_else(|| anyhow::anyhow!("not caught up from the archive: {history:?}"))?;
+    ensure!(
+        got.encryption.is_some() && got.undecryptable.is_none(),
+        "{got:?}"
+    );
+    ensure!(
+        history.iter().all(|m| m.undecryptable.is_none()),
+        "archive copies of messages decrypted live must not turn into failure entries: {history:?}"
+    );
+    a.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_only_client_gets_legacy_omemo() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, dave) = (server.account("alice")?, server.account("dave")?);
+    server.befriend(&alice.jid, &dave.jid)?;
+    let mut dave_peer = server.peer(&dave).await?;
+    dave_peer
+        .command(json!({"cmd": "omemo_enable", "namespaces": ["oldmemo"]}))
+        .await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+    let sent = a
+        .client
+        .send_encrypted(&alice.jid, &dave.jid, "old but gold")
+        .await?;
+    ensure!(sent.encryption == Some(Encryption::Omemo), "{sent:?}");
+    let ev = peer_decrypts(&mut dave_peer, "old but gold").await?;
+    ensure!(ev["namespace"] == "oldmemo", "{ev}");
+    dave_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "legacy back"}))
+        .await?;
+    let got = a.wait_message("legacy back").await?;
+    ensure!(got.encryption == Some(Encryption::Omemo), "{got:?}");
+    a.shutdown().await;
+    Ok(())
+}
