@@ -127,6 +127,7 @@ async fn start_clients(
             r?
         });
         crate::cli::connect_online(&user, &user_jid, ONLINE_TIMEOUT).await?;
+        user.omemo_publish(&user_jid).await?;
         ensure_contact(&user, &user_jid, &bot_jid, "Bob the bot").await?;
         greet(base, &server, &user, &user_jid, &passwords).await?;
         if user.history(&user_jid, &bot_jid, 1)?.is_empty() {
@@ -231,7 +232,10 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
     let r = if args.check {
         match check(user, user_jid, bot_jid).await {
             Ok(()) => match check_room(user, user_jid, &session.bot, bot_jid).await {
-                Ok(()) => check_feed(user, user_jid, bot_jid).await,
+                Ok(()) => match check_feed(user, user_jid, bot_jid).await {
+                    Ok(()) => check_omemo(user, user_jid, bot_jid).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
@@ -350,6 +354,10 @@ async fn approve_friends(user: Client, jid: String, friends: Vec<String>) -> Res
 async fn run_bot(bot: Client, jid: String) -> Result<()> {
     let mut events = bot.events();
     crate::cli::connect_online(&bot, &jid, ONLINE_TIMEOUT).await?;
+    // The bot speaks OMEMO: once someone writes to it encrypted, it answers encrypted.
+    if let Err(e) = bot.omemo_publish(&jid).await {
+        tracing::warn!(error = %e, "the bot could not publish its OMEMO keys");
+    }
     if let Err(e) = bot_blog(&bot, &jid).await {
         tracing::warn!(error = %e, "the bot could not set up its blog");
     }
@@ -537,6 +545,54 @@ async fn check(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
         .await
         .map_err(|_| anyhow!("the demo bot did not answer within 30 s"))??;
     println!("bot answered: {body}");
+    Ok(())
+}
+
+/// Encryption with the bot: the user turns OMEMO on, the bot decrypts and answers
+/// encrypted, and the user sees the bot's device (trusted, not yet verified).
+async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
+    let mut events = user.events();
+    user.set_conversation_encryption(user_jid, bot_jid, true)?;
+    let sent = user.send_message(user_jid, bot_jid, "ping").await?;
+    anyhow::ensure!(sent.encryption.is_some(), "the ping was not encrypted");
+    let expected = answer("ping");
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Message { message, .. })
+                    if !message.outgoing
+                        && message.peer == bot_jid
+                        && message.id > sent.id
+                        && (message.body == expected || message.undecryptable.is_some()) =>
+                {
+                    return Ok(message);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("the demo bot did not answer the encrypted ping within 30 s"))??;
+    if let Some(why) = &reply.undecryptable {
+        bail!("the bot's encrypted answer could not be decrypted: {why}");
+    }
+    anyhow::ensure!(
+        reply.encryption.is_some(),
+        "the bot answered without encryption"
+    );
+    let devices = user.omemo_devices(user_jid, bot_jid).await?;
+    let bot_device = devices
+        .iter()
+        .find(|d| d.active && d.fingerprint.is_some())
+        .ok_or_else(|| anyhow!("the bot has no OMEMO device with a known key"))?;
+    println!(
+        "bot answered encrypted ({}); its key {} is {:?}",
+        bot_device.ns,
+        bot_device.fingerprint.as_deref().unwrap_or_default(),
+        bot_device.trust
+    );
     Ok(())
 }
 

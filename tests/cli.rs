@@ -287,9 +287,13 @@ async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
             && first.contains("avatar set"),
         "{first}"
     );
-    // A second run reuses the server directory and accounts.
+    // The bot speaks OMEMO: an encrypted ping gets an encrypted answer.
+    ensure!(first.contains("bot answered encrypted"), "{first}");
+    // A second run reuses the server directory and accounts (and the OMEMO devices and
+    // sessions, reopened from the sealed store: the conversation stays encrypted).
     let second = run().await?;
     ensure!(second.contains("bot answered: pong"), "{second}");
+    ensure!(second.contains("bot answered encrypted"), "{second}");
     ensure!(second.contains("the bot answered your comment"), "{second}");
     Ok(())
 }
