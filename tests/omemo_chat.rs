@@ -8,6 +8,8 @@ use starling_core::Event;
 use starling_core::store::Encryption;
 use starling_core::store::omemo::Trust;
 
+use starling::testbed::CONFERENCE_DOMAIN;
+
 use crate::node::Node;
 use crate::support::{self, EVENT_TIMEOUT, Peer, event_name};
 
@@ -233,5 +235,107 @@ async fn a_legacy_only_client_gets_legacy_omemo() -> Result<()> {
     let got = a.wait_message("legacy back").await?;
     ensure!(got.encryption == Some(Encryption::Omemo), "{got:?}");
     a.shutdown().await;
+    Ok(())
+}
+
+/// Waits for the peer's decrypted room message with `body`.
+async fn peer_decrypts_in_room(peer: &mut Peer, body: &str) -> Result<Value> {
+    let ev = peer_decrypts(peer, body).await?;
+    ensure!(ev["type"] == "groupchat", "{ev}");
+    Ok(ev)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_group_chat_with_two_slixmpp_members() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob, carol) = (
+        server.account("alice")?,
+        server.account("bob")?,
+        server.account("carol")?,
+    );
+    let mut a = server.peer(&alice).await?;
+    let mut b = server.peer(&bob).await?;
+    a.command(json!({"cmd": "omemo_enable"})).await?;
+    b.command(json!({"cmd": "omemo_enable"})).await?;
+    let mut c = Node::new(&server, &carol).await?;
+    c.online().await?;
+    c.client.omemo_publish(&carol.jid).await?;
+
+    // A members-only, non-anonymous room (XEP-0384's requirement), alice owner, bob and
+    // carol (Starling) members.
+    let room = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("omemo"));
+    a.command(json!({"cmd": "muc_join", "room": room, "nick": "Alice"}))
+        .await?;
+    a.command(json!({"cmd": "muc_configure", "room": room, "fields": {
+        "muc#roomconfig_membersonly": true,
+        "muc#roomconfig_whois": "anyone",
+    }}))
+    .await?;
+    for member in [&bob.jid, &carol.jid] {
+        a.command(
+            json!({"cmd": "muc_affiliation", "room": room, "jid": member,
+                         "affiliation": "member"}),
+        )
+        .await?;
+    }
+    b.command(json!({"cmd": "muc_join", "room": room, "nick": "Bob"}))
+        .await?;
+    c.client
+        .join_room(&carol.jid, &room, Some("Carol"), None)
+        .await?;
+
+    // Starling -> both members (and the namespace they all speak: OMEMO 2).
+    let sent = c
+        .client
+        .send_room_encrypted(&carol.jid, &room, "hello, encrypted room")
+        .await?;
+    ensure!(sent.encryption == Some(Encryption::Omemo2), "{sent:?}");
+    for peer in [&mut a, &mut b] {
+        let ev = peer_decrypts_in_room(peer, "hello, encrypted room").await?;
+        ensure!(
+            ev["nick"] == "Carol" && ev["namespace"] == "twomemo",
+            "{ev}"
+        );
+    }
+    // The room's reflection marks it delivered (it is ours; there is nothing to decrypt).
+    c.wait_state(sent.id, starling_core::MessageState::Delivered)
+        .await?;
+
+    // Members -> Starling, in both namespaces; the room stays encrypted for Starling's
+    // next plain send_room_message.
+    for ns in ["twomemo", "oldmemo"] {
+        let body = format!("bob to the room over {ns}");
+        b.command(json!({"cmd": "omemo_muc_send", "room": room, "body": body, "namespace": ns}))
+            .await?;
+        let got = c.wait_message(&body).await?;
+        ensure!(
+            got.encryption.is_some() && got.undecryptable.is_none(),
+            "{got:?}"
+        );
+    }
+    let again = c
+        .client
+        .send_room_message(&carol.jid, &room, "still encrypted")
+        .await?;
+    ensure!(
+        again.encryption.is_some(),
+        "sticky room encryption: {again:?}"
+    );
+    peer_decrypts_in_room(&mut a, "still encrypted").await?;
+
+    // An open room cannot be encrypted, and Starling says why.
+    let open = format!("{}@{CONFERENCE_DOMAIN}", support::unique_name("open"));
+    c.client
+        .join_room(&carol.jid, &open, Some("Carol"), None)
+        .await?;
+    let refused = c.client.send_room_encrypted(&carol.jid, &open, "x").await;
+    ensure!(
+        matches!(&refused, Err(starling_core::Error::NotEncryptable { reason, .. })
+            if reason.contains("cannot be encrypted")),
+        "{refused:?}"
+    );
+    a.quit().await?;
+    b.quit().await?;
+    c.shutdown().await;
     Ok(())
 }

@@ -117,14 +117,43 @@ impl Actor {
             let mut encryption = None;
             let mut undecryptable = None;
             if let Some(el) = chat.encrypted.take() {
-                let sender = match kind {
-                    MessageKind::Chat => chat.sender.to_bare(),
-                    // In rooms the author's real JID is needed (non-anonymous rooms): later.
-                    _ => chat.sender.to_bare(),
-                };
                 let peer = chat.peer.to_bare();
-                let (result, republish) =
-                    omemo::decrypt(&self.omemo, &el, &sender, &self.own, &peer, chat.outgoing);
+                let groupchat = kind == MessageKind::GroupChat;
+                // In a room, the author's real JID (the room must show it: non-anonymous).
+                let sender = if !groupchat {
+                    Some(chat.sender.to_bare())
+                } else if chat.outgoing {
+                    Some(self.own.clone())
+                } else {
+                    chat.sender.resource().and_then(|nick| {
+                        self.session
+                            .rooms
+                            .get(&peer)
+                            .and_then(|rs| rs.occupants.get(nick.as_str()))
+                            .and_then(|o| o.jid.as_deref())
+                            .and_then(|j| jid::BareJid::new(j).ok())
+                    })
+                };
+                let (result, republish) = match &sender {
+                    Some(sender) => omemo::decrypt(
+                        &self.omemo,
+                        &el,
+                        sender,
+                        &self.own,
+                        &peer,
+                        chat.outgoing,
+                        groupchat,
+                    ),
+                    None => (
+                        omemo::Decrypted::Failed {
+                            ns: crate::crypto::omemo::Namespace::Omemo2,
+                            reason: "could not decrypt — the room does not tell us who sent it \
+                                     (only non-anonymous rooms can be encrypted)"
+                                .into(),
+                        },
+                        false,
+                    ),
+                };
                 if republish {
                     self.republish_omemo().await;
                 }
@@ -141,6 +170,16 @@ impl Actor {
                         }
                     }
                     omemo::Decrypted::Control => return,
+                    omemo::Decrypted::OwnDevice { ns } => {
+                        // Found by its id (reflection or duplicate); stored only if this
+                        // database never had it.
+                        encryption = Some(omemo::encryption_of(ns));
+                        undecryptable = Some(
+                            "sent from this device before this history was kept; OMEMO does \
+                             not encrypt messages for the device that sends them"
+                                .into(),
+                        );
+                    }
                     omemo::Decrypted::Failed { ns, reason } => {
                         tracing::info!(from = %chat.sender, %reason, "undecryptable OMEMO message");
                         encryption = Some(omemo::encryption_of(ns));

@@ -185,43 +185,91 @@ impl Client {
         &self,
         acc: &AccountRecord,
         handle: &OmemoHandle,
-        peer: &BareJid,
+        peers: &[BareJid],
+        room: Option<&BareJid>,
     ) -> Result<(Namespace, Vec<Recipient>, Vec<Skipped>)> {
         let own = parse_bare(&acc.jid)?;
-        let mut lists = Vec::new();
-        for ns in [Namespace::Legacy, Namespace::Omemo2] {
-            let known = handle.lock().store().devices(ns, peer.as_str())?;
-            let active: Vec<u32> = if known.is_empty() {
-                self.omemo_fetch_devices(acc, peer, ns)
-                    .await?
-                    .ids()
-                    .collect()
-            } else {
-                known
-                    .iter()
-                    .filter(|d| d.active)
-                    .map(|d| d.device)
-                    .collect()
-            };
-            lists.push(active);
-        }
-        let ns = service::choose_namespace(&lists[0], &lists[1]).ok_or_else(|| {
-            Error::NotEncryptable {
-                jid: peer.to_string(),
-                reason:
-                    "they have no OMEMO devices (their client does not support OMEMO, or it is not \
-                     published)"
-                        .into(),
+        let what = room.unwrap_or(&own).to_string();
+        // Each person's devices per namespace: (legacy, OMEMO 2).
+        let mut lists: Vec<(BareJid, Vec<u32>, Vec<u32>)> = Vec::new();
+        for peer in peers.iter().filter(|p| **p != own) {
+            let mut per_ns = Vec::new();
+            for ns in [Namespace::Legacy, Namespace::Omemo2] {
+                let known = handle.lock().store().devices(ns, peer.as_str())?;
+                let active: Vec<u32> = if known.is_empty() {
+                    self.omemo_fetch_devices(acc, peer, ns)
+                        .await?
+                        .ids()
+                        .collect()
+                } else {
+                    known
+                        .iter()
+                        .filter(|d| d.active)
+                        .map(|d| d.device)
+                        .collect()
+                };
+                per_ns.push(active);
             }
-        })?;
-        let our_id = handle.lock().id();
-        let mut targets: Vec<(BareJid, u32)> = lists[usize::from(ns == Namespace::Omemo2)]
+            let omemo2 = per_ns.pop().unwrap_or_default();
+            let legacy = per_ns.pop().unwrap_or_default();
+            lists.push((peer.clone(), legacy, omemo2));
+        }
+        let without: Vec<String> = lists
             .iter()
-            .map(|d| (peer.clone(), *d))
+            .filter(|(_, l, o)| l.is_empty() && o.is_empty())
+            .map(|(j, _, _)| j.to_string())
             .collect();
-        if own != *peer
-            && let Ok(mine) = self.omemo_fetch_devices(acc, &own, ns).await
+        if !without.is_empty() || lists.is_empty() {
+            return Err(Error::NotEncryptable {
+                jid: room.map_or_else(|| without.join(", "), ToString::to_string),
+                reason: if lists.is_empty() {
+                    "there is nobody to encrypt for (no members besides you)".into()
+                } else if room.is_some() {
+                    format!(
+                        "these members have no OMEMO keys (their clients do not support OMEMO, or \
+                         have not published them): {}",
+                        without.join(", ")
+                    )
+                } else {
+                    "they have no OMEMO devices (their client does not support OMEMO, or it is \
+                     not published)"
+                        .into()
+                },
+            });
+        }
+        // One namespace for everyone: OMEMO 2 when it suits every person, else legacy, which
+        // then everyone must speak.
+        let ns = if lists
+            .iter()
+            .all(|(_, l, o)| service::choose_namespace(l, o) == Some(Namespace::Omemo2))
         {
+            Namespace::Omemo2
+        } else {
+            let only2: Vec<String> = lists
+                .iter()
+                .filter(|(_, l, _)| l.is_empty())
+                .map(|(j, _, _)| j.to_string())
+                .collect();
+            if !only2.is_empty() {
+                return Err(Error::NotEncryptable {
+                    jid: what,
+                    reason: format!(
+                        "some members speak only OMEMO 2 ({}) and others only legacy OMEMO",
+                        only2.join(", ")
+                    ),
+                });
+            }
+            Namespace::Legacy
+        };
+        let our_id = handle.lock().id();
+        let mut targets: Vec<(BareJid, u32)> = lists
+            .iter()
+            .flat_map(|(j, l, o)| {
+                let ids = if ns == Namespace::Omemo2 { o } else { l };
+                ids.iter().map(move |d| (j.clone(), *d))
+            })
+            .collect();
+        if let Ok(mine) = self.omemo_fetch_devices(acc, &own, ns).await {
             targets.extend(
                 mine.ids()
                     .filter(|d| *d != our_id)
@@ -320,7 +368,9 @@ impl Client {
         let peer = parse_contact(to)?;
         let own = parse_bare(&acc.jid)?;
         let handle = self.omemo(&acc).await?;
-        let (ns, recipients, skipped) = self.omemo_recipients(&acc, &handle, &peer).await?;
+        let (ns, recipients, skipped) = self
+            .omemo_recipients(&acc, &handle, std::slice::from_ref(&peer), None)
+            .await?;
         let to_peer = recipients.iter().any(|r| r.addr.jid == peer.as_str());
         if !to_peer {
             let why = skipped
@@ -345,7 +395,7 @@ impl Client {
         })?;
         let skipped: Vec<Skipped> = skipped.into_iter().chain(more_skipped).collect();
         let id = crate::proto::new_id();
-        let stanza = service::message_stanza(ns, &peer, &id, element);
+        let stanza = service::message_stanza(ns, &peer, &id, element, false);
         self.inner
             .store
             .set_conversation_encryption(acc.id, peer.as_str(), Some("omemo"))?;
@@ -378,6 +428,94 @@ impl Client {
         });
         self.flush(&acc.jid).await;
         Ok(rec)
+    }
+
+    /// Sends an OMEMO-encrypted message to a room (the room's encryption becomes sticky).
+    /// Only members-only, non-anonymous rooms can be encrypted (the member list says whom to
+    /// encrypt for, and real JIDs say whose keys to use), as in Conversations and Dino; every
+    /// other case is refused with the reason, naming members without keys.
+    pub async fn send_room_encrypted(
+        &self,
+        account: &str,
+        room: &str,
+        body: &str,
+    ) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let room = super::rooms::parse_room(room)?;
+        let r = self
+            .inner
+            .store
+            .room(acc.id, room.as_str())?
+            .ok_or_else(|| Error::NotInRoom(room.to_string()))?;
+        let info = self.room_info(&acc.jid, room.as_str()).await?;
+        if !info.members_only || !info.non_anonymous {
+            let why = match (info.members_only, info.non_anonymous) {
+                (false, false) => "it is open to anyone and hides members' addresses",
+                (false, true) => {
+                    "it is open to anyone (not members-only), so there is no member list to encrypt for"
+                }
+                _ => {
+                    "it is anonymous: members' real addresses are hidden, so their keys cannot be found"
+                }
+            };
+            return Err(Error::NotEncryptable {
+                jid: room.to_string(),
+                reason: format!("this room cannot be encrypted: {why}"),
+            });
+        }
+        let mut members: Vec<BareJid> = Vec::new();
+        for aff in [
+            crate::api::Affiliation::Owner,
+            crate::api::Affiliation::Admin,
+            crate::api::Affiliation::Member,
+        ] {
+            for e in self.affiliations(&acc.jid, room.as_str(), aff).await? {
+                if let Ok(j) = BareJid::new(&e.jid)
+                    && !members.contains(&j)
+                {
+                    members.push(j);
+                }
+            }
+        }
+        let own = parse_bare(&acc.jid)?;
+        let handle = self.omemo(&acc).await?;
+        let (ns, recipients, skipped) = self
+            .omemo_recipients(&acc, &handle, &members, Some(&room))
+            .await?;
+        let (element, more_skipped) = service::encrypt(&handle, ns, &own, &room, body, &recipients);
+        let element = element.ok_or_else(|| Error::NotEncryptable {
+            jid: room.to_string(),
+            reason: "encryption failed for every device".into(),
+        })?;
+        let id = crate::proto::new_id();
+        let stanza = service::message_stanza(ns, &room, &id, element, true);
+        self.inner
+            .store
+            .set_conversation_encryption(acc.id, room.as_str(), Some("omemo"))?;
+        let skipped: Vec<Skipped> = skipped.into_iter().chain(more_skipped).collect();
+        if !skipped.is_empty() {
+            self.emit(Event::EncryptionSkipped {
+                account: acc.jid.clone(),
+                peer: room.to_string(),
+                devices: skipped
+                    .iter()
+                    .map(|s| format!("{} device {}: {}", s.jid, s.device, s.reason))
+                    .collect(),
+            });
+        }
+        self.queue(
+            &acc,
+            OutgoingMessage {
+                peer: room.to_string(),
+                kind: MessageKind::GroupChat,
+                sender: format!("{room}/{}", r.nick),
+                id,
+                body: body.to_owned(),
+                stanza,
+                encryption: Some(service::encryption_of(ns)),
+            },
+        )
+        .await
     }
 
     /// Our own OMEMO fingerprint (the same key in both namespaces) and device id.

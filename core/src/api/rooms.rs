@@ -271,6 +271,15 @@ impl Client {
         let acc = self.account_record(account)?;
         let room = parse_room(room)?;
         let r = self.known_room(&acc, &room)?;
+        // An encrypted room stays encrypted: encrypt, or fail with the reason.
+        if self
+            .inner
+            .store
+            .conversation_encryption(acc.id, room.as_str())?
+            .is_some()
+        {
+            return self.send_room_encrypted(account, room.as_str(), body).await;
+        }
         let id = crate::proto::new_id();
         let stanza = stanza_for(MessageKind::GroupChat, room.as_str(), &id, body, None)?;
         self.queue(
@@ -320,7 +329,11 @@ impl Client {
         .await
     }
 
-    async fn queue(&self, acc: &AccountRecord, msg: OutgoingMessage) -> Result<MessageRecord> {
+    pub(super) async fn queue(
+        &self,
+        acc: &AccountRecord,
+        msg: OutgoingMessage,
+    ) -> Result<MessageRecord> {
         let (rec, _) = self.inner.store.queue_message(acc.id, &msg)?;
         self.emit(Event::Message {
             account: acc.jid.clone(),

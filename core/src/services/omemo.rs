@@ -60,9 +60,12 @@ pub enum Decrypted {
         /// The sending device.
         device: u32,
     },
-    /// Session maintenance without a body (key transport, heartbeat, or our own message
-    /// from this device coming back from the archive): nothing to show.
+    /// Session maintenance without a body (key transport, heartbeat): nothing to show.
     Control,
+    /// Our own message from this very device, coming back (room reflection, carbon or
+    /// archive copy). OMEMO never encrypts for the sending device, so there is nothing to
+    /// decrypt: the stored original is found by its id.
+    OwnDevice { ns: Namespace },
     /// It could not be decrypted: the explanation for the timeline.
     Failed { ns: Namespace, reason: String },
 }
@@ -77,6 +80,7 @@ pub fn decrypt(
     own: &BareJid,
     peer: &BareJid,
     outgoing: bool,
+    groupchat: bool,
 ) -> (Decrypted, bool) {
     let enc = match xml::Encrypted::try_from(element) {
         Ok(e) => e,
@@ -99,8 +103,7 @@ pub fn decrypt(
     let device = handle.lock();
     let our_id = device.id();
     if outgoing && enc.sid == our_id {
-        // Our own message from this device (from the archive): we have it already.
-        return (Decrypted::Control, false);
+        return (Decrypted::OwnDevice { ns }, false);
     }
     let Some(key) = enc.key_for(own, our_id) else {
         let reason = if enc.payload.is_none() {
@@ -146,7 +149,7 @@ pub fn decrypt(
     };
     let body = match ns {
         Namespace::Legacy => String::from_utf8_lossy(&plain).into_owned(),
-        Namespace::Omemo2 => match open_envelope(&plain, sender, own, peer) {
+        Namespace::Omemo2 => match open_envelope(&plain, sender, own, peer, groupchat) {
             Ok(body) => body,
             Err(e) => {
                 return (
@@ -176,13 +179,19 @@ fn open_envelope(
     sender: &BareJid,
     own: &BareJid,
     peer: &BareJid,
+    groupchat: bool,
 ) -> Result<String, xml::Error> {
     let envelope = xml::Envelope::from_bytes(plain)?;
-    let to = if sender == own { peer } else { own };
+    // In a room the envelope is addressed to the room; in a chat to the other side.
+    let to = if groupchat || sender == own {
+        peer
+    } else {
+        own
+    };
     envelope.check(&xml::StanzaInfo {
         from: sender,
         to,
-        groupchat: false,
+        groupchat,
         sent: None,
     })?;
     Ok(envelope.body().unwrap_or_default())
@@ -325,12 +334,23 @@ pub fn encrypt(
 /// The stanza of an encrypted chat message, for the outbox: the `<encrypted>` element, the
 /// ids receipts and corrections need, and the plaintext decorations (EME, fallback body,
 /// store hint) for clients without OMEMO.
-pub fn message_stanza(ns: Namespace, to: &BareJid, id: &str, encrypted: Element) -> String {
+pub fn message_stanza(
+    ns: Namespace,
+    to: &BareJid,
+    id: &str,
+    encrypted: Element,
+    groupchat: bool,
+) -> String {
     use xmpp_parsers::message::{Id, Message};
-    let mut m = Message::chat(Some(jid::Jid::from(to.clone())))
-        .with_payload(xmpp_parsers::stanza_id::OriginId { id: id.to_owned() })
-        .with_payload(xmpp_parsers::receipts::Request)
-        .with_payload(xmpp_parsers::displayed_markers::Markable);
+    let to = Some(jid::Jid::from(to.clone()));
+    let mut m = if groupchat {
+        Message::groupchat(to)
+    } else {
+        Message::chat(to)
+            .with_payload(xmpp_parsers::receipts::Request)
+            .with_payload(xmpp_parsers::displayed_markers::Markable)
+    }
+    .with_payload(xmpp_parsers::stanza_id::OriginId { id: id.to_owned() });
     m.id = Some(Id(id.to_owned()));
     m.payloads.push(encrypted);
     let mut el = Element::from(m);
