@@ -339,3 +339,58 @@ async fn encrypted_group_chat_with_two_slixmpp_members() -> Result<()> {
     c.shutdown().await;
     Ok(())
 }
+
+/// A lost session is repaired: the undecryptable message is shown with its reason, Starling
+/// sends the sender a fresh key exchange, and the sender's next message decrypts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_session_is_repaired() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut bob_peer = server.peer(&bob).await?;
+    bob_peer.command(json!({"cmd": "omemo_enable"})).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+    a.client
+        .send_encrypted(&alice.jid, &bob.jid, "start")
+        .await?;
+    peer_decrypts(&mut bob_peer, "start").await?;
+    bob_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "confirmed"}))
+        .await?;
+    a.wait_message("confirmed").await?;
+
+    // Starling loses its sessions (as after restoring an old backup).
+    a.client.omemo_forget_sessions(&alice.jid, &bob.jid).await?;
+    bob_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "lost in the void"}))
+        .await?;
+    let failed = a
+        .wait_for("undecryptable entry", |e| match e {
+            Event::Message { message, .. } if message.undecryptable.is_some() => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    ensure!(
+        failed
+            .undecryptable
+            .as_deref()
+            .is_some_and(|r| r.contains("no session")),
+        "{failed:?}"
+    );
+    // The repair: an empty message with a key exchange reaches the peer...
+    bob_peer
+        .next_event_matching(|e| event_name(e) == "omemo_empty", EVENT_TIMEOUT)
+        .await?;
+    // ...and the next message decrypts again.
+    bob_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "back in business"}))
+        .await?;
+    let got = a.wait_message("back in business").await?;
+    ensure!(got.undecryptable.is_none(), "{got:?}");
+    a.shutdown().await;
+    Ok(())
+}

@@ -406,6 +406,14 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
         Event::Ignored { account, reason } => {
             tracing::debug!(account, reason, "core ignored a stanza");
         }
+        Event::OmemoSessionBroken {
+            account,
+            jid,
+            device,
+            ..
+        } => {
+            tracing::info!(account, jid, device, "repairing an OMEMO session");
+        }
         Event::EncryptionSkipped {
             account,
             peer,

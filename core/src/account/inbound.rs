@@ -147,6 +147,7 @@ impl Actor {
                     None => (
                         omemo::Decrypted::Failed {
                             ns: crate::crypto::omemo::Namespace::Omemo2,
+                            repair: None,
                             reason: "could not decrypt — the room does not tell us who sent it \
                                      (only non-anonymous rooms can be encrypted)"
                                 .into(),
@@ -180,8 +181,18 @@ impl Actor {
                                 .into(),
                         );
                     }
-                    omemo::Decrypted::Failed { ns, reason } => {
+                    omemo::Decrypted::Failed { ns, reason, repair } => {
                         tracing::info!(from = %chat.sender, %reason, "undecryptable OMEMO message");
+                        if let (Some(device), Some(sender), MessageKind::Chat, false) =
+                            (repair, &sender, kind, chat.outgoing)
+                        {
+                            self.emit(Event::OmemoSessionBroken {
+                                account: account.clone(),
+                                jid: sender.to_string(),
+                                device,
+                                namespace: ns.xmlns().to_owned(),
+                            });
+                        }
                         encryption = Some(omemo::encryption_of(ns));
                         undecryptable = Some(reason);
                     }

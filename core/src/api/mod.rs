@@ -265,6 +265,15 @@ pub enum Event {
         account: String,
         profile: ProfileRecord,
     },
+    /// A message from this OMEMO device could not be decrypted for want of a session (ours
+    /// or theirs was lost): a new one is being started with it (an empty key transport
+    /// message), so its next messages decrypt.
+    OmemoSessionBroken {
+        account: String,
+        jid: String,
+        device: u32,
+        namespace: String,
+    },
     /// An encrypted message went out, but not to these devices (each with why): the user
     /// should know who cannot read it.
     EncryptionSkipped {
@@ -393,6 +402,8 @@ struct Inner {
     watching_rosters: std::sync::atomic::AtomicBool,
     /// XEP-0410 self-ping interval for quiet rooms, in seconds (shared with every actor).
     room_ping_secs: Arc<std::sync::atomic::AtomicU64>,
+    /// Whether the task that repairs broken OMEMO sessions runs.
+    watching_omemo: std::sync::atomic::AtomicBool,
     /// Each account's OMEMO device, opened on first use.
     omemo: std::sync::Mutex<HashMap<String, crate::services::omemo::OmemoHandle>>,
 }
@@ -473,6 +484,7 @@ impl Client {
                 watching_states: std::sync::atomic::AtomicBool::new(false),
                 watching_rosters: std::sync::atomic::AtomicBool::new(false),
                 room_ping_secs: Arc::new(std::sync::atomic::AtomicU64::new(ROOM_PING_SECS)),
+                watching_omemo: std::sync::atomic::AtomicBool::new(false),
                 omemo: std::sync::Mutex::new(HashMap::new()),
             }),
         })
@@ -600,7 +612,46 @@ impl Client {
         )?;
         actors.insert(rec.jid, tx);
         self.watch_rosters();
+        self.watch_omemo_repairs();
         Ok(())
+    }
+
+    /// Repairs OMEMO sessions the actors report broken ([`Event::OmemoSessionBroken`]).
+    fn watch_omemo_repairs(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.watching_omemo.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.events();
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            // One repair per device per run of the client: a device that keeps failing is
+            // not flooded with key exchanges.
+            let mut repaired = std::collections::HashSet::new();
+            loop {
+                let (account, jid, device, namespace) = match rx.recv().await {
+                    Ok(Event::OmemoSessionBroken {
+                        account,
+                        jid,
+                        device,
+                        namespace,
+                    }) => (account, jid, device, namespace),
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if !repaired.insert((account.clone(), jid.clone(), device, namespace.clone())) {
+                    continue;
+                }
+                let Some(inner) = inner.upgrade() else { return };
+                let client = Client { inner };
+                if let Err(e) = client
+                    .omemo_repair(&account, &jid, device, &namespace)
+                    .await
+                {
+                    tracing::warn!(%account, %jid, device, error = %e, "cannot repair an OMEMO session");
+                }
+            }
+        });
     }
 
     /// Keeps who may read our contacts-only and circle posts in line with the roster: after

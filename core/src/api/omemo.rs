@@ -518,6 +518,53 @@ impl Client {
         .await
     }
 
+    /// Starts a new session with a device whose message we could not decrypt: an empty
+    /// message with a fresh key exchange, queued like any stanza.
+    pub(crate) async fn omemo_repair(
+        &self,
+        account: &str,
+        jid: &str,
+        device: u32,
+        namespace: &str,
+    ) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let jid = parse_contact(jid)?;
+        let ns = Namespace::ALL
+            .into_iter()
+            .find(|n| n.xmlns() == namespace)
+            .ok_or_else(|| Error::Omemo(format!("unknown OMEMO namespace {namespace}")))?;
+        let handle = self.omemo(&acc).await?;
+        let bundle = self
+            .omemo_fetch_bundle(&acc, &jid, ns, device)
+            .await
+            .map_err(|reason| Error::NotEncryptable {
+                jid: jid.to_string(),
+                reason,
+            })?;
+        let Some(stanza) = service::key_transport_stanza(&handle, ns, &jid, device, &bundle) else {
+            return Err(Error::Omemo("could not build the key exchange".into()));
+        };
+        tracing::info!(%jid, device, ?ns, "repairing a broken OMEMO session");
+        self.inner.store.queue_stanza(acc.id, &stanza)?;
+        self.flush(&acc.jid).await;
+        Ok(())
+    }
+
+    /// Forgets our sessions with `jid`'s devices: the next message to them starts new ones
+    /// (a manual "reset" for a contact whose messages do not decrypt).
+    pub async fn omemo_forget_sessions(&self, account: &str, jid: &str) -> Result<()> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let jid = parse_contact(jid)?;
+        let handle = self.omemo(&acc).await?;
+        let device = handle.lock();
+        for ns in Namespace::ALL {
+            for d in device.store().devices(ns, jid.as_str())? {
+                device.forget_session(&Address::new(ns, jid.as_str(), d.device))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Our own OMEMO fingerprint (the same key in both namespaces) and device id.
     pub async fn omemo_own(&self, account: &str) -> Result<(u32, String)> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;

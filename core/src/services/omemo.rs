@@ -66,8 +66,13 @@ pub enum Decrypted {
     /// archive copy). OMEMO never encrypts for the sending device, so there is nothing to
     /// decrypt: the stored original is found by its id.
     OwnDevice { ns: Namespace },
-    /// It could not be decrypted: the explanation for the timeline.
-    Failed { ns: Namespace, reason: String },
+    /// It could not be decrypted: the explanation for the timeline, and the sending device
+    /// when a fresh session with it would fix it (we lost the session, or it lost ours).
+    Failed {
+        ns: Namespace,
+        reason: String,
+        repair: Option<u32>,
+    },
 }
 
 /// The decrypt stage. `sender` is the message's author (bare), `own` our account, `peer` the
@@ -94,6 +99,7 @@ pub fn decrypt(
                 Decrypted::Failed {
                     ns,
                     reason: format!("could not decrypt: the OMEMO message is malformed ({e})"),
+                    repair: None,
                 },
                 false,
             );
@@ -115,7 +121,14 @@ pub fn decrypt(
                 enc.sid
             )
         };
-        return (Decrypted::Failed { ns, reason }, false);
+        return (
+            Decrypted::Failed {
+                ns,
+                reason,
+                repair: None,
+            },
+            false,
+        );
     };
     let addr = Address::new(ns, sender.as_str(), enc.sid);
     let result = match device.decrypt(&addr, key.kex, &key.data) {
@@ -125,6 +138,7 @@ pub fn decrypt(
                 Decrypted::Failed {
                     ns,
                     reason: explain(&e, enc.sid),
+                    repair: repairable(&e).then_some(enc.sid),
                 },
                 false,
             );
@@ -142,6 +156,7 @@ pub fn decrypt(
                 Decrypted::Failed {
                     ns,
                     reason: format!("could not decrypt the message body: {e}"),
+                    repair: None,
                 },
                 republish,
             );
@@ -156,6 +171,7 @@ pub fn decrypt(
                     Decrypted::Failed {
                         ns,
                         reason: format!("could not read the decrypted message: {e}"),
+                        repair: None,
                     },
                     republish,
                 );
@@ -195,6 +211,64 @@ fn open_envelope(
         sent: None,
     })?;
     Ok(envelope.body().unwrap_or_default())
+}
+
+/// Would a new session with the sender fix this failure? (Not for tampering, replays or
+/// garbage: those must not make us discard a working session.)
+fn repairable(e: &DeviceError) -> bool {
+    matches!(
+        e,
+        DeviceError::Omemo(
+            OmemoError::NoSession
+                | OmemoError::UnknownPreKey(_)
+                | OmemoError::UnknownSignedPreKey(_)
+        )
+    )
+}
+
+/// An empty OMEMO message (no payload) that carries a fresh key exchange to one device:
+/// the sender's next message then uses the new session (session repair, as Conversations
+/// does after a message it could not decrypt).
+pub fn key_transport_stanza(
+    handle: &OmemoHandle,
+    ns: Namespace,
+    to: &BareJid,
+    to_device: u32,
+    bundle: &Bundle,
+) -> Option<String> {
+    use xmpp_parsers::message::{Id, Message};
+    let device = handle.lock();
+    let addr = Address::new(ns, to.as_str(), to_device);
+    let km: [u8; 48] = rand::random();
+    let e = match device.encrypt(&addr, Some(bundle), &km[..ns.key_material_len()]) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot build a key transport message");
+            return None;
+        }
+    };
+    let el = xml::Encrypted {
+        ns,
+        sid: device.id(),
+        keys: vec![xml::KeyFor {
+            jid: Some(to.clone()),
+            rid: addr.device,
+            kex: e.kex,
+            data: e.data,
+        }],
+        iv: None,
+        payload: None,
+    }
+    .to_element()
+    .ok()?;
+    let mut m = Message::chat(Some(jid::Jid::from(to.clone())));
+    m.id = Some(Id(crate::proto::new_id()));
+    m.payloads.push(el);
+    let mut el = Element::from(m);
+    for d in xml::empty_message_decorations() {
+        el.append_child(d);
+    }
+    Some(String::from(&el))
 }
 
 /// A person-readable reason for a decryption failure.
