@@ -12,6 +12,7 @@ mod muc;
 mod omemo;
 mod omemo_chat;
 mod omemo_xmpp;
+mod otr;
 mod reliability;
 mod screenshot;
 mod security;

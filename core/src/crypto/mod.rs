@@ -3,4 +3,5 @@
 //! are built on the RustCrypto and dalek crates; the protocol layers come in on top.
 
 pub mod omemo;
+pub mod otr;
 pub mod xeddsa;
