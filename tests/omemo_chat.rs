@@ -53,6 +53,27 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
     let got = a.wait_message("got it").await?;
     ensure!(got.encryption.is_some(), "{got:?}");
 
+    // Alice's second Starling device: it gets Bob's messages, and copies (carbons) of what
+    // the first device sends, all decrypted.
+    let mut a2 = Node::new(&server, &alice).await?;
+    a2.online().await?;
+    a2.client.omemo_publish(&alice.jid).await?;
+    b.client.omemo_devices(&bob.jid, &alice.jid).await?;
+    b.client
+        .send_message(&bob.jid, &alice.jid, "to all your devices")
+        .await?;
+    a.wait_message("to all your devices").await?;
+    let got = a2.wait_message("to all your devices").await?;
+    ensure!(got.encryption.is_some(), "{got:?}");
+    a.client.omemo_devices(&alice.jid, &alice.jid).await?;
+    a.client
+        .send_message(&alice.jid, &bob.jid, "from my first device")
+        .await?;
+    b.wait_message("from my first device").await?;
+    let copy = a2.wait_message("from my first device").await?;
+    ensure!(copy.outgoing && copy.encryption.is_some(), "{copy:?}");
+    a2.shutdown().await;
+
     // Verifying a key is recorded; an untrusted key gets nothing.
     a.client
         .omemo_set_trust(&alice.jid, &bob.jid, &bob_fpr, Trust::Untrusted)
@@ -164,6 +185,13 @@ async fn starling_and_slixmpp_omemo_in_both_namespaces() -> Result<()> {
         };
         ensure!(got.encryption == Some(want), "{got:?}");
     }
+
+    // After the peer refreshes its bundle (new signed pre-key, pre-keys), the session goes on.
+    bob1.command(json!({"cmd": "omemo_refresh"})).await?;
+    a.client
+        .send_message(&alice.jid, &bob.jid, "after your bundle refresh")
+        .await?;
+    peer_decrypts(&mut bob1, "after your bundle refresh").await?;
 
     // A second device on bob's account: Starling encrypts to both once it sees the new list.
     let mut bob2 = Peer::connect(
@@ -390,6 +418,133 @@ async fn a_broken_session_is_repaired() -> Result<()> {
         .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "back in business"}))
         .await?;
     let got = a.wait_message("back in business").await?;
+    ensure!(got.undecryptable.is_none(), "{got:?}");
+    a.shutdown().await;
+    Ok(())
+}
+
+/// Protobuf field with a length-delimited value.
+fn pb_bytes(tag: u8, value: &[u8]) -> Vec<u8> {
+    let mut v = vec![(tag << 3) | 2];
+    v.extend(pb_varint(value.len() as u64));
+    v.extend_from_slice(value);
+    v
+}
+
+fn pb_varint(mut n: u64) -> Vec<u8> {
+    let mut v = Vec::new();
+    loop {
+        let b = (n & 0x7F) as u8;
+        n >>= 7;
+        if n == 0 {
+            v.push(b);
+            return v;
+        }
+        v.push(b | 0x80);
+    }
+}
+
+fn pb_uint(tag: u8, n: u64) -> Vec<u8> {
+    let mut v = vec![tag << 3];
+    v.extend(pb_varint(n));
+    v
+}
+
+/// Hostile OMEMO input from a contact with a working session: each is a visible, explained
+/// failure entry, nothing crashes, and the session still works afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_omemo_input_is_explained_and_harmless() -> Result<()> {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let bob_dev = bob_peer.command(json!({"cmd": "omemo_enable"})).await?;
+    let bob_sid = bob_dev["device_id"].as_u64().unwrap_or_default();
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+    a.client.send_encrypted(&alice.jid, &bob.jid, "hi").await?;
+    peer_decrypts(&mut bob_peer, "hi").await?;
+    bob_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "hi back"}))
+        .await?;
+    a.wait_message("hi back").await?;
+    let (alice_rid, _) = a.client.omemo_own(&alice.jid).await?;
+
+    // An OMEMOMessage claiming a previous chain of 100000 messages (a skip-count attack).
+    let message = [
+        pb_uint(1, 1),
+        pb_uint(2, 100_000),
+        pb_bytes(3, &[9; 32]),
+        pb_bytes(4, &[7; 16]),
+    ]
+    .concat();
+    let oversized = [pb_bytes(1, &[0; 16]), pb_bytes(2, &message)].concat();
+    // A well-formed message under a new ratchet key with a made-up MAC.
+    let plausible = [
+        pb_uint(1, 0),
+        pb_uint(2, 0),
+        pb_bytes(3, &[9; 32]),
+        pb_bytes(4, &[7; 16]),
+    ]
+    .concat();
+    let forged = [pb_bytes(1, &[1; 16]), pb_bytes(2, &plausible)].concat();
+    let cases: [(&str, String, &str); 4] = [
+        ("bad base64", "!!!not base64!!!".into(), "malformed"),
+        ("garbage protobuf", b64(&[0xFF; 40]), "malformed"),
+        ("huge skip count", b64(&oversized), "skipped messages"),
+        ("forged MAC", b64(&forged), "authentication"),
+    ];
+    for (i, (what, key, expect)) in cases.iter().enumerate() {
+        let xml = format!(
+            "<message xmlns='jabber:client' to='{to}' type='chat' id='hostile{i}'>\
+             <encrypted xmlns='urn:xmpp:omemo:2'><header sid='{bob_sid}'>\
+             <keys jid='{to}'><key rid='{alice_rid}'>{key}</key></keys></header>\
+             <payload>AAAAAAAAAAAAAAAAAAAAAA==</payload></encrypted></message>",
+            to = alice.jid
+        );
+        bob_peer.command(json!({"cmd": "raw", "xml": xml})).await?;
+        let entry = a
+            .wait_for(what, |e| match e {
+                Event::Message { message, .. } if message.undecryptable.is_some() => {
+                    Some(message.clone())
+                }
+                _ => None,
+            })
+            .await?;
+        let reason = entry.undecryptable.clone().unwrap_or_default();
+        ensure!(reason.contains(expect), "{what}: {reason}");
+    }
+    // A message for a device that is not ours.
+    let xml = format!(
+        "<message xmlns='jabber:client' to='{to}' type='chat' id='notours'>\
+         <encrypted xmlns='urn:xmpp:omemo:2'><header sid='{bob_sid}'>\
+         <keys jid='{to}'><key rid='{other}'>AAAA</key></keys></header>\
+         <payload>AAAAAAAAAAAAAAAAAAAAAA==</payload></encrypted></message>",
+        to = alice.jid,
+        other = alice_rid ^ 1
+    );
+    bob_peer.command(json!({"cmd": "raw", "xml": xml})).await?;
+    a.wait_for("not for this device", |e| match e {
+        Event::Message { message, .. }
+            if message
+                .undecryptable
+                .as_deref()
+                .is_some_and(|r| r.contains("not encrypt this message for this device")) =>
+        {
+            Some(())
+        }
+        _ => None,
+    })
+    .await?;
+
+    // The session is intact: the peer's next real message decrypts.
+    bob_peer
+        .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "still fine"}))
+        .await?;
+    let got = a.wait_message("still fine").await?;
     ensure!(got.undecryptable.is_none(), "{got:?}");
     a.shutdown().await;
     Ok(())

@@ -133,6 +133,11 @@ pub fn decrypt(
     let addr = Address::new(ns, sender.as_str(), enc.sid);
     let result = match device.decrypt(&addr, key.kex, &key.data) {
         Ok(r) => r,
+        // A key transport or heartbeat seen before (live, now again from the archive):
+        // nothing was shown then, nothing to show now.
+        Err(DeviceError::Omemo(OmemoError::Duplicate(_))) if enc.payload.is_none() => {
+            return (Decrypted::Control, false);
+        }
         Err(e) => {
             return (
                 Decrypted::Failed {
