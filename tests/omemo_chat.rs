@@ -5,8 +5,8 @@
 use anyhow::{Result, ensure};
 use serde_json::{Value, json};
 use starling_core::Event;
-use starling_core::store::Encryption;
 use starling_core::store::omemo::Trust;
+use starling_core::store::{Encryption, MessageRecord};
 
 use starling::testbed::CONFERENCE_DOMAIN;
 
@@ -108,14 +108,7 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
     carol_peer
         .command(serde_json::json!({"cmd": "raw", "xml": bogus}))
         .await?;
-    let entry = b
-        .wait_for("undecryptable entry", |e| match e {
-            Event::Message { message, .. } if message.undecryptable.is_some() => {
-                Some(message.clone())
-            }
-            _ => None,
-        })
-        .await?;
+    let entry = undecryptable(&mut b, "undecryptable entry").await?;
     ensure!(
         entry
             .undecryptable
@@ -131,6 +124,15 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
     a.shutdown().await;
     b.shutdown().await;
     Ok(())
+}
+
+/// Waits for the next message that arrived encrypted and could not be decrypted.
+async fn undecryptable(node: &mut Node, what: &str) -> Result<MessageRecord> {
+    node.wait_for(what, |e| match e {
+        Event::Message { message, .. } if message.undecryptable.is_some() => Some(message.clone()),
+        _ => None,
+    })
+    .await
 }
 
 /// Waits for the peer to report a decrypted OMEMO message with `body`.
@@ -394,14 +396,7 @@ async fn a_broken_session_is_repaired() -> Result<()> {
     bob_peer
         .command(json!({"cmd": "omemo_send", "to": alice.jid, "body": "lost in the void"}))
         .await?;
-    let failed = a
-        .wait_for("undecryptable entry", |e| match e {
-            Event::Message { message, .. } if message.undecryptable.is_some() => {
-                Some(message.clone())
-            }
-            _ => None,
-        })
-        .await?;
+    let failed = undecryptable(&mut a, "undecryptable entry").await?;
     ensure!(
         failed
             .undecryptable
@@ -506,14 +501,7 @@ async fn hostile_omemo_input_is_explained_and_harmless() -> Result<()> {
             to = alice.jid
         );
         bob_peer.command(json!({"cmd": "raw", "xml": xml})).await?;
-        let entry = a
-            .wait_for(what, |e| match e {
-                Event::Message { message, .. } if message.undecryptable.is_some() => {
-                    Some(message.clone())
-                }
-                _ => None,
-            })
-            .await?;
+        let entry = undecryptable(&mut a, what).await?;
         let reason = entry.undecryptable.clone().unwrap_or_default();
         ensure!(reason.contains(expect), "{what}: {reason}");
     }
