@@ -1,6 +1,9 @@
-//! `ChatAdapter`: the open conversation — timeline paging, sending, corrections, retries,
-//! chat states and links.
+//! `ChatAdapter`: the open conversation — timeline paging, sending (and why a message was
+//! not sent), corrections, retries, chat states, links, and the conversation's end-to-end
+//! encryption: the composer's lock, encrypted and undecryptable messages, and notices about
+//! devices a message could not be encrypted for.
 
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -9,9 +12,12 @@ use starling_core::ChatStateKind;
 use starling_core::store::MessageRecord;
 
 use super::{MessageRows, color, presence, s, toast};
+use crate::ui::controllers::encryption::{self, Lock, LockClick};
 use crate::ui::controllers::format;
 use crate::ui::controllers::rooms::{self, ConvKind};
-use crate::ui::controllers::timeline::{self, Change, MessageRow, PAGE, Retraction, Timeline};
+use crate::ui::controllers::timeline::{
+    self, Change, LocalNotice, MessageRow, PAGE, Retraction, Timeline,
+};
 use crate::ui::{
     AppWindow, ChatAdapter, ConversationKind, Delivery, MessageActions, MessageItem, Pane,
     Retraction as RetractionItem, Shell, Ui, background, blocking,
@@ -27,7 +33,15 @@ pub struct Chat {
     /// We told the peer we are composing.
     composing: bool,
     paused_timer: Option<slint::Timer>,
+    /// The open chat's encryption, as the lock shows it.
+    lock: Lock,
+    /// This session's notices per conversation (account, peer), shown again when the
+    /// conversation is reopened.
+    notices: HashMap<(String, String), Vec<LocalNotice>>,
 }
+
+/// Notices kept per conversation (the newest).
+const NOTICES_KEPT: usize = 20;
 
 pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     let g = w.global::<ChatAdapter>();
@@ -154,6 +168,29 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         }
     });
     g.on_open_link(|url| open_link(&url));
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_toggle_encryption(move || {
+        let (Some(w), Some((account, peer))) = (weak.upgrade(), current(&u)) else {
+            return;
+        };
+        let lock = u.state.borrow().chat.lock;
+        match encryption::on_lock_clicked(kind_of(&u, &account, &peer), lock) {
+            LockClick::Nothing => {}
+            LockClick::TurnOn => set_encryption(&u, account, peer, true),
+            LockClick::ConfirmOff => w.global::<ChatAdapter>().set_confirm_unencrypted(true),
+        }
+    });
+    let (u, weak) = (ui.clone(), w.as_weak());
+    g.on_turn_encryption_off(move || {
+        let Some(w) = weak.upgrade() else { return };
+        w.global::<ChatAdapter>().set_confirm_unencrypted(false);
+        // Only ever from the confirmation, which only a lock that is on opens.
+        if u.state.borrow().chat.lock.is_on()
+            && let Some((account, peer)) = current(&u)
+        {
+            set_encryption(&u, account, peer, false);
+        }
+    });
 }
 
 impl Chat {
@@ -269,7 +306,10 @@ fn prepare_header(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
         g.set_draft(Default::default());
         g.set_correcting(false);
         g.set_typing(Default::default());
+        g.set_send_error(Default::default());
+        g.set_confirm_unencrypted(false);
         ui.state.borrow_mut().chat.composing = false;
+        show_lock(ui, w, Lock::Unknown);
     }
     ui.state.borrow_mut().chat.open = Some((account.to_owned(), peer.to_owned()));
     g.set_account(s(account));
@@ -277,6 +317,9 @@ fn prepare_header(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     g.set_is_open(true);
     g.set_loading(true);
     refresh_header_for(ui, w, account, peer);
+    if encryption::has_lock(kind) {
+        load_encryption(ui, account, peer);
+    }
 }
 
 fn show(ui: &Rc<Ui>, w: &AppWindow, mut t: Timeline, scroll_to: Option<usize>) {
@@ -286,6 +329,18 @@ fn show(ui: &Rc<Ui>, w: &AppWindow, mut t: Timeline, scroll_to: Option<usize>) {
         .rooms
         .own_nick(&t.account, &t.peer)
         .map(str::to_owned);
+    // This session's notices about the conversation, where they belong.
+    let notices = ui
+        .state
+        .borrow()
+        .chat
+        .notices
+        .get(&(t.account.clone(), t.peer.clone()))
+        .cloned()
+        .unwrap_or_default();
+    for n in &notices {
+        t.add_notice(n);
+    }
     let g = w.global::<ChatAdapter>();
     let rows: Vec<MessageItem> = t.rows().into_iter().map(item).collect();
     g.set_has_older(t.has_older);
@@ -400,6 +455,9 @@ fn item(r: MessageRow) -> MessageItem {
             Retraction::ByAuthor => RetractionItem::ByAuthor,
             Retraction::ByModerator => RetractionItem::ByModerator,
         },
+        encryption: s(&r.encryption),
+        undecryptable: s(&r.undecryptable),
+        warning: r.warning,
     }
 }
 
@@ -525,6 +583,14 @@ pub(super) fn on_message(
 ) {
     let incoming = !message.outgoing;
     let peer = message.peer.clone();
+    // An encrypted message turns the conversation's encryption on (in the core): the lock
+    // follows.
+    if message.encryption.is_some()
+        && is_current(ui, account, &peer)
+        && !ui.state.borrow().chat.lock.is_on()
+    {
+        load_encryption(ui, account, &peer);
+    }
     let changes = {
         let mut st = ui.state.borrow_mut();
         match st.timeline.as_mut() {
@@ -612,6 +678,7 @@ fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
     let client = ui.client.clone();
     let draft = text.clone();
     let kind = kind_of(ui, &account, &peer);
+    let (sent_account, sent_peer) = (account.clone(), peer.clone());
     background(
         ui,
         async move {
@@ -631,16 +698,100 @@ fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
             }
         },
         move |ui, w, r| {
-            if let Err(e) = r {
-                // Nothing was stored: give the text back so nothing the user typed is lost.
-                let g = w.global::<ChatAdapter>();
-                if g.get_draft().is_empty() {
-                    g.set_draft(s(&draft));
+            let here = is_current(ui, &sent_account, &sent_peer);
+            let g = w.global::<ChatAdapter>();
+            match r {
+                Ok(_) if here => g.set_send_error(Default::default()),
+                Ok(_) => {}
+                // Nothing was stored: give the text back so nothing the user typed is lost,
+                // and say why in the chat (an encrypted chat never falls back to plaintext).
+                Err(e) if here => {
+                    if g.get_draft().is_empty() {
+                        g.set_draft(s(&draft));
+                    }
+                    g.set_send_error(s(encryption::send_error(&e)));
                 }
-                toast(ui, w, format!("Not sent: {}", rooms::explain(&e)));
+                Err(e) => toast(
+                    ui,
+                    w,
+                    format!("Not sent to {sent_peer}: {}", rooms::explain(&e)),
+                ),
             }
         },
     );
+}
+
+/// Reads the conversation's encryption (the core's sticky choice) into the lock.
+fn load_encryption(ui: &Rc<Ui>, account: &str, peer: &str) {
+    let (account, peer) = (account.to_owned(), peer.to_owned());
+    let (a, p) = (account.clone(), peer.clone());
+    blocking(
+        ui,
+        move |client| client.conversation_encryption(&a, &p),
+        move |ui, w, r| match r {
+            _ if !is_current(ui, &account, &peer) => {}
+            Ok(e) => show_lock(ui, w, Lock::from_core(e)),
+            Err(e) => {
+                tracing::warn!(account, peer, error = %e, "cannot read the conversation's encryption");
+            }
+        },
+    );
+}
+
+/// Turns the conversation's encryption on (OMEMO) or off, then shows what the core has.
+fn set_encryption(ui: &Rc<Ui>, account: String, peer: String, on: bool) {
+    let (a, p) = (account.clone(), peer.clone());
+    blocking(
+        ui,
+        move |client| {
+            client.set_conversation_encryption(&a, &p, on)?;
+            client.conversation_encryption(&a, &p)
+        },
+        move |ui, w, r| match r {
+            Ok(e) if is_current(ui, &account, &peer) => show_lock(ui, w, Lock::from_core(e)),
+            Ok(_) => {}
+            Err(e) => toast(ui, w, format!("Cannot change the encryption: {e}")),
+        },
+    );
+}
+
+fn show_lock(ui: &Rc<Ui>, w: &AppWindow, lock: Lock) {
+    ui.state.borrow_mut().chat.lock = lock;
+    let g = w.global::<ChatAdapter>();
+    g.set_encrypted(lock.is_on());
+    g.set_encryption(s(lock.name()));
+    g.set_encryption_description(s(lock.description()));
+}
+
+/// A message was sent without some devices (they could not be encrypted for): a notice in
+/// that conversation names them and says why.
+pub(super) fn on_encryption_skipped(ui: &Rc<Ui>, account: &str, peer: &str, devices: &[String]) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let changes = {
+        let mut st = ui.state.borrow_mut();
+        let timestamp = match st.timeline.as_ref() {
+            Some(t) if t.is(account, peer) => t.notice_time(now),
+            _ => now,
+        };
+        let notice = LocalNotice {
+            timestamp,
+            text: encryption::skipped_notice(devices),
+        };
+        let kept = st
+            .chat
+            .notices
+            .entry((account.to_owned(), peer.to_owned()))
+            .or_default();
+        kept.push(notice.clone());
+        if kept.len() > NOTICES_KEPT {
+            kept.remove(0);
+        }
+        match st.timeline.as_mut() {
+            Some(t) if t.is(account, peer) => t.add_notice(&notice),
+            _ => Vec::new(),
+        }
+    };
+    apply(ui, changes);
 }
 
 /// XEP-0085: "composing" on the first keystroke, "paused" after 5 s without typing, and

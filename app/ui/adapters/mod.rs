@@ -8,6 +8,7 @@ mod contacts;
 mod conversations;
 mod feed;
 mod join;
+mod keys;
 mod profile;
 mod room;
 mod search;
@@ -47,6 +48,8 @@ pub struct State {
     pub conv_reload_scheduled: bool,
     pub timeline: Option<Timeline>,
     pub chat: Chat,
+    /// Whose encryption keys show.
+    pub keys: keys::Keys,
     /// Our state in every room, with their occupants.
     pub rooms: Rooms,
     pub room: RoomUi,
@@ -79,6 +82,7 @@ impl State {
             conv_reload_scheduled: false,
             timeline: None,
             chat: Chat::default(),
+            keys: keys::Keys::default(),
             rooms: Rooms::default(),
             room: RoomUi::default(),
             join: Join::default(),
@@ -115,6 +119,7 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     shell::install(ui, w);
     conversations::install(ui, w);
     chat::install(ui, w);
+    keys::install(ui, w);
     room::install(ui, w);
     join::install(ui, w);
     contacts::install(ui, w);
@@ -260,6 +265,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
                 feed::on_connected(ui, w, &account);
                 avatars::on_online(ui, &account);
                 settings::on_online(ui, w, &account);
+                keys::publish_own(ui, &account);
             }
             dirty.status = true;
             dirty.lists = true;
@@ -419,12 +425,13 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             peer,
             devices,
         } => {
-            tracing::warn!(
+            tracing::info!(
                 account,
                 peer,
                 ?devices,
                 "encrypted message not sent to some devices"
             );
+            chat::on_encryption_skipped(ui, &account, &peer, &devices);
         }
     }
 }

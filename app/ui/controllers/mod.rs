@@ -3,6 +3,7 @@
 //! (`super::adapters`) own them and mirror their rows into Slint models.
 
 pub mod avatars;
+pub mod encryption;
 pub mod feed;
 pub mod format;
 pub mod occupants;

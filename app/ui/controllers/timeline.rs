@@ -4,6 +4,11 @@
 //!
 //! No Slint types and no I/O: the chat adapter loads pages from the core and applies them
 //! here, then mirrors the returned [`Change`]s into the Slint model.
+//!
+//! Besides stored messages the timeline holds *local notices*: what this session has to
+//! say in the conversation without it being a message (a message that could not be
+//! encrypted for some devices). They have negative ids, are never paging cursors, and are
+//! not stored: they live as long as the app runs (see [`Timeline::add_notice`]).
 
 use std::collections::{HashSet, VecDeque};
 
@@ -11,6 +16,7 @@ use chrono::NaiveDate;
 use starling_core::MessageState;
 use starling_core::store::{MessageKind, MessageRecord};
 
+use super::encryption;
 use super::format;
 use super::occupants::author_key;
 use super::rooms::nick_of;
@@ -64,6 +70,20 @@ pub struct MessageRow {
     /// It mentions our nick.
     pub mention: bool,
     pub retraction: Retraction,
+    /// It travelled end-to-end encrypted: the encryption's name ("OMEMO 2"), "" when not.
+    pub encryption: String,
+    /// It arrived encrypted and could not be decrypted: why ("" otherwise).
+    pub undecryptable: String,
+    /// A warning rather than information (an encryption notice, an undecryptable message).
+    pub warning: bool,
+}
+
+/// A notice of this session in a conversation (not stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalNotice {
+    /// Milliseconds since the Unix epoch: where it goes in the timeline.
+    pub timestamp: i64,
+    pub text: String,
 }
 
 /// What the user may do with a message (its context menu).
@@ -109,6 +129,8 @@ pub struct Timeline {
     pub highlight: Option<i64>,
     /// Our nick in this room (its mentions are shown in bold).
     pub nick: Option<String>,
+    /// Ids of the local notices among `messages` (negative).
+    local: HashSet<i64>,
     today: NaiveDate,
 }
 
@@ -125,6 +147,7 @@ impl Timeline {
             loading: false,
             highlight: None,
             nick: None,
+            local: HashSet::new(),
             today,
         }
     }
@@ -153,6 +176,7 @@ impl Timeline {
             loading: false,
             highlight,
             nick: None,
+            local: HashSet::new(),
             today,
         }
     }
@@ -176,12 +200,68 @@ impl Timeline {
 
     /// Id of the oldest loaded message (cursor for the next older page).
     pub fn oldest_id(&self) -> Option<i64> {
-        self.messages.front().map(|m| m.id)
+        self.stored().next().map(|m| m.id)
     }
 
     /// Id of the newest loaded message (cursor for the next newer page).
     pub fn newest_id(&self) -> Option<i64> {
-        self.messages.back().map(|m| m.id)
+        self.stored().next_back().map(|m| m.id)
+    }
+
+    /// The loaded stored messages (without local notices), oldest first.
+    fn stored(&self) -> impl DoubleEndedIterator<Item = &MessageRecord> {
+        self.messages.iter().filter(|m| !self.local.contains(&m.id))
+    }
+
+    /// Adds a local notice where its time puts it, if that is inside the loaded window
+    /// (before it: paging does not bring local notices back). Ids are negative and unique
+    /// per timeline. Returns the changes to mirror.
+    pub fn add_notice(&mut self, notice: &LocalNotice) -> Vec<Change> {
+        let ts = notice.timestamp;
+        let before_window =
+            self.has_older && self.stored().next().is_some_and(|m| ts < m.timestamp);
+        let after_window =
+            !self.at_live_end && self.stored().next_back().is_some_and(|m| ts > m.timestamp);
+        if before_window || after_window {
+            return Vec::new();
+        }
+        let id = -1 - i64::try_from(self.local.len()).unwrap_or(i64::MAX - 1);
+        self.local.insert(id);
+        let record = MessageRecord {
+            id,
+            peer: self.peer.clone(),
+            outgoing: false,
+            sender: String::new(),
+            stanza_id: None,
+            origin_id: None,
+            archive_id: None,
+            body: notice.text.clone(),
+            timestamp: ts,
+            state: MessageState::Received,
+            edited: false,
+            error: None,
+            kind: MessageKind::Notice,
+            occupant_id: None,
+            mention: false,
+            retracted: false,
+            retracted_by: None,
+            encryption: None,
+            undecryptable: None,
+        };
+        // After everything at the same time: it follows what it is about.
+        let at = self.messages.partition_point(|m| m.timestamp <= ts);
+        self.messages.insert(at, record);
+        if at + 1 == self.messages.len() {
+            vec![Change::Appended(1)]
+        } else {
+            vec![Change::Reset]
+        }
+    }
+
+    /// When a notice about what just happened goes: with the newest message, so that a
+    /// message arriving right after it still lands below it (not an out-of-order insert).
+    pub fn notice_time(&self, now: i64) -> i64 {
+        self.messages.back().map_or(now, |m| m.timestamp)
     }
 
     /// Applies an older page (oldest first). Returns the changes: the new rows, and the old
@@ -331,6 +411,11 @@ impl Timeline {
         });
         let show_author = author.is_some() && !continues_run;
         let mention_nick = self.nick.as_deref().filter(|_| m.mention);
+        let undecryptable = m
+            .undecryptable
+            .as_deref()
+            .map(encryption::undecryptable_text)
+            .unwrap_or_default();
         Some(MessageRow {
             id: m.id,
             outgoing: m.outgoing,
@@ -352,6 +437,13 @@ impl Timeline {
                 (true, None) => Retraction::ByAuthor,
                 (true, Some(_)) => Retraction::ByModerator,
             },
+            encryption: m
+                .encryption
+                .map(encryption::encryption_name)
+                .unwrap_or_default()
+                .to_owned(),
+            warning: !undecryptable.is_empty() || self.local.contains(&m.id),
+            undecryptable,
         })
     }
 
@@ -604,5 +696,86 @@ mod tests {
         assert_eq!(bodies, ["a", "b", "c"]);
         // Older than the window: left to paging.
         assert!(t.on_new(msg(4, 500, false, "old")).is_empty());
+    }
+
+    #[test]
+    fn encrypted_and_undecryptable_rows() {
+        use starling_core::store::Encryption;
+        let mut locked = msg(1, 1000, true, "secret");
+        locked.encryption = Some(Encryption::Omemo2);
+        let mut unreadable = msg(2, 2000, false, "");
+        unreadable.encryption = Some(Encryption::Omemo);
+        unreadable.undecryptable =
+            Some("could not decrypt — sent to a device we have no session with".into());
+        let t = Timeline::at_end(
+            "a@x",
+            "bob@example.org",
+            vec![locked, unreadable, msg(3, 3000, false, "plain")],
+            today(),
+        );
+        let rows = t.rows();
+        assert_eq!(rows[0].encryption, "OMEMO 2");
+        assert!(rows[0].undecryptable.is_empty() && !rows[0].warning);
+        assert_eq!(rows[1].encryption, "OMEMO");
+        assert_eq!(
+            rows[1].undecryptable,
+            "Could not decrypt — sent to a device we have no session with"
+        );
+        assert!(rows[1].warning && !rows[1].notice);
+        assert!(!t.actions(2, false).copy, "nothing to copy");
+        assert_eq!(rows[2].encryption, "");
+    }
+
+    #[test]
+    fn local_notices_follow_what_they_are_about() {
+        let mut t = Timeline::at_end(
+            "a@x",
+            "bob@example.org",
+            vec![msg(1, 1000, false, "a"), msg(2, 2000, true, "b")],
+            today(),
+        );
+        // Said before the message it is about arrives: it goes with the newest message, and
+        // the message lands below it.
+        let notice = LocalNotice {
+            timestamp: t.notice_time(9_999),
+            text: "Not encrypted for one device".into(),
+        };
+        assert_eq!(notice.timestamp, 2000);
+        assert_eq!(t.add_notice(&notice), vec![Change::Appended(1)]);
+        assert_eq!(t.on_new(msg(3, 2500, true, "c")), vec![Change::Appended(1)]);
+        let rows = t.rows();
+        let shown: Vec<_> = rows
+            .iter()
+            .map(|r| (r.id < 0, r.notice, r.warning, r.text.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (false, false, false, "a"),
+                (false, false, false, "b"),
+                (true, true, true, "Not encrypted for one device"),
+                (false, false, false, "c"),
+            ]
+        );
+        // Never a paging cursor, never "the last message" to correct.
+        assert_eq!(t.newest_id(), Some(3));
+        assert_eq!(t.oldest_id(), Some(1));
+        assert_eq!(t.last_outgoing_text(), Some("c"));
+        // An older notice goes in its place (a reset); a second one gets its own id.
+        let earlier = LocalNotice {
+            timestamp: 1500,
+            text: "earlier".into(),
+        };
+        assert_eq!(t.add_notice(&earlier), vec![Change::Reset]);
+        let ids: Vec<_> = t.rows().into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, [1, -2, 2, -1, 3]);
+
+        // Outside a window that does not reach the start: left out.
+        let page: Vec<_> = (100..100 + PAGE as i64)
+            .map(|i| msg(i, i * 1000, false, "x"))
+            .collect();
+        let mut long = Timeline::at_end("a@x", "bob@example.org", page, today());
+        assert!(long.add_notice(&earlier).is_empty());
+        assert_eq!(long.len(), PAGE as usize);
     }
 }
