@@ -94,6 +94,20 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
         .await?;
     b.wait_message("verified now").await?;
 
+    // Bob turns encryption off: Alice's next encrypted message does not turn it back on.
+    b.client
+        .set_conversation_encryption(&bob.jid, &alice.jid, false)?;
+    a.client
+        .send_message(&alice.jid, &bob.jid, "still encrypted from me")
+        .await?;
+    b.wait_message("still encrypted from me").await?;
+    ensure!(
+        b.client
+            .conversation_encryption(&bob.jid, &alice.jid)?
+            .is_none(),
+        "the user's choice to send plaintext stays"
+    );
+
     // An OMEMO message not encrypted for Bob's device is shown with the reason, not dropped.
     let carol = server.account("carol")?;
     let mut carol_peer = server.peer(&carol).await?;

@@ -57,14 +57,8 @@ impl Actor {
 
     /// Turns a conversation's encryption on unless the user chose otherwise before.
     fn encrypt_conversation(&self, peer: &jid::BareJid) -> crate::store::Result<()> {
-        if self
-            .store
-            .conversation_encryption(self.rec.id, peer.as_str())?
-            .is_none()
-        {
-            self.store
-                .set_conversation_encryption(self.rec.id, peer.as_str(), Some("omemo"))?;
-        }
+        self.store
+            .encrypt_unless_declined(self.rec.id, peer.as_str(), "omemo")?;
         Ok(())
     }
 

@@ -64,6 +64,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/003_group_chat.sql"),
     include_str!("../../migrations/004_microblog.sql"),
     include_str!("../../migrations/005_e2ee.sql"),
+    include_str!("../../migrations/006_plaintext_choice.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

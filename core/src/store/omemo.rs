@@ -500,20 +500,45 @@ impl Store {
     }
 
     /// Sets (or with `None` clears, at the user's explicit request) a conversation's
-    /// encryption, creating the conversation if needed.
+    /// encryption, creating the conversation if needed. Clearing it records the choice, so
+    /// that the contact's encrypted messages do not turn it back on
+    /// ([`Store::encrypt_unless_declined`]).
     pub fn set_conversation_encryption(
         &self,
         account: AccountId,
         peer: &str,
         encryption: Option<&str>,
     ) -> Result<()> {
-        let conn = self.lock();
-        conn.execute(
-            "INSERT INTO conversation (account_id, peer, encryption) VALUES (?1, ?2, ?3)
-             ON CONFLICT (account_id, peer) DO UPDATE SET encryption = excluded.encryption",
-            params![account, peer, encryption],
+        self.lock().execute(
+            "INSERT INTO conversation (account_id, peer, encryption, plaintext_chosen)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id, peer) DO UPDATE SET encryption = excluded.encryption,
+             plaintext_chosen = excluded.plaintext_chosen",
+            params![account, peer, encryption, encryption.is_none()],
         )?;
         Ok(())
+    }
+
+    /// Turns a conversation's encryption on because the contact wrote encrypted — unless it
+    /// is on already or the user turned it off. Returns whether it changed.
+    pub fn encrypt_unless_declined(
+        &self,
+        account: AccountId,
+        peer: &str,
+        encryption: &str,
+    ) -> Result<bool> {
+        let conn = self.lock();
+        let inserted = conn.execute(
+            "INSERT INTO conversation (account_id, peer, encryption) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id, peer) DO NOTHING",
+            params![account, peer, encryption],
+        )?;
+        let updated = conn.execute(
+            "UPDATE conversation SET encryption = ?3
+             WHERE account_id = ?1 AND peer = ?2 AND encryption IS NULL AND plaintext_chosen = 0",
+            params![account, peer, encryption],
+        )?;
+        Ok(inserted + updated > 0)
     }
 }
 
@@ -632,6 +657,16 @@ mod tests {
         assert_eq!(s.trusts("bob@x")?.len(), 2);
 
         assert_eq!(store.conversation_encryption(account, "bob@x")?, None);
+        assert!(store.encrypt_unless_declined(account, "bob@x", "omemo")?);
+        assert_eq!(
+            store.conversation_encryption(account, "bob@x")?.as_deref(),
+            Some("omemo")
+        );
+        // The user turns it off: the contact's next encrypted message leaves it off.
+        store.set_conversation_encryption(account, "bob@x", None)?;
+        assert!(!store.encrypt_unless_declined(account, "bob@x", "omemo")?);
+        assert_eq!(store.conversation_encryption(account, "bob@x")?, None);
+        // Turned on again by the user, it is on.
         store.set_conversation_encryption(account, "bob@x", Some("omemo"))?;
         assert_eq!(
             store.conversation_encryption(account, "bob@x")?.as_deref(),
