@@ -179,6 +179,15 @@ async fn on_rt<T: Send + 'static>(
     rt.spawn(fut).await.map_err(|e| anyhow!("task: {e}"))?
 }
 
+/// Disconnects a scenario's client at its end (on the runtime, awaited from the UI thread).
+async fn go_offline(rt: &Runtime, client: Client) -> Result<()> {
+    on_rt(rt, async move {
+        client.disconnect_all().await;
+        Ok(())
+    })
+    .await
+}
+
 fn labelled(app: &App, label: &str) -> Result<ElementHandle> {
     ElementHandle::find_by_accessible_label(app.window(), label)
         .next()
@@ -304,11 +313,7 @@ async fn wizard_wrong_password(rt: Rc<Runtime>, server: Rc<TestServer>) -> Resul
     app.window().hide()?;
     let client = app.ui().client.clone();
     drop(app);
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
@@ -453,11 +458,7 @@ async fn chat_round_trip(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> 
     app.window().hide()?;
     drop(app);
     rt.block_on(peer.quit())?;
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
@@ -557,11 +558,7 @@ async fn long_timeline(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     );
 
     drop(app);
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 async fn group_chat(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
@@ -861,11 +858,7 @@ async fn group_chat(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     drop(app);
     rt.block_on(bob_peer.quit())?;
     rt.block_on(carol_peer.quit())?;
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
@@ -1127,11 +1120,7 @@ async fn social_feed(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
 
     app.window().hide()?;
     drop(app);
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 /// An element with the image role and exactly this label shows (an avatar with a picture).
@@ -1315,11 +1304,7 @@ async fn profiles(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     app.window().hide()?;
     drop(app);
     rt.block_on(peer.quit())?;
-    on_rt(rt, async move {
-        client.disconnect_all().await;
-        Ok(())
-    })
-    .await
+    go_offline(rt, client).await
 }
 
 /// A client for `account` (a profile of its own), online.
