@@ -311,22 +311,7 @@ impl Client {
                 .or_else(|| bundle.as_ref().map(|b| b.identity.canonical()));
             if let Some(fpr) = &fpr {
                 let store = handle.lock().store().clone();
-                let trust = match store.trust(jid.as_str(), fpr)? {
-                    Some(t) => t,
-                    None => {
-                        let verified = store
-                            .trusts(jid.as_str())?
-                            .iter()
-                            .any(|(_, t)| *t == Trust::Verified);
-                        let t = if verified {
-                            Trust::Undecided
-                        } else {
-                            Trust::Blind
-                        };
-                        store.set_trust(jid.as_str(), fpr, t)?;
-                        t
-                    }
-                };
+                let trust = store.trust_or_default(jid.as_str(), fpr)?;
                 if !trust.usable() {
                     skipped.push(Skipped {
                         jid: jid.to_string(),
@@ -393,15 +378,15 @@ impl Client {
             jid: peer.to_string(),
             reason: "encryption failed for every device".into(),
         })?;
-        let skipped: Vec<Skipped> = skipped.into_iter().chain(more_skipped).collect();
         let id = crate::proto::new_id();
         let stanza = service::message_stanza(ns, &peer, &id, element, false);
         self.inner
             .store
             .set_conversation_encryption(acc.id, peer.as_str(), Some("omemo"))?;
-        let (rec, _) = self.inner.store.queue_message(
-            acc.id,
-            &OutgoingMessage {
+        self.report_skipped(&acc, peer.as_str(), &skipped, &more_skipped);
+        self.queue(
+            &acc,
+            OutgoingMessage {
                 peer: peer.to_string(),
                 kind: MessageKind::Chat,
                 sender: format!("{}/{}", acc.jid, acc.resource),
@@ -410,24 +395,31 @@ impl Client {
                 stanza,
                 encryption: Some(service::encryption_of(ns)),
             },
-        )?;
-        if !skipped.is_empty() {
+        )
+        .await
+    }
+
+    /// Tells the user which devices an encrypted message could not be encrypted for (found
+    /// while choosing recipients, or while encrypting).
+    fn report_skipped(
+        &self,
+        acc: &AccountRecord,
+        peer: &str,
+        before: &[Skipped],
+        during: &[Skipped],
+    ) {
+        let devices: Vec<String> = before
+            .iter()
+            .chain(during)
+            .map(|s| format!("{} device {}: {}", s.jid, s.device, s.reason))
+            .collect();
+        if !devices.is_empty() {
             self.emit(Event::EncryptionSkipped {
                 account: acc.jid.clone(),
-                peer: peer.to_string(),
-                devices: skipped
-                    .iter()
-                    .map(|s| format!("{} device {}: {}", s.jid, s.device, s.reason))
-                    .collect(),
+                peer: peer.to_owned(),
+                devices,
             });
         }
-        self.emit(Event::Message {
-            account: acc.jid.clone(),
-            message: rec.clone(),
-            live: true,
-        });
-        self.flush(&acc.jid).await;
-        Ok(rec)
     }
 
     /// Sends an OMEMO-encrypted message to a room (the room's encryption becomes sticky).
@@ -492,17 +484,7 @@ impl Client {
         self.inner
             .store
             .set_conversation_encryption(acc.id, room.as_str(), Some("omemo"))?;
-        let skipped: Vec<Skipped> = skipped.into_iter().chain(more_skipped).collect();
-        if !skipped.is_empty() {
-            self.emit(Event::EncryptionSkipped {
-                account: acc.jid.clone(),
-                peer: room.to_string(),
-                devices: skipped
-                    .iter()
-                    .map(|s| format!("{} device {}: {}", s.jid, s.device, s.reason))
-                    .collect(),
-            });
-        }
+        self.report_skipped(&acc, room.as_str(), &skipped, &more_skipped);
         self.queue(
             &acc,
             OutgoingMessage {

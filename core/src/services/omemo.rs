@@ -14,7 +14,7 @@ use crate::crypto::omemo::store::Address;
 use crate::crypto::omemo::{Error as OmemoError, Namespace, payload};
 use crate::proto::omemo as xml;
 use crate::store::Encryption;
-use crate::store::omemo::{OmemoStore, Trust};
+use crate::store::omemo::OmemoStore;
 
 /// The account's OMEMO device, shared by the actor (decrypting) and the client (encrypting):
 /// one lock, so a session's ratchet is never advanced by two writers at once.
@@ -296,8 +296,7 @@ fn explain(e: &DeviceError, sid: u32) -> String {
 }
 
 /// Records the identity a device used, and decides the trust of a key seen for the first
-/// time: blind trust, unless the contact has verified keys (then a new key waits for the
-/// user's decision).
+/// time ([`OmemoStore::trust_or_default`]).
 fn note_identity(
     store: &OmemoStore,
     ns: Namespace,
@@ -310,23 +309,8 @@ fn note_identity(
     {
         tracing::warn!(error = %e, "cannot record an OMEMO device's identity");
     }
-    match store.trust(jid.as_str(), &fpr) {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            let verified = store
-                .trusts(jid.as_str())
-                .map(|t| t.iter().any(|(_, t)| *t == Trust::Verified))
-                .unwrap_or(false);
-            let trust = if verified {
-                Trust::Undecided
-            } else {
-                Trust::Blind
-            };
-            if let Err(e) = store.set_trust(jid.as_str(), &fpr, trust) {
-                tracing::warn!(error = %e, "cannot record trust in an OMEMO key");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot read trust in an OMEMO key"),
+    if let Err(e) = store.trust_or_default(jid.as_str(), &fpr) {
+        tracing::warn!(error = %e, "cannot record trust in an OMEMO key");
     }
 }
 

@@ -230,6 +230,23 @@ impl OmemoStore {
         t.as_deref().map(Trust::parse).transpose()
     }
 
+    /// Our trust in one of `jid`'s keys, deciding it when the key is new: blind trust,
+    /// unless the contact has verified keys — then a new key waits for the user
+    /// ([`Trust::Undecided`]).
+    pub fn trust_or_default(&self, jid: &str, fingerprint: &str) -> Result<Trust> {
+        if let Some(t) = self.trust(jid, fingerprint)? {
+            return Ok(t);
+        }
+        let verified = self.trusts(jid)?.iter().any(|(_, t)| *t == Trust::Verified);
+        let trust = if verified {
+            Trust::Undecided
+        } else {
+            Trust::Blind
+        };
+        self.set_trust(jid, fingerprint, trust)?;
+        Ok(trust)
+    }
+
     /// Every key of `jid` we have a decision about.
     pub fn trusts(&self, jid: &str) -> Result<Vec<(String, Trust)>> {
         let conn = self.store.lock();
