@@ -13,6 +13,7 @@ mod omemo;
 mod omemo_chat;
 mod omemo_xmpp;
 mod otr;
+mod otr_chat;
 mod reliability;
 mod screenshot;
 mod security;

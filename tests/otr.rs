@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use base64::Engine as _;
@@ -39,7 +39,7 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A line the libotr peer printed (other than `ok`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Out {
+pub(crate) enum Out {
     Wire(String),
     Plain { enc: bool, text: String },
     Status(String),
@@ -79,7 +79,7 @@ impl Out {
 }
 
 /// The libotr peer (tests/peers/otr/peer.c) in a child process.
-struct LibOtr {
+pub(crate) struct LibOtr {
     child: Child,
     stdin: ChildStdin,
     lines: mpsc::Receiver<String>,
@@ -87,8 +87,13 @@ struct LibOtr {
 
 impl LibOtr {
     fn spawn(message_size: usize) -> Result<Self> {
+        Self::spawn_as(LIBOTR, STARLING, message_size)
+    }
+
+    /// The peer as account `ours` talking to `theirs`, fragmenting at `message_size`.
+    pub(crate) fn spawn_as(ours: &str, theirs: &str, message_size: usize) -> Result<Self> {
         let mut child = Command::new(libotr_peer()?)
-            .args([LIBOTR, STARLING, &message_size.to_string()])
+            .args([ours, theirs, &message_size.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -122,7 +127,7 @@ impl LibOtr {
     }
 
     /// Runs one command, returns its output lines.
-    fn cmd(&mut self, command: &str) -> Result<Vec<Out>> {
+    pub(crate) fn cmd(&mut self, command: &str) -> Result<Vec<Out>> {
         writeln!(self.stdin, "{command}")?;
         self.stdin.flush()?;
         let mut out = Vec::new();
@@ -142,16 +147,12 @@ impl LibOtr {
 
 impl Drop for LibOtr {
     fn drop(&mut self) {
-        if writeln!(self.stdin, "quit").is_ok() && self.stdin.flush().is_ok() {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        if let Err(e) = self.child.kill() {
+        // `quit` is answered with `ok` right before the peer exits, so after the answer the
+        // wait is short; a peer that does not answer is killed.
+        let quit = writeln!(self.stdin, "quit").is_ok()
+            && self.stdin.flush().is_ok()
+            && self.line().is_ok_and(|l| l == "ok");
+        if !quit && let Err(e) = self.child.kill() {
             eprintln!("libotr peer could not be stopped: {e}");
         }
         if let Err(e) = self.child.wait() {

@@ -433,6 +433,11 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             );
             chat::on_encryption_skipped(ui, &account, &peer, &devices);
         }
+        Event::OtrStatus { account, peer, .. }
+        | Event::OtrSmpQuestion { account, peer, .. }
+        | Event::OtrSmpResult { account, peer, .. } => {
+            tracing::info!(account, peer, "OTR state changed");
+        }
     }
 }
 

@@ -110,6 +110,22 @@ impl Actor {
             let mut chat = chat;
             let mut encryption = None;
             let mut undecryptable = None;
+            // OTR stage: OTR rides in the body of chat messages.
+            if kind == MessageKind::Chat
+                && chat.encrypted.is_none()
+                && crate::proto::otr::is_otr(&chat.body)
+            {
+                let live = !from_archive && !inb.carbon && !chat.outgoing;
+                let sender = chat.sender.clone();
+                match self.otr_inbound(&sender, &chat.body, live).await {
+                    Some(shown) => {
+                        chat.body = shown.body;
+                        encryption = shown.encryption;
+                        undecryptable = shown.undecryptable;
+                    }
+                    None => return,
+                }
+            }
             if let Some(el) = chat.encrypted.take() {
                 let peer = chat.peer.to_bare();
                 let groupchat = kind == MessageKind::GroupChat;

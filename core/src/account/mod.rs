@@ -10,6 +10,7 @@ mod ext;
 mod inbound;
 mod iq;
 mod muc;
+mod otr;
 pub(crate) mod social;
 
 pub use ext::check_login;
@@ -135,6 +136,13 @@ pub enum Command {
     },
     /// [`Actor::ping_rooms`] now (XEP-0410).
     CheckRooms { reply: oneshot::Sender<Result<()>> },
+    /// [`Actor::apply_otr`]: what the OTR engine asked for after a `Client` call (key
+    /// exchange and verification messages to send now, state changes to report).
+    Otr {
+        peer: BareJid,
+        events: Vec<crate::crypto::otr::OtrEvent>,
+        reply: oneshot::Sender<Result<()>>,
+    },
     /// Go offline cleanly and end the actor.
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -164,6 +172,8 @@ pub struct Shared {
     pub avatars: crate::services::avatars::AvatarCache,
     /// The account's OMEMO device (the `Client` encrypts with it, the actor decrypts).
     pub omemo: crate::services::omemo::OmemoHandle,
+    /// The account's OTR state (the `Client` starts, ends and sends; the actor receives).
+    pub otr: crate::services::otr::OtrHandle,
 }
 
 /// Starts an account actor; returns its command channel.
@@ -179,6 +189,7 @@ pub fn spawn(
         room_ping_secs,
         avatars,
         omemo,
+        otr,
     } = shared;
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
@@ -221,6 +232,7 @@ pub fn spawn(
         saved_room_passwords,
         avatars,
         omemo,
+        otr,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -292,6 +304,8 @@ pub(crate) struct Actor {
     avatars: crate::services::avatars::AvatarCache,
     /// Our OMEMO device (shared with the `Client`, which encrypts).
     omemo: crate::services::omemo::OmemoHandle,
+    /// Our OTR engine and sessions (shared with the `Client`).
+    otr: crate::services::otr::OtrHandle,
 }
 
 impl Actor {
@@ -766,6 +780,14 @@ impl Actor {
                 }
             }
             Command::Send { stanza, reply } => self.send_confirmed(stanza, reply).await,
+            Command::Otr {
+                peer,
+                events,
+                reply,
+            } => {
+                let r = self.otr_command(&peer, events).await;
+                reply_to(reply, r);
+            }
             Command::Iq {
                 to,
                 set,

@@ -27,11 +27,13 @@ pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
 
 mod omemo;
+mod otr;
 mod profiles;
 mod rooms;
 mod social;
 pub use crate::store::{Audience, CircleRecord};
 pub use omemo::OmemoDeviceInfo;
+pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
@@ -99,6 +101,8 @@ pub enum Error {
     Omemo(String),
     #[error("{0} is not an OMEMO fingerprint (64 hex digits)")]
     BadFingerprint(String),
+    #[error("OTR: {0}")]
+    Otr(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -281,6 +285,31 @@ pub enum Event {
         peer: String,
         devices: Vec<String>,
     },
+    /// The private (OTR) conversation with a contact changed state. `fingerprint` is the
+    /// contact's OTR key while encrypted (libotr's format), `verified` whether the user
+    /// verified it (identity verification or comparing fingerprints).
+    OtrStatus {
+        account: String,
+        peer: String,
+        status: crate::crypto::otr::OtrStatus,
+        fingerprint: Option<String>,
+        verified: bool,
+    },
+    /// The contact asks us to prove our identity in the private conversation: answer with
+    /// [`Client::otr_smp_answer`] (the secret you both know) or decline with
+    /// [`Client::otr_smp_abort`].
+    OtrSmpQuestion {
+        account: String,
+        peer: String,
+        question: Option<String>,
+    },
+    /// An identity verification (OTR SMP) ended: `verified` if both gave the same secret
+    /// (the contact's key is then marked verified).
+    OtrSmpResult {
+        account: String,
+        peer: String,
+        verified: bool,
+    },
 }
 
 /// Our state in a room, as shown to the user.
@@ -406,6 +435,8 @@ struct Inner {
     watching_omemo: std::sync::atomic::AtomicBool,
     /// Each account's OMEMO device, opened on first use.
     omemo: std::sync::Mutex<HashMap<String, crate::services::omemo::OmemoHandle>>,
+    /// Each account's OTR state (its engine starts on first use).
+    otr: std::sync::Mutex<HashMap<String, crate::services::otr::OtrHandle>>,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -486,6 +517,7 @@ impl Client {
                 room_ping_secs: Arc::new(std::sync::atomic::AtomicU64::new(ROOM_PING_SECS)),
                 watching_omemo: std::sync::atomic::AtomicBool::new(false),
                 omemo: std::sync::Mutex::new(HashMap::new()),
+                otr: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -597,6 +629,7 @@ impl Client {
         let password = self.inner.secrets.load(&rec.jid).await?;
         let room_passwords = self.room_passwords(&rec).await?;
         let omemo = self.omemo(&rec).await?;
+        let otr = self.otr_handle(&rec);
         self.watch_states();
         let tx = account::spawn(
             rec.clone(),
@@ -608,6 +641,7 @@ impl Client {
                 room_ping_secs: self.inner.room_ping_secs.clone(),
                 avatars: self.avatar_cache(),
                 omemo,
+                otr,
             },
         )?;
         actors.insert(rec.jid, tx);
@@ -831,6 +865,7 @@ impl Client {
             .as_deref()
         {
             Some("omemo") => return self.send_encrypted(account, to, body).await,
+            Some("otr") => return self.send_otr(&acc, &peer, body).await,
             Some(other) => {
                 return Err(Error::NotEncryptable {
                     jid: peer.to_string(),
@@ -882,6 +917,21 @@ impl Client {
             .clone()
             .or(last.origin_id.clone())
             .ok_or_else(|| Error::NothingToCorrect(peer.clone()))?;
+        if last.encryption.is_some()
+            || self
+                .inner
+                .store
+                .conversation_encryption(acc.id, &peer)?
+                .is_some()
+        {
+            // A correction carries the new text: it would go out unencrypted.
+            return Err(Error::NotEncryptable {
+                jid: peer,
+                reason: "corrections are not encrypted yet, so they are not sent in an \
+                         encrypted conversation: send the corrected text as a new message"
+                    .into(),
+            });
+        }
         let id = crate::proto::new_id();
         let stanza = rooms::stanza_for(last.kind, &peer, &id, body, Some(&original))?;
         let (rec, _) = self
@@ -1122,14 +1172,29 @@ impl Client {
     /// Sends a failed message again (same id, so a peer that got it anyway can tell).
     pub async fn retry_message(&self, account: &str, message_id: i64) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let mut encrypted = None;
         let rec = self
             .inner
             .store
             .requeue_failed(acc.id, message_id, |m| {
+                if m.encryption.is_some() {
+                    // Its stanza would be rebuilt from the stored plaintext.
+                    encrypted = Some(m.peer.clone());
+                    return None;
+                }
                 let id = m.stanza_id.clone()?;
                 rooms::stanza_for(m.kind, &m.peer, &id, &m.body, None).ok()
             })?
-            .ok_or(Error::NotRetryable(message_id))?;
+            .ok_or(Error::NotRetryable(message_id))
+            .map_err(|e| match encrypted {
+                Some(jid) => Error::NotEncryptable {
+                    jid,
+                    reason: "a failed encrypted message is not resent as it was (its \
+                             encryption is used up): send the text again"
+                        .into(),
+                },
+                None => e,
+            })?;
         self.emit(Event::MessageUpdated {
             account: acc.jid.clone(),
             message: rec.clone(),

@@ -85,7 +85,8 @@ pub enum OtrProblem {
 }
 
 /// The state of the private conversation with a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OtrStatus {
     /// No private conversation: messages go unencrypted.
     Plaintext,

@@ -8,6 +8,7 @@ pub mod inbound;
 pub mod microblog;
 pub mod muc;
 pub mod omemo;
+pub mod otr;
 pub mod profile;
 pub mod pubsub;
 pub mod retract;

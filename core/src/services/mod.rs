@@ -7,4 +7,5 @@ pub mod mam;
 pub mod microblog;
 pub mod muc;
 pub mod omemo;
+pub mod otr;
 pub mod roster;

@@ -6,6 +6,7 @@
 pub(crate) mod accounts;
 mod messages;
 pub mod omemo;
+mod otr;
 mod posts;
 mod rooms;
 mod roster;
@@ -21,6 +22,7 @@ pub use messages::{
     ConversationRecord, Encryption, IncomingMessage, Ingest, MessageKind, MessageRecord,
     MessageState, OutboxItem, OutgoingMessage,
 };
+pub use otr::OtrFingerprintRecord;
 pub use posts::{
     Audience, CircleRecord, CommentInput, CommentRecord, PostChange, PostInput, PostRecord,
     ProfileRecord,
@@ -65,6 +67,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/004_microblog.sql"),
     include_str!("../../migrations/005_e2ee.sql"),
     include_str!("../../migrations/006_plaintext_choice.sql"),
+    include_str!("../../migrations/007_otr.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
