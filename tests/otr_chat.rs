@@ -109,23 +109,26 @@ async fn wait_smp_result(a: &mut Node) -> Result<bool> {
     .await
 }
 
-/// Alice (Starling) and bob (libotr over slixmpp, fragmenting at 140 characters), online.
+/// Bob, online, with a libotr fragmenting at 140 characters, talking to `alice`.
+async fn bob(server: &support::TestServer, alice: &str) -> Result<Bob> {
+    let bob = server.account("bob")?;
+    let peer = server.peer(&bob).await?;
+    let libotr = tokio::task::block_in_place(|| LibOtr::spawn_as(&bob.jid, alice, 140))?;
+    Ok(Bob {
+        peer,
+        libotr,
+        alice: alice.to_owned(),
+        log: Vec::new(),
+    })
+}
+
+/// Alice (Starling) and bob, online.
 async fn setup(server: &support::TestServer) -> Result<(Node, Bob, support::Account)> {
-    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let alice = server.account("alice")?;
     let mut a = Node::new(server, &alice).await?;
     a.online().await?;
-    let peer = server.peer(&bob).await?;
-    let libotr = tokio::task::block_in_place(|| LibOtr::spawn_as(&bob.jid, &alice.jid, 140))?;
-    Ok((
-        a,
-        Bob {
-            peer,
-            libotr,
-            alice: alice.jid.clone(),
-            log: Vec::new(),
-        },
-        alice,
-    ))
+    let b = bob(server, &alice.jid).await?;
+    Ok((a, b, alice))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -309,5 +312,76 @@ async fn otr_started_by_libotr_and_bad_messages() -> Result<()> {
         other => bail!("correction in an OTR conversation: {other:?}"),
     }
     a.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_otr_chat_with_libotr() -> Result<()> {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let cli = crate::cli::Cli::new(&server)?;
+    cli.add_account(&alice).await?;
+    let mut b = bob(&server, &alice.jid).await?;
+    let bob = b.peer.jid.clone();
+
+    let mut child = cli
+        .command(&["--json", "otr", "chat", &bob])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("stdin")?;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut next_event =
+        async |pred: &dyn Fn(&serde_json::Value) -> bool| -> Result<serde_json::Value> {
+            loop {
+                let line = tokio::time::timeout(EVENT_TIMEOUT, lines.next_line())
+                    .await
+                    .context("otr chat printed nothing in time")??
+                    .context("otr chat exited")?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&line).with_context(|| format!("not JSON: {line}"))?;
+                if pred(&v) {
+                    return Ok(v);
+                }
+            }
+        };
+
+    b.until("encrypted", |o| *o == Out::Status("encrypted".into()))
+        .await?;
+    next_event(&|v| v["event"] == "otr_status" && v["status"] == "encrypted").await?;
+    stdin.write_all(b"hello from the terminal\n").await?;
+    b.until("hello", plain("hello from the terminal")).await?;
+    b.say("hi terminal").await?;
+    let m =
+        next_event(&|v| v["event"] == "message" && v["message"]["body"] == "hi terminal").await?;
+    ensure!(m["message"]["encryption"] == "otr", "{m}");
+
+    // Verifying bob: the question and the secret are read from the next lines.
+    stdin.write_all(b"/smp\nfavourite colour?\nteal\n").await?;
+    b.until("SMP question", |o| {
+        *o == Out::SmpQuestion(Some("favourite colour?".into()))
+    })
+    .await?;
+    b.otr(&format!("smp_answer {}", B64.encode("teal"))).await?;
+    b.until("SMP success", |o| *o == Out::SmpResult("success".into()))
+        .await?;
+    let r = next_event(&|v| v["event"] == "otr_smp_result").await?;
+    ensure!(r["verified"] == true, "{r}");
+
+    stdin.write_all(b"/end\n").await?;
+    let exit = tokio::time::timeout(EVENT_TIMEOUT, child.wait()).await??;
+    ensure!(exit.success(), "otr chat ended with {exit}");
+    b.until("finished", |o| *o == Out::Status("finished".into()))
+        .await?;
+
+    let keys = cli.json(&["otr", "fingerprints", &bob]).await?;
+    let bob_fpr = b.fingerprint("fingerprint").await?.replace(' ', "");
+    ensure!(
+        keys.as_array().is_some_and(|k| k
+            .iter()
+            .any(|k| k["fingerprint"] == bob_fpr.as_str() && k["verified"] == true)),
+        "{keys}"
+    );
     Ok(())
 }

@@ -13,6 +13,7 @@ use starling_core::store::{MessageKind, MessageRecord};
 use starling_core::{AccountOptions, Client, ConnectionState, Event, MessageState};
 
 mod omemo;
+mod otr;
 mod rooms;
 mod social;
 
@@ -105,6 +106,9 @@ pub enum Command {
     /// End-to-end encryption (OMEMO): fingerprints, trust, and per-conversation on/off.
     #[command(subcommand)]
     Omemo(omemo::OmemoCmd),
+    /// Off-the-record (OTR) conversations: fingerprints, verification, and `otr chat`.
+    #[command(subcommand)]
+    Otr(otr::OtrCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
 }
@@ -304,6 +308,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Omemo(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
             omemo::run(&client, &out, &acc, cmd).await
+        }
+        Command::Otr(cmd) => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            otr::run(&client, &out, &acc, cmd).await
         }
         Command::Demo(_) => Ok(()),
     }
@@ -766,8 +774,14 @@ pub fn human_message(m: &MessageRecord) -> String {
             Some(by) => format!("(removed by {by})"),
             None => "(retracted)".to_owned(),
         }
+    } else if let Some(why) = &m.undecryptable {
+        format!("({why})")
     } else {
         m.body.clone()
+    };
+    let enc = match m.encryption {
+        Some(e) => format!(" [{}]", e.as_str()),
+        None => String::new(),
     };
     let who = match m.kind {
         // In a room: who said it.
@@ -780,7 +794,7 @@ pub fn human_message(m: &MessageRecord) -> String {
         _ => m.peer.clone(),
     };
     format!(
-        "{} {dir} {who}: {body}{edited}{state}",
+        "{} {dir} {who}: {body}{edited}{state}{enc}",
         fmt_time(m.timestamp),
     )
 }
