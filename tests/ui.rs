@@ -14,6 +14,10 @@ mod support;
 #[path = "ui/encryption.rs"]
 mod encryption;
 
+/// The OTR scenario (keys view: start, verify both ways, end; the lock follows).
+#[path = "ui/otr.rs"]
+mod otr;
+
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -72,7 +76,11 @@ fn desktop_ui() -> Result<()> {
         run_scenario(
             "encryption: the lock, locks on both sides, keys and trust, skipped devices, \
              refusals in the chat, turning it off, an undecryptable message",
-            encryption::encryption(r2, s2),
+            encryption::encryption(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
+            "OTR: start from the keys view, the lock follows, verify both ways, end",
+            otr::otr(r2, s2),
         )
     })
 }

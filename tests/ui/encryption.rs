@@ -4,7 +4,7 @@
 use super::*;
 
 /// A client for `account` (a profile of its own), online.
-async fn online_client(
+pub(super) async fn online_client(
     rt: &Runtime,
     server: &TestServer,
     account: &support::Account,
@@ -24,7 +24,7 @@ async fn online_client(
 }
 
 /// Waits for a core event (blocking the UI thread briefly, like the peer steps).
-fn core_event<T>(
+pub(super) fn core_event<T>(
     rt: &Runtime,
     events: &mut tokio::sync::broadcast::Receiver<starling_core::Event>,
     what: &str,
@@ -49,7 +49,7 @@ fn core_event<T>(
 }
 
 /// Waits for an incoming message with `body` among a client's events.
-fn core_message(
+pub(super) fn core_message(
     rt: &Runtime,
     events: &mut tokio::sync::broadcast::Receiver<starling_core::Event>,
     body: &str,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use slint::{ComponentHandle as _, ModelRc};
 use starling_core::ChatStateKind;
-use starling_core::store::MessageRecord;
+use starling_core::store::{Encryption, MessageRecord};
 
 use super::{MessageRows, color, presence, s, toast};
 use crate::ui::controllers::encryption::{self, Lock, LockClick};
@@ -185,10 +185,13 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         let Some(w) = weak.upgrade() else { return };
         w.global::<ChatAdapter>().set_confirm_unencrypted(false);
         // Only ever from the confirmation, which only a lock that is on opens.
-        if u.state.borrow().chat.lock.is_on()
-            && let Some((account, peer)) = current(&u)
-        {
-            set_encryption(&u, account, peer, false);
+        let lock = u.state.borrow().chat.lock;
+        if let (true, Some((account, peer))) = (lock.is_on(), current(&u)) {
+            if lock == Lock::On(Encryption::Otr) {
+                end_otr(&u, account, peer);
+            } else {
+                set_encryption(&u, account, peer, false);
+            }
         }
     });
 }
@@ -753,6 +756,28 @@ fn set_encryption(ui: &Rc<Ui>, account: String, peer: String, on: bool) {
             Err(e) => toast(ui, w, format!("Cannot change the encryption: {e}")),
         },
     );
+}
+
+/// Ends the private (OTR) conversation: the lock's "off" in an OTR conversation.
+fn end_otr(ui: &Rc<Ui>, account: String, peer: String) {
+    let client = ui.client.clone();
+    let (a, p) = (account.clone(), peer.clone());
+    background(
+        ui,
+        async move { client.otr_end(&a, &p).await },
+        move |ui, w, r| match r {
+            Ok(()) => load_encryption(ui, &account, &peer),
+            Err(e) => toast(ui, w, format!("Cannot end OTR: {e}")),
+        },
+    );
+}
+
+/// The conversation's encryption may have changed in the core (OTR came up or ended): the
+/// lock follows if it is open.
+pub(super) fn on_encryption_changed(ui: &Rc<Ui>, account: &str, peer: &str) {
+    if is_current(ui, account, peer) {
+        load_encryption(ui, account, peer);
+    }
 }
 
 fn show_lock(ui: &Rc<Ui>, w: &AppWindow, lock: Lock) {

@@ -1,10 +1,13 @@
 //! `KeysAdapter`: a contact's encryption keys (from the chat header) — our own fingerprint
 //! with the QR code others scan, their OMEMO devices with fingerprint and trust, and
-//! verifying or distrusting one. Also publishes our keys when an account comes online.
+//! verifying or distrusting one; and OTR with them: starting and ending it, its keys, and
+//! verifying each other with a shared secret (the contact's question opens this view).
+//! Also publishes our keys when an account comes online.
 
 use std::rc::Rc;
 
 use slint::{ComponentHandle as _, Image, Rgb8Pixel, SharedPixelBuffer};
+use starling_core::crypto::otr::OtrStatus;
 use starling_core::store::omemo::Trust;
 
 use super::{model, s};
@@ -30,6 +33,18 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     g.on_verify(move |key| set_trust(&u, key.into(), Trust::Verified));
     let u = ui.clone();
     g.on_distrust(move |key| set_trust(&u, key.into(), Trust::Untrusted));
+    let u = ui.clone();
+    g.on_otr_start(move || otr_step(&u, OtrStep::Start));
+    let u = ui.clone();
+    g.on_otr_end(move || otr_step(&u, OtrStep::End));
+    let u = ui.clone();
+    g.on_otr_verify(move |question, secret| {
+        otr_step(&u, OtrStep::Ask(question.into(), secret.into()));
+    });
+    let u = ui.clone();
+    g.on_otr_answer(move |secret| otr_step(&u, OtrStep::Answer(secret.into())));
+    let u = ui.clone();
+    g.on_otr_decline(move || otr_step(&u, OtrStep::Decline));
 }
 
 /// Publishes our OMEMO device and keys (after each fresh connection), so that others can
@@ -65,9 +80,13 @@ fn show(ui: &Rc<Ui>, account: String, jid: String) {
     g.set_name(s(name));
     g.set_status(Default::default());
     g.set_busy(false);
+    g.set_otr_note(Default::default());
+    g.set_otr_busy(false);
+    g.set_otr_asked(false);
     g.set_open(true);
     ui.state.borrow_mut().keys.showing = Some((account, jid));
     load(ui);
+    load_otr(ui);
 }
 
 /// Reads our key and fetches theirs (from the network when online, else what is stored).
@@ -146,6 +165,136 @@ fn set_trust(ui: &Rc<Ui>, key: String, trust: Trust) {
             }
         },
     );
+}
+
+/// Whether the keys view is open on `jid` of `account`.
+fn is_showing(ui: &Ui, account: &str, jid: &str) -> bool {
+    let Some(w) = ui.window.upgrade() else {
+        return false;
+    };
+    w.global::<KeysAdapter>().get_open()
+        && showing(ui).is_some_and(|(a, j)| a == account && j == jid)
+}
+
+/// Reads the private conversation's state (and our OTR key, while private).
+fn load_otr(ui: &Rc<Ui>) {
+    let Some((account, jid)) = showing(ui) else {
+        return;
+    };
+    let client = ui.client.clone();
+    let (a, j) = (account.clone(), jid.clone());
+    background(
+        ui,
+        async move {
+            let info = client.otr_status(&a, &j).await?;
+            let ours = match info.status {
+                OtrStatus::Encrypted => Some(client.otr_fingerprint(&a).await?),
+                _ => None,
+            };
+            Ok::<_, starling_core::Error>((info, ours))
+        },
+        move |ui, w, r| {
+            if !is_showing(ui, &account, &jid) {
+                return;
+            }
+            let g = w.global::<KeysAdapter>();
+            match r {
+                Ok((info, ours)) => {
+                    let view = encryption::otr_view(&info, &g.get_name());
+                    g.set_otr_state(s(view.state));
+                    g.set_otr_private(view.private);
+                    g.set_otr_finished(view.finished);
+                    g.set_otr_fingerprint(s(view.fingerprint));
+                    g.set_otr_verified(view.verified);
+                    g.set_own_otr_fingerprint(s(ours
+                        .as_deref()
+                        .map(encryption::group_fingerprint)
+                        .unwrap_or_default()));
+                }
+                Err(e) => g.set_otr_note(s(format!("Cannot read the OTR state: {e}"))),
+            }
+        },
+    );
+}
+
+enum OtrStep {
+    Start,
+    End,
+    Ask(String, String),
+    Answer(String),
+    Decline,
+}
+
+/// One OTR step the user asked for in the keys view; the view follows the core's events.
+fn otr_step(ui: &Rc<Ui>, step: OtrStep) {
+    let Some((account, jid)) = showing(ui) else {
+        return;
+    };
+    let Some(w) = ui.window.upgrade() else { return };
+    let g = w.global::<KeysAdapter>();
+    g.set_otr_busy(true);
+    g.set_otr_note(Default::default());
+    if matches!(step, OtrStep::Answer(_) | OtrStep::Decline) {
+        g.set_otr_asked(false);
+    }
+    let client = ui.client.clone();
+    let (a, j) = (account.clone(), jid.clone());
+    background(
+        ui,
+        async move {
+            match step {
+                OtrStep::Start => client.otr_start(&a, &j).await,
+                OtrStep::End => client.otr_end(&a, &j).await,
+                OtrStep::Ask(question, secret) => {
+                    let question = Some(question.trim()).filter(|q| !q.is_empty());
+                    client.otr_smp_start(&a, &j, question, &secret).await
+                }
+                OtrStep::Answer(secret) => client.otr_smp_answer(&a, &j, &secret).await,
+                OtrStep::Decline => client.otr_smp_abort(&a, &j).await,
+            }
+        },
+        move |ui, w, r| {
+            let g = w.global::<KeysAdapter>();
+            g.set_otr_busy(false);
+            if let Err(e) = r {
+                g.set_otr_note(s(format!("OTR: {e}")));
+            }
+            if is_showing(ui, &account, &jid) {
+                load_otr(ui);
+            }
+            super::chat::on_encryption_changed(ui, &account, &jid);
+        },
+    );
+}
+
+/// The private conversation with `jid` changed: the view (if on them) follows.
+pub(super) fn on_otr_status(ui: &Rc<Ui>, account: &str, jid: &str) {
+    if is_showing(ui, account, jid) {
+        load_otr(ui);
+    }
+}
+
+/// `jid` asks us to prove who we are: the keys view opens on them with the question.
+pub(super) fn on_smp_question(ui: &Rc<Ui>, account: &str, jid: &str, question: Option<&str>) {
+    if !is_showing(ui, account, jid) {
+        show(ui, account.to_owned(), jid.to_owned());
+    }
+    let Some(w) = ui.window.upgrade() else { return };
+    let g = w.global::<KeysAdapter>();
+    g.set_otr_question(s(question.unwrap_or_default()));
+    g.set_otr_asked(true);
+}
+
+/// A verification with `jid` ended.
+pub(super) fn on_smp_result(ui: &Rc<Ui>, account: &str, jid: &str, verified: bool) {
+    if !is_showing(ui, account, jid) {
+        return;
+    }
+    let Some(w) = ui.window.upgrade() else { return };
+    let g = w.global::<KeysAdapter>();
+    g.set_otr_asked(false);
+    g.set_otr_note(s(encryption::smp_result_note(verified, &g.get_name())));
+    load_otr(ui);
 }
 
 fn item(r: KeyRow) -> KeyItem {

@@ -433,11 +433,26 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             );
             chat::on_encryption_skipped(ui, &account, &peer, &devices);
         }
-        Event::OtrStatus { account, peer, .. }
-        | Event::OtrSmpQuestion { account, peer, .. }
-        | Event::OtrSmpResult { account, peer, .. } => {
-            tracing::info!(account, peer, "OTR state changed");
+        Event::OtrStatus {
+            account,
+            peer,
+            status,
+            ..
+        } => {
+            tracing::info!(account, peer, ?status, "OTR state changed");
+            keys::on_otr_status(ui, &account, &peer);
+            chat::on_encryption_changed(ui, &account, &peer);
         }
+        Event::OtrSmpQuestion {
+            account,
+            peer,
+            question,
+        } => keys::on_smp_question(ui, &account, &peer, question.as_deref()),
+        Event::OtrSmpResult {
+            account,
+            peer,
+            verified,
+        } => keys::on_smp_result(ui, &account, &peer, verified),
     }
 }
 

@@ -5,9 +5,10 @@
 //! No Slint types and no I/O: the chat and keys adapters read the core and show these.
 
 use starling_core::crypto::omemo::Namespace;
+use starling_core::crypto::otr::OtrStatus;
 use starling_core::store::Encryption;
 use starling_core::store::omemo::Trust;
-use starling_core::{Error, OmemoDeviceInfo};
+use starling_core::{Error, OmemoDeviceInfo, OtrInfo};
 
 use super::rooms::{self, ConvKind};
 
@@ -272,6 +273,61 @@ pub fn undecryptable_text(reason: &str) -> String {
     }
 }
 
+/// The OTR part of the keys view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtrView {
+    pub state: String,
+    pub private: bool,
+    pub finished: bool,
+    /// Their key in groups of 8 while private, else "".
+    pub fingerprint: String,
+    pub verified: bool,
+}
+
+/// How the keys view shows the private conversation with `name`.
+pub fn otr_view(info: &OtrInfo, name: &str) -> OtrView {
+    let state = match (info.status, info.verified) {
+        (OtrStatus::Plaintext, _) => format!(
+            "Not private. Start OTR to talk off the record with {name} (their client must \
+             speak OTR, as Pidgin and Profanity do); it lasts until one of you goes offline."
+        ),
+        (OtrStatus::Encrypted, true) => {
+            format!("Private (OTR) with {name}, whose key you verified.")
+        }
+        (OtrStatus::Encrypted, false) => format!(
+            "Private (OTR) with {name}, but their key is not verified: verify with a secret \
+             only the two of you know, or compare fingerprints."
+        ),
+        (OtrStatus::Finished, _) => format!(
+            "{name} ended the private conversation. Nothing more is sent until you end OTR \
+             here too or start it again."
+        ),
+    };
+    OtrView {
+        state,
+        private: info.status == OtrStatus::Encrypted,
+        finished: info.status == OtrStatus::Finished,
+        fingerprint: info
+            .fingerprint
+            .as_deref()
+            .map(group_fingerprint)
+            .unwrap_or_default(),
+        verified: info.verified,
+    }
+}
+
+/// What the keys view says when a verification (SMP) ended.
+pub fn smp_result_note(verified: bool, name: &str) -> String {
+    if verified {
+        format!("Verified: {name} gave the same secret.")
+    } else {
+        format!(
+            "Not verified: the secrets differ, or {name} declined. Try again with a question \
+             only they can answer."
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,5 +551,35 @@ mod tests {
             "Could not decrypt — sent to a device we have no session with"
         );
         assert_eq!(undecryptable_text(" "), "Could not decrypt this message.");
+    }
+
+    #[test]
+    fn otr_states_read_as_sentences() {
+        let mut info = OtrInfo {
+            status: OtrStatus::Plaintext,
+            fingerprint: None,
+            verified: false,
+        };
+        let v = otr_view(&info, "Bob");
+        assert!(v.state.starts_with("Not private") && !v.private && !v.finished);
+        info.status = OtrStatus::Encrypted;
+        info.fingerprint = Some("AABBCCDD 00112233 44556677 8899AABB CCDDEEFF".into());
+        let v = otr_view(&info, "Bob");
+        assert!(v.private && v.state.contains("not verified"), "{v:?}");
+        assert_eq!(
+            v.fingerprint,
+            "aabbccdd 00112233 44556677 8899aabb ccddeeff"
+        );
+        info.verified = true;
+        assert!(
+            otr_view(&info, "Bob")
+                .state
+                .contains("whose key you verified")
+        );
+        info.status = OtrStatus::Finished;
+        let v = otr_view(&info, "Bob");
+        assert!(v.finished && !v.private && v.state.starts_with("Bob ended"));
+        assert!(smp_result_note(true, "Bob").starts_with("Verified"));
+        assert!(smp_result_note(false, "Bob").starts_with("Not verified"));
     }
 }

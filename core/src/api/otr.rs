@@ -106,7 +106,19 @@ impl Client {
     pub async fn otr_end(&self, account: &str, peer: &str) -> Result<()> {
         let (acc, peer, handle) = self.otr_target(account, peer)?;
         if handle.running().is_some() {
-            self.otr_run(&acc, &peer, &handle, |e, p| e.end(p)).await?;
+            let key = peer.to_string();
+            let events = handle.call(move |e| e.end(&key)).await?;
+            let told = self
+                .command(&acc.jid, |reply| crate::account::Command::Otr {
+                    peer: peer.clone(),
+                    events,
+                    reply,
+                })
+                .await;
+            if let Err(e) = told {
+                // Ended here all the same; their software notices at the next message.
+                tracing::info!(%peer, error = %e, "OTR ended without telling the contact");
+            }
         }
         self.inner
             .store
