@@ -92,7 +92,27 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
     a.client
         .send_message(&alice.jid, &bob.jid, "verified now")
         .await?;
-    b.wait_message("verified now").await?;
+    let got = b.wait_message("verified now").await?;
+    ensure!(got.trust_warning.is_none(), "{got:?}");
+
+    // What a key Bob distrusts says is shown with a warning (still shown: never silent).
+    let (_, alice_fpr) = a.client.omemo_own(&alice.jid).await?;
+    b.client
+        .omemo_set_trust(&bob.jid, &alice.jid, &alice_fpr, Trust::Untrusted)
+        .await?;
+    a.client
+        .send_message(&alice.jid, &bob.jid, "do you believe me?")
+        .await?;
+    let got = b.wait_message("do you believe me?").await?;
+    ensure!(
+        got.trust_warning
+            .as_deref()
+            .is_some_and(|w| w.contains("which you marked untrusted")),
+        "{got:?}"
+    );
+    b.client
+        .omemo_set_trust(&bob.jid, &alice.jid, &alice_fpr, Trust::Blind)
+        .await?;
 
     // Bob turns encryption off: Alice's next encrypted message does not turn it back on.
     b.client

@@ -779,9 +779,10 @@ pub fn human_message(m: &MessageRecord) -> String {
     } else {
         m.body.clone()
     };
-    let enc = match m.encryption {
-        Some(e) => format!(" [{}]", e.as_str()),
-        None => String::new(),
+    let enc = match (m.encryption, &m.trust_warning) {
+        (Some(e), Some(w)) => format!(" [{}] (warning: {w})", e.as_str()),
+        (Some(e), None) => format!(" [{}]", e.as_str()),
+        (None, _) => String::new(),
     };
     let who = match m.kind {
         // In a room: who said it.

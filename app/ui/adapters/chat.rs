@@ -460,6 +460,7 @@ fn item(r: MessageRow) -> MessageItem {
         },
         encryption: s(&r.encryption),
         undecryptable: s(&r.undecryptable),
+        trust_warning: s(&r.trust_warning),
         warning: r.warning,
     }
 }

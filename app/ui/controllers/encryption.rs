@@ -273,6 +273,19 @@ pub fn undecryptable_text(reason: &str) -> String {
     }
 }
 
+/// The line under a decrypted message whose sender's key is not trusted.
+pub fn trust_warning_text(warning: &str) -> String {
+    let mut w = warning.trim().to_owned();
+    if let Some(first) = w.get(..1) {
+        w = format!("{}{}", first.to_uppercase(), &w[1..]);
+    }
+    if w.is_empty() {
+        "Sent from a key you do not trust.".into()
+    } else {
+        format!("⚠ {w}.")
+    }
+}
+
 /// The OTR part of the keys view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtrView {

@@ -74,6 +74,8 @@ pub struct MessageRow {
     pub encryption: String,
     /// It arrived encrypted and could not be decrypted: why ("" otherwise).
     pub undecryptable: String,
+    /// It was decrypted, but its sender's key is not trusted: what to know ("" otherwise).
+    pub trust_warning: String,
     /// A warning rather than information (an encryption notice, an undecryptable message).
     pub warning: bool,
 }
@@ -247,6 +249,7 @@ impl Timeline {
             retracted_by: None,
             encryption: None,
             undecryptable: None,
+            trust_warning: None,
         };
         // After everything at the same time: it follows what it is about.
         let at = self.messages.partition_point(|m| m.timestamp <= ts);
@@ -444,6 +447,11 @@ impl Timeline {
                 .to_owned(),
             warning: !undecryptable.is_empty() || self.local.contains(&m.id),
             undecryptable,
+            trust_warning: m
+                .trust_warning
+                .as_deref()
+                .map(encryption::trust_warning_text)
+                .unwrap_or_default(),
         })
     }
 
@@ -488,6 +496,7 @@ mod tests {
         MessageRecord {
             encryption: None,
             undecryptable: None,
+            trust_warning: None,
             id,
             peer: "bob@example.org".into(),
             outgoing,
@@ -707,10 +716,14 @@ mod tests {
         unreadable.encryption = Some(Encryption::Omemo);
         unreadable.undecryptable =
             Some("could not decrypt — sent to a device we have no session with".into());
+        let mut doubtful = msg(4, 4000, false, "trust me");
+        doubtful.encryption = Some(Encryption::Omemo2);
+        doubtful.trust_warning =
+            Some("sent from bob's device 7, which you marked untrusted".into());
         let t = Timeline::at_end(
             "a@x",
             "bob@example.org",
-            vec![locked, unreadable, msg(3, 3000, false, "plain")],
+            vec![locked, unreadable, msg(3, 3000, false, "plain"), doubtful],
             today(),
         );
         let rows = t.rows();
@@ -724,6 +737,12 @@ mod tests {
         assert!(rows[1].warning && !rows[1].notice);
         assert!(!t.actions(2, false).copy, "nothing to copy");
         assert_eq!(rows[2].encryption, "");
+        assert!(rows[2].trust_warning.is_empty());
+        assert_eq!(
+            rows[3].trust_warning,
+            "⚠ Sent from bob's device 7, which you marked untrusted."
+        );
+        assert_eq!(rows[3].text, "trust me");
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl Actor {
             let mut chat = chat;
             let mut encryption = None;
             let mut undecryptable = None;
+            let mut trust_warning = None;
             // OTR stage: OTR rides in the body of chat messages.
             if kind == MessageKind::Chat
                 && chat.encrypted.is_none()
@@ -169,8 +170,11 @@ impl Actor {
                     self.republish_omemo().await;
                 }
                 match result {
-                    omemo::Decrypted::Body { ns, body, .. } => {
+                    omemo::Decrypted::Body {
+                        ns, body, warning, ..
+                    } => {
                         chat.body = body;
+                        trust_warning = warning;
                         encryption = Some(omemo::encryption_of(ns));
                         // They write encrypted: so do we from now on (sticky; only the
                         // user turns it off).
@@ -218,6 +222,7 @@ impl Actor {
             let msg = IncomingMessage {
                 encryption,
                 undecryptable,
+                trust_warning,
                 peer: chat.peer.to_string(),
                 kind,
                 outgoing: chat.outgoing,

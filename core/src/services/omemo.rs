@@ -14,7 +14,7 @@ use crate::crypto::omemo::store::Address;
 use crate::crypto::omemo::{Error as OmemoError, Namespace, payload};
 use crate::proto::omemo as xml;
 use crate::store::Encryption;
-use crate::store::omemo::OmemoStore;
+use crate::store::omemo::{OmemoStore, Trust};
 
 /// The account's OMEMO device, shared by the actor (decrypting) and the client (encrypting):
 /// one lock, so a session's ratchet is never advanced by two writers at once.
@@ -59,6 +59,9 @@ pub enum Decrypted {
         body: String,
         /// The sending device.
         device: u32,
+        /// The sending device's key is not trusted (marked untrusted, or a new key of a
+        /// contact with verified keys, not decided about yet): what to tell the user.
+        warning: Option<String>,
     },
     /// Session maintenance without a body (key transport, heartbeat): nothing to show.
     Control,
@@ -150,7 +153,7 @@ pub fn decrypt(
         }
     };
     let republish = result.new_session;
-    note_identity(device.store(), ns, sender, enc.sid, &result.identity);
+    let warning = note_identity(device.store(), ns, sender, enc.sid, &result.identity);
     let Some(payload_bytes) = &enc.payload else {
         return (Decrypted::Control, republish);
     };
@@ -188,6 +191,7 @@ pub fn decrypt(
             ns,
             body,
             device: enc.sid,
+            warning,
         },
         republish,
     )
@@ -297,20 +301,42 @@ fn explain(e: &DeviceError, sid: u32) -> String {
 
 /// Records the identity a device used, and decides the trust of a key seen for the first
 /// time ([`OmemoStore::trust_or_default`]).
+/// Records the sending device's key (and a trust decision for a new one); returns what to
+/// tell the user when the key is not trusted.
 fn note_identity(
     store: &OmemoStore,
     ns: Namespace,
     jid: &BareJid,
     device: u32,
     identity: &IdentityKey,
-) {
+) -> Option<String> {
     let fpr = identity.canonical();
     if let Err(e) = store.set_device_state(ns, jid.as_str(), device, Some(&identity.encode()), None)
     {
         tracing::warn!(error = %e, "cannot record an OMEMO device's identity");
     }
-    if let Err(e) = store.trust_or_default(jid.as_str(), &fpr) {
-        tracing::warn!(error = %e, "cannot record trust in an OMEMO key");
+    match store.trust_or_default(jid.as_str(), &fpr) {
+        Ok(trust) => trust_warning(trust, jid, device),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot record trust in an OMEMO key");
+            Some(format!(
+                "the trust in {jid}'s device {device} could not be checked ({e})"
+            ))
+        }
+    }
+}
+
+/// What a message from a device with this trust must say; `None` for trusted keys.
+pub fn trust_warning(trust: Trust, jid: &BareJid, device: u32) -> Option<String> {
+    match trust {
+        Trust::Blind | Trust::Verified => None,
+        Trust::Untrusted => Some(format!(
+            "sent from {jid}'s device {device}, which you marked untrusted: it may not be them"
+        )),
+        Trust::Undecided => Some(format!(
+            "sent from a new device of {jid} ({device}) that you have not verified: check its \
+             key in the encryption keys before you trust what it says"
+        )),
     }
 }
 
@@ -426,6 +452,24 @@ pub fn message_stanza(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untrusted_and_undecided_senders_are_flagged() -> anyhow::Result<()> {
+        let bob: BareJid = "bob@example.org".parse()?;
+        assert_eq!(trust_warning(Trust::Blind, &bob, 7), None);
+        assert_eq!(trust_warning(Trust::Verified, &bob, 7), None);
+        let w = trust_warning(Trust::Untrusted, &bob, 7).unwrap_or_default();
+        assert!(
+            w.contains("bob@example.org's device 7") && w.contains("untrusted"),
+            "{w}"
+        );
+        let w = trust_warning(Trust::Undecided, &bob, 7).unwrap_or_default();
+        assert!(
+            w.contains("new device") && w.contains("not verified"),
+            "{w}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn namespace_choice() {

@@ -165,6 +165,9 @@ pub struct MessageRecord {
     pub encryption: Option<Encryption>,
     /// It arrived encrypted and could not be decrypted: why (the body is empty).
     pub undecryptable: Option<String>,
+    /// It was decrypted, but the sender's key is not trusted (untrusted, or a new key not
+    /// decided about): what to tell the user with it.
+    pub trust_warning: Option<String>,
 }
 
 /// A conversation with its newest message, for conversation lists.
@@ -207,6 +210,8 @@ pub struct IncomingMessage {
     pub encryption: Option<Encryption>,
     /// It arrived encrypted and could not be decrypted: why.
     pub undecryptable: Option<String>,
+    /// It was decrypted, but the sender's key is not trusted: what to tell the user.
+    pub trust_warning: Option<String>,
 }
 
 /// What happened to an incoming message.
@@ -247,7 +252,7 @@ pub struct OutboxItem {
 
 const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, m.origin_id, \
      m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error, m.kind, m.occupant_id, \
-     m.mention, m.retracted, m.retracted_by, m.encryption, m.undecryptable";
+     m.mention, m.retracted, m.retracted_by, m.encryption, m.undecryptable, m.trust_warning";
 
 /// A row before its text columns are checked.
 struct RawMessage {
@@ -279,6 +284,7 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
             retracted_by: r.get(16)?,
             encryption: None,
             undecryptable: r.get(18)?,
+            trust_warning: r.get(19)?,
         },
         state: r.get(9)?,
         kind: r.get(12)?,
@@ -848,8 +854,9 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
     tx.execute(
         "INSERT INTO message (account_id, conversation_id, outgoing, sender, stanza_id, \
          origin_id, archive_id, body, timestamp, received_at, state, edited, kind, occupant_id, \
-         mention, retracted, retracted_by, encryption, undecryptable) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         mention, retracted, retracted_by, encryption, undecryptable, trust_warning) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, \
+         ?20)",
         params![
             account,
             conv,
@@ -870,6 +877,7 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
             retracted_by,
             msg.encryption.map(Encryption::as_str),
             msg.undecryptable,
+            msg.trust_warning,
         ],
     )?;
     let rec = load(tx, tx.last_insert_rowid())?;

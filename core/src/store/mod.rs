@@ -68,6 +68,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/005_e2ee.sql"),
     include_str!("../../migrations/006_plaintext_choice.sql"),
     include_str!("../../migrations/007_otr.sql"),
+    include_str!("../../migrations/008_trust_warning.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
