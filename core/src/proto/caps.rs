@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn omemo_device_lists_are_subscribed() {
-        for ns in crate::crypto::omemo::Namespace::ALL {
+        for ns in crate::proto::omemo::Namespace::ALL {
             let want = crate::proto::omemo::notify_feature(ns);
             assert!(features().contains(&want.as_str()), "{want}");
         }

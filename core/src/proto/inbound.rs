@@ -402,7 +402,7 @@ fn omemo_element(msg: &Message) -> Option<Element> {
         .iter()
         .find(|p| {
             p.name() == "encrypted"
-                && crate::crypto::omemo::Namespace::ALL
+                && crate::proto::omemo::Namespace::ALL
                     .iter()
                     .any(|ns| p.ns() == ns.xmlns())
         })

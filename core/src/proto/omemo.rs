@@ -26,9 +26,56 @@ use xmpp_parsers::pubsub::PubSub;
 
 use super::n;
 use super::pubsub::{self, Opt, RawItem};
-pub use crate::crypto::omemo::Namespace;
-use crate::crypto::omemo::device::PublishedBundle;
-use crate::crypto::omemo::keys::{IdentityKey, IdentityKeyPair};
+
+/// The two OMEMO versions on the wire.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Namespace {
+    /// `eu.siacs.conversations.axolotl`, XEP-0384 v0.3.
+    Legacy,
+    /// `urn:xmpp:omemo:2`, XEP-0384 ≥ 0.8 with XEP-0420 envelopes.
+    Omemo2,
+}
+
+impl Namespace {
+    /// Both, newest first.
+    pub const ALL: [Namespace; 2] = [Namespace::Omemo2, Namespace::Legacy];
+
+    /// The XML namespace.
+    pub const fn xmlns(self) -> &'static str {
+        match self {
+            Namespace::Legacy => "eu.siacs.conversations.axolotl",
+            Namespace::Omemo2 => "urn:xmpp:omemo:2",
+        }
+    }
+}
+
+impl std::fmt::Display for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Namespace::Legacy => "OMEMO (legacy)",
+            Namespace::Omemo2 => "OMEMO 2",
+        })
+    }
+}
+
+/// A bundle as a namespace publishes it (bytes before base64): what
+/// [`crate::crypto::omemo::device::Device`] makes of our keys, and what a contact's bundle
+/// parses to before the crypto core checks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedBundle {
+    /// Identity key.
+    pub ik: Vec<u8>,
+    /// Signed pre-key id.
+    pub spk_id: u32,
+    /// Signed pre-key.
+    pub spk: Vec<u8>,
+    /// Its signature.
+    pub spk_sig: Vec<u8>,
+    /// One-time pre-keys.
+    pub prekeys: Vec<(u32, Vec<u8>)>,
+}
 
 // ---------------------------------------------------------------------------------------------
 // Namespaces, nodes, limits
@@ -449,7 +496,8 @@ pub fn bundle_from_items(ns: Namespace, device: u32, items: &[RawItem]) -> Resul
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceEntry {
     pub id: u32,
-    /// OMEMO 2 only: a label as published. Show it only through [`DeviceEntry::verified_label`].
+    /// OMEMO 2 only: a label as published. Show it only when
+    /// [`crate::crypto::omemo::keys::label_verifies`] under the device's identity key.
     pub label: Option<String>,
     /// The label's signature by the device's identity key (kept so that republishing our own
     /// list preserves our other devices' labels).
@@ -466,22 +514,14 @@ impl DeviceEntry {
         }
     }
 
-    /// Our device with a label signed by our identity (XEP-0384 v0.9: labels MUST be signed;
-    /// keep it under 53 characters, as the XEP recommends).
-    pub fn with_signed_label(id: u32, label: &str, identity: &IdentityKeyPair) -> Self {
+    /// A device with a label and its signature (see
+    /// [`crate::crypto::omemo::keys::sign_label`]; XEP-0384 v0.9: labels MUST be signed).
+    pub fn with_label(id: u32, label: &str, labelsig: Vec<u8>) -> Self {
         DeviceEntry {
             id,
             label: Some(label.to_owned()),
-            labelsig: Some(identity.sign(label.as_bytes()).to_vec()),
+            labelsig: Some(labelsig),
         }
-    }
-
-    /// The label, if its signature verifies under the device's (OMEMO 2) identity key from its
-    /// bundle; otherwise the XEP says to ignore it.
-    pub fn verified_label(&self, identity: &IdentityKey) -> Option<&str> {
-        let label = self.label.as_deref()?;
-        let sig: &[u8; 64] = self.labelsig.as_deref()?.try_into().ok()?;
-        identity.verify(label.as_bytes(), sig).then_some(label)
     }
 }
 

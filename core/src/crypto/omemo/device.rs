@@ -34,20 +34,7 @@ fn stored<T>(r: std::result::Result<T, StoreError>) -> Result<T> {
     r.map_err(DeviceError::Store)
 }
 
-/// Our bundle as the namespace publishes it (bytes before base64).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PublishedBundle {
-    /// Identity key.
-    pub ik: Vec<u8>,
-    /// Signed pre-key id.
-    pub spk_id: u32,
-    /// Signed pre-key.
-    pub spk: Vec<u8>,
-    /// Its signature.
-    pub spk_sig: Vec<u8>,
-    /// One-time pre-keys.
-    pub prekeys: Vec<(u32, Vec<u8>)>,
-}
+pub use crate::proto::omemo::PublishedBundle;
 
 /// What decrypting a `<key>` gave.
 #[derive(Debug)]

@@ -325,6 +325,18 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The signature of an OMEMO 2 device label (XEP-0384 v0.9: labels MUST be signed by the
+/// device's identity key), for [`crate::proto::omemo::DeviceEntry::with_label`].
+pub fn sign_label(identity: &IdentityKeyPair, label: &str) -> Vec<u8> {
+    identity.sign(label.as_bytes()).to_vec()
+}
+
+/// Whether a device label's signature verifies under the device's identity key; the XEP
+/// says to ignore a label otherwise.
+pub fn label_verifies(identity: &IdentityKey, label: &str, signature: &[u8]) -> bool {
+    <&[u8; 64]>::try_from(signature).is_ok_and(|sig| identity.verify(label.as_bytes(), sig))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

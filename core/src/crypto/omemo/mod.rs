@@ -25,29 +25,10 @@ pub mod session;
 pub mod store;
 mod wire;
 
-use serde::{Deserialize, Serialize};
+pub use crate::proto::omemo::Namespace;
 
-/// The two OMEMO versions on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Namespace {
-    /// `eu.siacs.conversations.axolotl`, XEP-0384 v0.3.
-    Legacy,
-    /// `urn:xmpp:omemo:2`, XEP-0384 ≥ 0.8 with XEP-0420 envelopes.
-    Omemo2,
-}
-
+/// The cryptographic profile of each namespace (key sizes, KDF labels, MAC sizes).
 impl Namespace {
-    /// Both, newest first.
-    pub const ALL: [Namespace; 2] = [Namespace::Omemo2, Namespace::Legacy];
-
-    /// The XML namespace.
-    pub const fn xmlns(self) -> &'static str {
-        match self {
-            Namespace::Legacy => "eu.siacs.conversations.axolotl",
-            Namespace::Omemo2 => "urn:xmpp:omemo:2",
-        }
-    }
-
     /// Length of the key material one `<key>` element carries (payload key and its tag).
     pub const fn key_material_len(self) -> usize {
         match self {
@@ -86,15 +67,6 @@ impl Namespace {
             Namespace::Legacy => 8,
             Namespace::Omemo2 => 16,
         }
-    }
-}
-
-impl std::fmt::Display for Namespace {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Namespace::Legacy => "OMEMO (legacy)",
-            Namespace::Omemo2 => "OMEMO 2",
-        })
     }
 }
 
