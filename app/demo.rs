@@ -233,7 +233,10 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
         match check(user, user_jid, bot_jid).await {
             Ok(()) => match check_room(user, user_jid, &session.bot, bot_jid).await {
                 Ok(()) => match check_feed(user, user_jid, bot_jid).await {
-                    Ok(()) => check_omemo(user, user_jid, bot_jid).await,
+                    Ok(()) => match check_omemo(user, user_jid, bot_jid).await {
+                        Ok(()) => check_otr(user, user_jid, bot_jid).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
@@ -387,7 +390,22 @@ async fn run_bot(bot: Client, jid: String) -> Result<()> {
             Ok(Event::Message { message, live, .. })
                 if !message.outgoing && message.state == MessageState::Received =>
             {
-                bot_reply(&bot, &jid, &message, live).await?;
+                // One conversation's trouble (say, a refused encrypted send) must not
+                // silence the bot for everyone.
+                if let Err(e) = bot_reply(&bot, &jid, &message, live).await {
+                    tracing::warn!(peer = %message.peer, error = %e, "the bot could not answer");
+                }
+            }
+            // The bot speaks OTR too (the core answers a contact's OTR request by itself);
+            // when the contact ends it, the bot goes back to plain answers.
+            Ok(Event::OtrStatus {
+                peer,
+                status: starling_core::crypto::otr::OtrStatus::Finished,
+                ..
+            }) => {
+                if let Err(e) = bot.otr_end(&jid, &peer).await {
+                    tracing::warn!(%peer, error = %e, "the bot could not end OTR");
+                }
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(_) => return Ok(()),
@@ -406,7 +424,20 @@ async fn bot_reply(
     match message.kind {
         MessageKind::Chat => {
             bot.mark_read(jid, &message.peer).await?;
-            bot.send_message(jid, &message.peer, &reply).await?;
+            match bot.send_message(jid, &message.peer, &reply).await {
+                // An OTR conversation whose session is gone (one side restarted): a bot has
+                // nothing private to protect, so it ends OTR and answers plainly.
+                Err(starling_core::Error::NotEncryptable { .. })
+                    if bot.conversation_encryption(jid, &message.peer)?
+                        == Some(starling_core::store::Encryption::Otr) =>
+                {
+                    bot.otr_end(jid, &message.peer).await?;
+                    bot.send_message(jid, &message.peer, &reply).await?;
+                }
+                r => {
+                    r?;
+                }
+            }
         }
         MessageKind::GroupChat if live => {
             let nick = message.sender.split_once('/').map(|(_, n)| n).unwrap_or("");
@@ -593,6 +624,67 @@ async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()>
         bot_device.fingerprint.as_deref().unwrap_or_default(),
         bot_device.trust
     );
+    Ok(())
+}
+
+/// OTR with the bot: the user starts it, the bot's client answers the key exchange by
+/// itself and answers privately; then the user ends it.
+async fn check_otr(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
+    use starling_core::crypto::otr::OtrStatus;
+    use starling_core::store::Encryption;
+    let mut events = user.events();
+    user.otr_start(user_jid, bot_jid).await?;
+    let up = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::OtrStatus {
+                    peer,
+                    status: OtrStatus::Encrypted,
+                    fingerprint,
+                    ..
+                }) if peer == bot_jid => return Ok(fingerprint.unwrap_or_default()),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    let fingerprint = tokio::time::timeout(Duration::from_secs(30), up)
+        .await
+        .map_err(|_| anyhow!("the demo bot did not start OTR within 30 s"))??;
+    let sent = user.send_message(user_jid, bot_jid, "ping").await?;
+    anyhow::ensure!(
+        sent.encryption == Some(Encryption::Otr),
+        "the ping did not go over OTR"
+    );
+    let expected = answer("ping");
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Message { message, .. })
+                    if !message.outgoing
+                        && message.peer == bot_jid
+                        && message.id > sent.id
+                        && (message.body == expected || message.undecryptable.is_some()) =>
+                {
+                    return Ok(message);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("the demo bot did not answer over OTR within 30 s"))??;
+    if let Some(why) = &reply.undecryptable {
+        bail!("the bot's OTR answer could not be read: {why}");
+    }
+    anyhow::ensure!(
+        reply.encryption == Some(Encryption::Otr),
+        "the bot answered outside OTR"
+    );
+    user.otr_end(user_jid, bot_jid).await?;
+    println!("bot answered over OTR; its OTR key {fingerprint} (not verified)");
     Ok(())
 }
 

@@ -289,11 +289,14 @@ async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
     );
     // The bot speaks OMEMO: an encrypted ping gets an encrypted answer.
     ensure!(first.contains("bot answered encrypted"), "{first}");
+    // And OTR: the bot's client answers the key exchange and answers privately.
+    ensure!(first.contains("bot answered over OTR"), "{first}");
     // A second run reuses the server directory and accounts (and the OMEMO devices and
     // sessions, reopened from the sealed store: the conversation stays encrypted).
     let second = run().await?;
     ensure!(second.contains("bot answered: pong"), "{second}");
     ensure!(second.contains("bot answered encrypted"), "{second}");
+    ensure!(second.contains("bot answered over OTR"), "{second}");
     ensure!(second.contains("the bot answered your comment"), "{second}");
     Ok(())
 }

@@ -101,8 +101,9 @@ impl Client {
         Ok(())
     }
 
-    /// Ends the private conversation with `peer` (telling their software) and turns the
-    /// conversation's encryption off: the user's explicit choice of plaintext.
+    /// Ends the private conversation with `peer` (telling their software); the conversation
+    /// is no longer OTR, so what the user sends next goes unencrypted unless they turn OMEMO
+    /// on (or the contact writes with OMEMO, which turns it on as usual).
     pub async fn otr_end(&self, account: &str, peer: &str) -> Result<()> {
         let (acc, peer, handle) = self.otr_target(account, peer)?;
         if handle.running().is_some() {
@@ -122,7 +123,7 @@ impl Client {
         }
         self.inner
             .store
-            .set_conversation_encryption(acc.id, peer.as_str(), None)?;
+            .end_conversation_encryption(acc.id, peer.as_str(), "otr")?;
         Ok(())
     }
 

@@ -536,6 +536,23 @@ impl Store {
         Ok(())
     }
 
+    /// Clears a conversation's encryption if it is `encryption` (an OTR session ended),
+    /// without recording a choice of plaintext: a contact's next encrypted message may turn
+    /// encryption on again ([`Store::encrypt_unless_declined`]).
+    pub fn end_conversation_encryption(
+        &self,
+        account: AccountId,
+        peer: &str,
+        encryption: &str,
+    ) -> Result<()> {
+        self.lock().execute(
+            "UPDATE conversation SET encryption = NULL
+             WHERE account_id = ?1 AND peer = ?2 AND encryption = ?3",
+            params![account, peer, encryption],
+        )?;
+        Ok(())
+    }
+
     /// Turns a conversation's encryption on because the contact wrote encrypted — unless it
     /// is on already or the user turned it off. Returns whether it changed.
     pub fn encrypt_unless_declined(
@@ -689,6 +706,16 @@ mod tests {
             store.conversation_encryption(account, "bob@x")?.as_deref(),
             Some("omemo")
         );
+        // An OTR session that ends clears only OTR, and records no plaintext choice.
+        store.end_conversation_encryption(account, "bob@x", "otr")?;
+        assert_eq!(
+            store.conversation_encryption(account, "bob@x")?.as_deref(),
+            Some("omemo")
+        );
+        store.set_conversation_encryption(account, "carol@x", Some("otr"))?;
+        store.end_conversation_encryption(account, "carol@x", "otr")?;
+        assert_eq!(store.conversation_encryption(account, "carol@x")?, None);
+        assert!(store.encrypt_unless_declined(account, "carol@x", "omemo")?);
         Ok(())
     }
 }
