@@ -2,8 +2,8 @@
 //! implementation (tests/peers/otr/peer.c), as bob. Bob's XMPP client is the slixmpp peer:
 //! it carries libotr's wire messages to alice and hands what alice sends to libotr. Checked:
 //! the key exchange started by either side, messages both ways (also the pattern otrr
-//! 0.7.4 got wrong), libotr's fragments, identity verification (SMP) started by either side
-//! with the right and a wrong secret, ending, the sticky OTR state, that the archive keeps no
+//! 0.7.4 got wrong), libotr's fragments, identity verification (SMP) started by each side
+//! with the right and with a wrong secret, ending, the sticky OTR state, that the archive keeps no
 //! copy of what Starling sends, and that OTR messages in the archive stay unreadable
 //! explained entries on another device.
 
@@ -212,6 +212,33 @@ async fn otr_with_libotr_through_the_server() -> Result<()> {
     ensure!(
         !wait_smp_result(&mut a).await?,
         "alice: a wrong secret verified"
+    );
+
+    // And the other two: alice asks with the right secret, libotr with a wrong one.
+    a.client
+        .otr_smp_start(&alice, &bob, None, "blue door")
+        .await?;
+    b.until("SMP question", |o| *o == Out::SmpQuestion(None))
+        .await?;
+    b.otr(&format!("smp_answer {}", B64.encode("blue door")))
+        .await?;
+    b.until("SMP success", |o| *o == Out::SmpResult("success".into()))
+        .await?;
+    ensure!(
+        wait_smp_result(&mut a).await?,
+        "alice: the right secret failed"
+    );
+    b.otr(&format!("smp - {}", B64.encode("green"))).await?;
+    a.wait_for("SMP question", |e| {
+        matches!(e, Event::OtrSmpQuestion { question: None, .. }).then_some(())
+    })
+    .await?;
+    a.client.otr_smp_answer(&alice, &bob, "red").await?;
+    b.until("SMP failure", |o| *o == Out::SmpResult("failure".into()))
+        .await?;
+    ensure!(
+        !wait_smp_result(&mut a).await?,
+        "alice: a wrong answer verified"
     );
 
     // Bob's archive has no copy of what alice sent (no-store hints), not even encrypted.
