@@ -579,13 +579,20 @@ async fn check(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
     Ok(())
 }
 
-/// Encryption with the bot: the user turns OMEMO on, the bot decrypts and answers
-/// encrypted, and the user sees the bot's device (trusted, not yet verified).
-async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
+/// Sends "ping" to the bot in a conversation whose encryption is on (`how` names it for
+/// errors) and returns the bot's answer, decrypted and encrypted itself.
+async fn encrypted_ping(
+    user: &Client,
+    user_jid: &str,
+    bot_jid: &str,
+    how: &str,
+) -> Result<starling_core::store::MessageRecord> {
     let mut events = user.events();
-    user.set_conversation_encryption(user_jid, bot_jid, true)?;
     let sent = user.send_message(user_jid, bot_jid, "ping").await?;
-    anyhow::ensure!(sent.encryption.is_some(), "the ping was not encrypted");
+    anyhow::ensure!(
+        sent.encryption.is_some(),
+        "the ping was not sent with {how}"
+    );
     let expected = answer("ping");
     let wait = async {
         loop {
@@ -605,13 +612,26 @@ async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()>
     };
     let reply = tokio::time::timeout(Duration::from_secs(30), wait)
         .await
-        .map_err(|_| anyhow!("the demo bot did not answer the encrypted ping within 30 s"))??;
+        .map_err(|_| anyhow!("the demo bot did not answer the {how} ping within 30 s"))??;
     if let Some(why) = &reply.undecryptable {
-        bail!("the bot's encrypted answer could not be decrypted: {why}");
+        bail!("the bot's {how} answer could not be read: {why}");
     }
+    Ok(reply)
+}
+
+/// Encryption with the bot: the user turns OMEMO on, the bot decrypts and answers
+/// encrypted, and the user sees the bot's device (trusted, not yet verified).
+async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
+    user.set_conversation_encryption(user_jid, bot_jid, true)?;
+    let reply = encrypted_ping(user, user_jid, bot_jid, "OMEMO").await?;
     anyhow::ensure!(
-        reply.encryption.is_some(),
-        "the bot answered without encryption"
+        matches!(
+            reply.encryption,
+            Some(
+                starling_core::store::Encryption::Omemo | starling_core::store::Encryption::Omemo2
+            )
+        ),
+        "the bot answered without OMEMO"
     );
     let devices = user.omemo_devices(user_jid, bot_jid).await?;
     let bot_device = devices
@@ -651,34 +671,7 @@ async fn check_otr(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()> {
     let fingerprint = tokio::time::timeout(Duration::from_secs(30), up)
         .await
         .map_err(|_| anyhow!("the demo bot did not start OTR within 30 s"))??;
-    let sent = user.send_message(user_jid, bot_jid, "ping").await?;
-    anyhow::ensure!(
-        sent.encryption == Some(Encryption::Otr),
-        "the ping did not go over OTR"
-    );
-    let expected = answer("ping");
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(Event::Message { message, .. })
-                    if !message.outgoing
-                        && message.peer == bot_jid
-                        && message.id > sent.id
-                        && (message.body == expected || message.undecryptable.is_some()) =>
-                {
-                    return Ok(message);
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => return Err(anyhow!("event stream ended: {e}")),
-            }
-        }
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .map_err(|_| anyhow!("the demo bot did not answer over OTR within 30 s"))??;
-    if let Some(why) = &reply.undecryptable {
-        bail!("the bot's OTR answer could not be read: {why}");
-    }
+    let reply = encrypted_ping(user, user_jid, bot_jid, "OTR").await?;
     anyhow::ensure!(
         reply.encryption == Some(Encryption::Otr),
         "the bot answered outside OTR"

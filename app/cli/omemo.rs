@@ -119,8 +119,9 @@ fn trust_name(t: Trust) -> &'static str {
     }
 }
 
-/// A fingerprint in groups of 8 hex digits, as Conversations shows it.
-fn pretty(fpr: &str) -> String {
+/// A fingerprint in groups of 8 hex digits, as Conversations (and, for OTR keys, Pidgin)
+/// show it.
+pub(super) fn pretty(fpr: &str) -> String {
     fpr.as_bytes()
         .chunks(8)
         .map(|c| String::from_utf8_lossy(c).into_owned())

@@ -58,7 +58,7 @@ pub async fn run(client: &Client, out: &Output, account: &str, cmd: OtrCmd) -> R
                 } else {
                     "not verified"
                 };
-                println!("{}  {state}", group(&k.fingerprint));
+                println!("{}  {state}", super::omemo::pretty(&k.fingerprint));
             }
             Ok(())
         }
@@ -83,15 +83,6 @@ pub async fn run(client: &Client, out: &Output, account: &str, cmd: OtrCmd) -> R
             r
         }
     }
-}
-
-/// Five groups of eight, as libotr and Pidgin show fingerprints.
-fn group(hex: &str) -> String {
-    hex.as_bytes()
-        .chunks(8)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 async fn chat(
