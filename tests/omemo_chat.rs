@@ -34,6 +34,13 @@ async fn starling_to_starling_encrypted_chat() -> Result<()> {
             .any(|d| d.device == bob_id && d.fingerprint.as_deref() == Some(bob_fpr.as_str())),
         "{devices:?}"
     );
+    // Bob's OMEMO 2 device carries his signed label (it verifies under his key).
+    ensure!(
+        devices.iter().any(|d| d.device == bob_id
+            && d.ns == starling_core::crypto::omemo::Namespace::Omemo2
+            && d.label.as_deref() == Some(&format!("Starling on {}", std::env::consts::OS))),
+        "{devices:?}"
+    );
 
     let sent = a
         .client

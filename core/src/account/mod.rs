@@ -136,6 +136,9 @@ pub enum Command {
     },
     /// [`Actor::ping_rooms`] now (XEP-0410).
     CheckRooms { reply: oneshot::Sender<Result<()>> },
+    /// Whether the actor is online now (the `Client`'s connection state follows events,
+    /// so it can lag behind the actor's).
+    IsOnline { reply: oneshot::Sender<bool> },
     /// [`Actor::apply_otr`]: what the OTR engine asked for after a `Client` call (key
     /// exchange and verification messages to send now, state changes to report).
     Otr {
@@ -780,6 +783,11 @@ impl Actor {
                 }
             }
             Command::Send { stanza, reply } => self.send_confirmed(stanza, reply).await,
+            Command::IsOnline { reply } => {
+                if reply.send(self.online).is_err() {
+                    tracing::debug!("command requester went away");
+                }
+            }
             Command::Otr {
                 peer,
                 events,

@@ -88,7 +88,10 @@ impl Actor {
         if let Err(e) = stored {
             tracing::error!(error = %e, "cannot record an OMEMO device list");
         }
-        if *from == self.own && list.ensure(crate::proto::omemo::DeviceEntry::new(our_id)) {
+        // Only a missing entry is added: ours with a label (OMEMO 2) is left as published.
+        if *from == self.own && !list.devices.iter().any(|d| d.id == our_id) {
+            list.devices
+                .push(crate::proto::omemo::DeviceEntry::new(our_id));
             tracing::info!(
                 ?ns,
                 "our OMEMO device was missing from our device list; re-adding it"

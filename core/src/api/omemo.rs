@@ -97,23 +97,44 @@ impl Client {
     pub async fn omemo_publish(&self, account: &str) -> Result<()> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let handle = self.omemo(&acc).await?;
-        let (id, bundles) = {
+        // Our OMEMO 2 device label, signed (shown by Kaidan, Gajim…). No host name: the
+        // list is public.
+        let label = format!("Starling on {}", std::env::consts::OS);
+        let (id, bundles, label_sig) = {
             let d = handle.lock();
             d.refill_pre_keys()?;
             d.rotate_signed_pre_key(chrono::Utc::now().timestamp())?;
+            let label_sig = d.sign_label(&label);
             let mut b = Vec::new();
             for ns in Namespace::ALL {
                 b.push((ns, d.bundle(ns)?));
             }
-            (d.id(), b)
+            (d.id(), b, (label_sig, d.identity(Namespace::Omemo2)))
         };
+        let (label_sig, identity) = label_sig;
         let own = parse_bare(&acc.jid)?;
         for (ns, bundle) in bundles {
             let mut list = self
                 .omemo_fetch_devices(&acc, &own, ns)
                 .await
                 .unwrap_or_else(|_| xml::DeviceList::new(ns, []));
-            if list.ensure(xml::DeviceEntry::new(id)) {
+            // A signature is made afresh each time (XEdDSA is randomised): a listed label
+            // that still verifies is kept, so an unchanged list is not republished.
+            let signed = list.devices.iter().any(|e| {
+                e.id == id
+                    && e.label.as_deref() == Some(label.as_str())
+                    && e.labelsig.as_deref().is_some_and(|sig| {
+                        crate::crypto::omemo::keys::label_verifies(&identity, &label, sig)
+                    })
+            });
+            let changed = match ns {
+                Namespace::Omemo2 if signed => false,
+                Namespace::Omemo2 => {
+                    list.ensure(xml::DeviceEntry::with_label(id, &label, label_sig.clone()))
+                }
+                Namespace::Legacy => list.ensure(xml::DeviceEntry::new(id)),
+            };
+            if changed {
                 self.pubsub(&acc.jid, None, true, xml::publish_device_list(&list).into())
                     .await?;
             }
@@ -564,9 +585,10 @@ impl Client {
         let online = self.actor(&acc.jid).await.is_some();
         let mut out = Vec::new();
         for ns in Namespace::ALL {
-            if online {
-                self.omemo_fetch_devices(&acc, &jid, ns).await?;
-            }
+            let list = match online {
+                true => Some(self.omemo_fetch_devices(&acc, &jid, ns).await?),
+                false => None,
+            };
             let devices = handle.lock().store().devices(ns, jid.as_str())?;
             for d in devices {
                 let mut identity = d.identity.clone();
@@ -596,15 +618,26 @@ impl Client {
                 let key = identity
                     .as_deref()
                     .and_then(|i| crate::crypto::omemo::keys::IdentityKey::decode(ns, i).ok());
-                let fingerprint = key.map(|k| k.fingerprint());
+                let fingerprint = key.as_ref().map(|k| k.fingerprint());
                 let trust = match &key {
                     Some(k) => handle.lock().store().trust(jid.as_str(), &k.canonical())?,
                     None => None,
                 };
+                // A label shows only when its signature verifies under the device's key
+                // (XEP-0384 v0.9): anyone who can publish a list could write any label.
+                let label = list
+                    .as_ref()
+                    .and_then(|l| l.devices.iter().find(|e| e.id == d.device))
+                    .zip(key.as_ref())
+                    .and_then(|(e, k)| {
+                        let (label, sig) = (e.label.as_deref()?, e.labelsig.as_deref()?);
+                        crate::crypto::omemo::keys::label_verifies(k, label, sig)
+                            .then(|| label.to_owned())
+                    });
                 out.push(OmemoDeviceInfo {
                     ns,
                     device: d.device,
-                    label: d.label,
+                    label,
                     active: d.active,
                     fingerprint,
                     trust,

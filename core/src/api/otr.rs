@@ -71,10 +71,13 @@ impl Client {
             + Send
             + 'static,
     {
-        if !matches!(
-            self.connection_state(&acc.jid),
-            super::ConnectionState::Online { .. }
-        ) {
+        // Checked before the engine moves (an SMP step it took could not be sent).
+        let online = self
+            .query(&acc.jid, |reply| crate::account::Command::IsOnline {
+                reply,
+            })
+            .await?;
+        if !online {
             return Err(Error::NotConnected(acc.jid.clone()));
         }
         let key = peer.to_string();

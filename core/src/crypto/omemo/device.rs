@@ -95,6 +95,11 @@ impl<S: CryptoStore> Device<S> {
         self.identity.public(ns)
     }
 
+    /// The signature of our OMEMO 2 device label (XEP-0384 v0.9), made with our identity.
+    pub fn sign_label(&self, label: &str) -> Vec<u8> {
+        super::keys::sign_label(&self.identity, label)
+    }
+
     /// The store (for the caller's trust and device-list records).
     pub fn store(&self) -> &S {
         &self.store
