@@ -8,6 +8,7 @@ mod support;
 mod chat;
 mod cli;
 mod hostile_server;
+mod media;
 mod muc;
 mod omemo;
 mod omemo_chat;

@@ -2,6 +2,7 @@
 //! The OMEMO (legacy `eu.siacs.conversations.axolotl` and `urn:xmpp:omemo:2`) primitives
 //! are built on the RustCrypto and dalek crates; the protocol layers come in on top.
 
+pub mod aesgcm;
 pub mod omemo;
 pub mod otr;
 pub mod xeddsa;

@@ -12,6 +12,7 @@ pub mod otr;
 pub mod profile;
 pub mod pubsub;
 pub mod retract;
+pub mod upload;
 
 /// Namespaces xmpp-parsers does not define.
 pub mod ns {
