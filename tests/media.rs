@@ -79,3 +79,109 @@ fn xep0454_files_match_python_cryptography() -> Result<()> {
     );
     Ok(())
 }
+
+/// Collects the upload progress events seen so far for `name`: (sent, total).
+fn progress_of(
+    events: &mut tokio::sync::broadcast::Receiver<starling_core::Event>,
+    name: &str,
+) -> Vec<(u64, u64)> {
+    let mut seen = Vec::new();
+    while let Ok(ev) = events.try_recv() {
+        if let starling_core::Event::UploadProgress {
+            name: n,
+            sent,
+            total,
+            ..
+        } = ev
+            && n == name
+        {
+            seen.push((sent, total));
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_and_download_through_prosody() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::Error;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut bob_peer = server.peer(&bob).await?;
+
+    let service = a.client.upload_service(&alice.jid).await?;
+    ensure!(
+        service.jid == starling::testbed::UPLOAD_DOMAIN,
+        "{service:?}"
+    );
+    let limit = service
+        .max_size
+        .context("Prosody announces its size limit")?;
+
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("field notes.bin");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&file, &content)?;
+
+    // Plain: the link is https on the server; what comes back is byte for byte the file.
+    let mut events = a.client.events();
+    let up = a.client.upload_file(&alice.jid, &file, false).await?;
+    ensure!(
+        up.url.starts_with("https://localhost:") && !up.encrypted,
+        "{up:?}"
+    );
+    ensure!(up.name == "field notes.bin" && up.size == 300_000, "{up:?}");
+    let seen = progress_of(&mut events, "field notes.bin");
+    ensure!(
+        seen.first() == Some(&(0, 300_000)) && seen.last() == Some(&(300_000, 300_000)),
+        "progress {seen:?}"
+    );
+    let back = a.client.download(&alice.jid, &up.url, 1_000_000).await?;
+    ensure!(back == content, "the download differs");
+
+    // Encrypted: the server holds only ciphertext; the aesgcm link opens it.
+    let enc = a.client.upload_file(&alice.jid, &file, true).await?;
+    ensure!(
+        enc.url.starts_with("aesgcm://localhost:") && enc.encrypted,
+        "{enc:?}"
+    );
+    let (https, _) = aesgcm::parse_link(&enc.url)?;
+    ensure!(
+        !https.contains("field"),
+        "the file name must not reach the server: {https}"
+    );
+    let stored = a.client.download(&alice.jid, &https, 1_000_000).await?;
+    ensure!(stored.len() == content.len() + aesgcm::TAG_LEN && stored[..64] != content[..64]);
+    ensure!(a.client.download(&alice.jid, &enc.url, 1_000_000).await? == content);
+
+    // A download larger than allowed is refused.
+    match a.client.download(&alice.jid, &up.url, 1000).await {
+        Err(Error::Upload(why)) => ensure!(why.contains("larger than"), "{why}"),
+        other => anyhow::bail!("a capped download went through: {other:?}"),
+    }
+
+    // A file message reaches a slixmpp client as the link (plus XEP-0066).
+    let sent = a.client.send_file(&alice.jid, &bob.jid, &file).await?;
+    let got = bob_peer
+        .next_event("message", support::EVENT_TIMEOUT)
+        .await?;
+    ensure!(
+        got["body"] == sent.body.as_str() && sent.body.starts_with("https://"),
+        "{got}"
+    );
+
+    // Over the limit: refused before anything is sent, with both sizes.
+    let big = dir.path().join("big.iso");
+    std::fs::File::create(&big)?.set_len(limit + 1)?;
+    let before = a.history(&bob.jid)?.len();
+    match a.client.send_file(&alice.jid, &bob.jid, &big).await {
+        Err(Error::Upload(why)) => ensure!(why.contains("takes files up to"), "{why}"),
+        other => anyhow::bail!("an oversized file was accepted: {other:?}"),
+    }
+    ensure!(a.history(&bob.jid)?.len() == before, "nothing stored");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}

@@ -14,11 +14,11 @@ pub mod store;
 
 pub use api::{
     AccountOptions, Affiliation, AffiliationEntry, Audience, Availability, ChatStateKind,
-    CircleRecord, Client, ConnectionState, Error, Event, FeedDiff, MessageState, MucService,
-    Occupant, OmemoDeviceInfo, OtrInfo, OwnPresence, PostDraft, PresenceView, ProfileUpdate,
-    Result, Role, RoomConfig, RoomInfo, RoomJoined, RoomListing, RoomState, RosterDiff,
-    ServerFeatures, TimelineDiff, default_profile_dir, parse_bare, parse_contact, parse_peer,
-    parse_room,
+    CircleRecord, Client, ConnectionState, DEFAULT_DOWNLOAD_LIMIT, Error, Event, FeedDiff,
+    MessageState, MucService, Occupant, OmemoDeviceInfo, OtrInfo, OwnPresence, PostDraft,
+    PresenceView, ProfileUpdate, Result, Role, RoomConfig, RoomInfo, RoomJoined, RoomListing,
+    RoomState, RosterDiff, ServerFeatures, TimelineDiff, UploadedFile, default_profile_dir,
+    human_size, parse_bare, parse_contact, parse_peer, parse_room,
 };
 
 /// The core's version, for about screens and the CLI.

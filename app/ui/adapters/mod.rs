@@ -453,6 +453,12 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             peer,
             verified,
         } => keys::on_smp_result(ui, &account, &peer, verified),
+        Event::UploadProgress {
+            account,
+            name,
+            sent,
+            total,
+        } => tracing::debug!(account, name, sent, total, "upload progress"),
     }
 }
 

@@ -31,12 +31,14 @@ mod otr;
 mod profiles;
 mod rooms;
 mod social;
+mod upload;
 pub use crate::store::{Audience, CircleRecord};
 pub use omemo::OmemoDeviceInfo;
 pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
+pub use upload::{DEFAULT_DOWNLOAD_LIMIT, UploadedFile, human_size};
 
 /// Errors a front end can explain to a person. Each `Display` is one sentence that says what
 /// happened and, where possible, what to do next.
@@ -103,6 +105,8 @@ pub enum Error {
     BadFingerprint(String),
     #[error("OTR: {0}")]
     Otr(String),
+    #[error("file sharing: {0}")]
+    Upload(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -302,6 +306,13 @@ pub enum Event {
         account: String,
         peer: String,
         question: Option<String>,
+    },
+    /// An upload made progress: `sent` of `total` bytes of the file `name`.
+    UploadProgress {
+        account: String,
+        name: String,
+        sent: u64,
+        total: u64,
     },
     /// An identity verification (OTR SMP) ended: `verified` if both gave the same secret
     /// (the contact's key is then marked verified).

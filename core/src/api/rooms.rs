@@ -360,7 +360,7 @@ impl Client {
             .await
     }
 
-    async fn iq(
+    pub(super) async fn iq(
         &self,
         account: &str,
         to: Jid,

@@ -34,6 +34,18 @@ pub use self::backoff::Backoff;
 pub use self::error::ConnectError;
 pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
 
+/// The TLS configuration for an account's HTTPS traffic (file upload and download): the
+/// same trust as its XMPP connection — system roots plus the account's CA file, ring
+/// provider, certificate names always checked — speaking HTTP/1.1.
+pub fn https_client_config(
+    ca_file: Option<&std::path::Path>,
+) -> Result<ClientConfig, ConnectError> {
+    let config = tls::client_config(tls::root_store(ca_file)?, false)?;
+    let mut config = Arc::unwrap_or_clone(config);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 use self::dns::{Candidate, Plan, Services, SrvAnswer, Transport};
 
 /// Environment variable naming a nameserver (`IP:PORT`) to use instead of the system's.

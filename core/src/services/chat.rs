@@ -31,6 +31,19 @@ pub fn message_stanza(to: &BareJid, id: &str, body: &str, replace: Option<&str>)
     String::from(&Element::from(m))
 }
 
+/// The stanza for a file message: the link as body and in XEP-0066 `<x/>`, which tells
+/// receivers to show the file rather than the link.
+pub fn file_message_stanza(to: &BareJid, id: &str, url: &str) -> String {
+    let mut m = Message::chat(Some(Jid::from(to.clone())))
+        .with_body(Lang::new(), url.to_owned())
+        .with_payload(OriginId { id: id.to_owned() })
+        .with_payload(receipts::Request)
+        .with_payload(Markable);
+    m.id = Some(Id(id.to_owned()));
+    m.payloads.push(crate::proto::upload::oob(url));
+    String::from(&Element::from(m))
+}
+
 /// Parses an outbox stanza back into a message for sending.
 pub fn parse_outbox(xml: &str) -> Option<Message> {
     let el: Element = xml.parse().ok()?;

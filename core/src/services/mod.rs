@@ -9,3 +9,4 @@ pub mod muc;
 pub mod omemo;
 pub mod otr;
 pub mod roster;
+pub mod upload;

@@ -1,0 +1,345 @@
+//! File sharing on the `Client` (issue 8): the account's upload service (XEP-0363), uploads
+//! with progress — encrypted (XEP-0454) in OMEMO conversations — file messages, and
+//! downloads (aesgcm:// links decrypted, sizes capped).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use jid::Jid;
+use serde::Serialize;
+use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, DiscoItemsResult};
+
+use super::{Client, Error, Event, Result, parse_bare, parse_contact};
+use crate::crypto::aesgcm::{self, FileKey};
+use crate::proto::upload::{self as xml, UploadService};
+use crate::services::upload::{self as service, Source, UploadError};
+use crate::store::{AccountRecord, Encryption, MessageKind, MessageRecord, OutgoingMessage};
+
+/// The most a download may be unless the caller says otherwise (bytes).
+pub const DEFAULT_DOWNLOAD_LIMIT: u64 = 100 * 1024 * 1024;
+
+impl From<UploadError> for Error {
+    fn from(e: UploadError) -> Self {
+        Error::Upload(e.to_string())
+    }
+}
+
+impl From<aesgcm::Error> for Error {
+    fn from(e: aesgcm::Error) -> Self {
+        Error::Upload(e.to_string())
+    }
+}
+
+/// A file on the account's upload service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UploadedFile {
+    /// The link to send: https, or aesgcm:// with the key for an encrypted file.
+    pub url: String,
+    /// The file's own name (an encrypted file is stored under a random one).
+    pub name: String,
+    pub size: u64,
+    pub media_type: String,
+    pub encrypted: bool,
+}
+
+impl Client {
+    /// The account's upload service and its size limit (XEP-0363 discovery: the server's
+    /// items, then each one's disco#info).
+    pub async fn upload_service(&self, account: &str) -> Result<UploadService> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let domain = parse_bare(&acc.jid)?.domain().to_string();
+        let mut candidates = vec![domain.clone()];
+        if let Some(el) = self
+            .iq(
+                &acc.jid,
+                domain_jid(&domain)?,
+                false,
+                DiscoItemsQuery {
+                    node: None,
+                    rsm: None,
+                }
+                .into(),
+            )
+            .await?
+            && let Ok(items) = DiscoItemsResult::try_from(el)
+        {
+            candidates.extend(items.items.into_iter().map(|i| i.jid.to_string()));
+        }
+        for jid in candidates {
+            let info = self
+                .iq(
+                    &acc.jid,
+                    domain_jid(&jid)?,
+                    false,
+                    DiscoInfoQuery { node: None }.into(),
+                )
+                .await;
+            if let Ok(Some(el)) = info
+                && let Ok(info) = DiscoInfoResult::try_from(el)
+                && let Some(service) = xml::service(&jid, &info)
+            {
+                return Ok(service);
+            }
+        }
+        Err(Error::Upload(format!(
+            "{domain} offers no file upload (XEP-0363); ask its admin to enable it"
+        )))
+    }
+
+    /// Uploads a file to the account's server, encrypted (XEP-0454) when `encrypt`, and
+    /// returns its link. Progress goes out as [`Event::UploadProgress`]; a file over the
+    /// service's limit is refused before anything is sent.
+    pub async fn upload_file(
+        &self,
+        account: &str,
+        path: &Path,
+        encrypt: bool,
+    ) -> Result<UploadedFile> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let read_error =
+            |e: std::io::Error| Error::Upload(format!("cannot read {}: {e}", path.display()));
+        let meta = tokio::fs::metadata(path).await.map_err(read_error)?;
+        if !meta.is_file() {
+            return Err(Error::Upload(format!("{} is not a file", path.display())));
+        }
+        let name = display_name(path);
+        let size = meta.len();
+        let service = self.upload_service(&acc.jid).await?;
+        let stored_size = if encrypt {
+            size + aesgcm::TAG_LEN as u64
+        } else {
+            size
+        };
+        if let Some(limit) = service.max_size.filter(|l| stored_size > *l) {
+            return Err(Error::Upload(format!(
+                "{name} is {} but your server takes files up to {}",
+                human_size(size),
+                human_size(limit)
+            )));
+        }
+        let head = read_head(path).await.map_err(read_error)?;
+        let media_type = sniff(&head, &name);
+        // An encrypted file goes up under a random name (the name is in the encrypted
+        // message, not on the server).
+        let (slot_name, slot_type) = if encrypt {
+            let ext = Path::new(&name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .filter(|e| e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+                .map(|e| format!(".{e}"))
+                .unwrap_or_default();
+            (
+                format!("{}{ext}", crate::proto::new_id()),
+                "application/octet-stream".to_owned(),
+            )
+        } else {
+            (name.clone(), media_type.clone())
+        };
+        let slot_el = self
+            .iq(
+                &acc.jid,
+                domain_jid(&service.jid)?,
+                false,
+                xml::request(&slot_name, stored_size, &slot_type),
+            )
+            .await?
+            .ok_or_else(|| Error::Upload("the upload service sent an empty answer".into()))?;
+        let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
+        let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
+        let progress = self.upload_progress(&acc, &name, stored_size);
+        let (source, key) = if encrypt {
+            let plain = tokio::fs::read(path).await.map_err(read_error)?;
+            let key = FileKey::generate();
+            (Source::Bytes(Arc::new(key.encrypt(&plain))), Some(key))
+        } else {
+            (Source::File(path), None)
+        };
+        service::put(&http, &slot, source, stored_size, &slot_type, progress).await?;
+        Ok(UploadedFile {
+            url: match &key {
+                Some(k) => aesgcm::link(&slot.get, k),
+                None => slot.get,
+            },
+            name,
+            size,
+            media_type,
+            encrypted: key.is_some(),
+        })
+    }
+
+    fn upload_progress(&self, acc: &AccountRecord, name: &str, total: u64) -> service::Progress {
+        let (client, account, name) = (self.clone(), acc.jid.clone(), name.to_owned());
+        // About 100 reports per file at most, and the last one always.
+        let step = (total / 100).max(64 * 1024);
+        let reported = std::sync::atomic::AtomicU64::new(0);
+        Arc::new(move |sent| {
+            use std::sync::atomic::Ordering;
+            let last = reported.load(Ordering::Relaxed);
+            if sent == 0 || sent == total || sent >= last + step {
+                reported.store(sent, Ordering::Relaxed);
+                client.emit(Event::UploadProgress {
+                    account: account.clone(),
+                    name: name.clone(),
+                    sent,
+                    total,
+                });
+            }
+            true
+        })
+    }
+
+    /// Sends a file to a contact: uploaded first (encrypted in an OMEMO conversation), then
+    /// the message with its link — only once the upload succeeded, so a failed upload sends
+    /// nothing.
+    pub async fn send_file(&self, account: &str, to: &str, path: &Path) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let peer = parse_contact(to)?;
+        let encryption = self
+            .inner
+            .store
+            .conversation_encryption(acc.id, peer.as_str())?;
+        match encryption.as_deref() {
+            Some("omemo") => {
+                let file = self.upload_file(&acc.jid, path, true).await?;
+                self.send_encrypted(&acc.jid, peer.as_str(), &file.url)
+                    .await
+            }
+            Some("otr") => Err(Error::NotEncryptable {
+                jid: peer.to_string(),
+                reason: "files cannot be sent in an OTR conversation (OTR carries text only); \
+                         end OTR or switch to OMEMO to share files encrypted"
+                    .into(),
+            }),
+            _ => {
+                let file = self.upload_file(&acc.jid, path, false).await?;
+                let id = crate::proto::new_id();
+                let stanza = crate::services::chat::file_message_stanza(&peer, &id, &file.url);
+                self.queue(
+                    &acc,
+                    OutgoingMessage {
+                        encryption: None::<Encryption>,
+                        peer: peer.to_string(),
+                        kind: MessageKind::Chat,
+                        sender: format!("{}/{}", acc.jid, acc.resource),
+                        id,
+                        body: file.url,
+                        stanza,
+                    },
+                )
+                .await
+            }
+        }
+    }
+
+    /// Downloads a shared file (https, or aesgcm:// which is decrypted and checked), at
+    /// most `limit` bytes, with the account's TLS trust.
+    pub async fn download(&self, account: &str, url: &str, limit: u64) -> Result<Vec<u8>> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
+        if url.len() > 9
+            && url
+                .get(..9)
+                .is_some_and(|s| s.eq_ignore_ascii_case("aesgcm://"))
+        {
+            let (https, key) = aesgcm::parse_link(url)?;
+            let sealed = service::download(&http, &https, limit + aesgcm::TAG_LEN as u64).await?;
+            return Ok(key.decrypt(&sealed)?);
+        }
+        Ok(service::download(&http, url, limit).await?)
+    }
+}
+
+fn domain_jid(s: &str) -> Result<Jid> {
+    Jid::new(s).map_err(|_| Error::InvalidJid(s.to_owned()))
+}
+
+/// The name a file is shown and announced under: its own, without any directory.
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "file".into())
+}
+
+/// The first bytes of a file, for sniffing its type.
+async fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut head = vec![0u8; 512];
+    let n = f.read(&mut head).await?;
+    head.truncate(n);
+    Ok(head)
+}
+
+/// The media type from the content (images by their magic bytes), else from the name.
+pub fn sniff(head: &[u8], name: &str) -> String {
+    if let Ok(format) = image::guess_format(head) {
+        return format.to_mime_type().to_owned();
+    }
+    if head.starts_with(b"%PDF-") {
+        return "application/pdf".into();
+    }
+    let ext = Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "md" | "log" if std::str::from_utf8(head).is_ok() => "text/plain",
+        "mp4" | "m4v" => "video/mp4",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" | "oga" | "opus" => "audio/ogg",
+        "m4a" => "audio/mp4",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+    .into()
+}
+
+/// "1.4 MB" and the like.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "kB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_are_sniffed_not_trusted() {
+        let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+        assert_eq!(sniff(&png, "holiday.txt"), "image/png");
+        assert_eq!(sniff(b"%PDF-1.7 ...", "x.bin"), "application/pdf");
+        assert_eq!(sniff(b"hello", "notes.TXT"), "text/plain");
+        assert_eq!(
+            sniff(&[0xff, 0xfe, 0x00], "notes.txt"),
+            "application/octet-stream"
+        );
+        assert_eq!(sniff(b"whatever", "film.mp4"), "video/mp4");
+        assert_eq!(sniff(b"whatever", "noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn names_and_sizes() {
+        assert_eq!(
+            display_name(Path::new("/home/a/photo 1.jpg")),
+            "photo 1.jpg"
+        );
+        assert_eq!(display_name(Path::new("/")), "file");
+        assert_eq!(human_size(999), "999 bytes");
+        assert_eq!(human_size(1_400_000), "1.4 MB");
+        assert_eq!(human_size(10_485_760), "10.5 MB");
+    }
+}
