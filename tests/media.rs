@@ -384,3 +384,59 @@ async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
     server.stop()?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_sends_and_downloads_files() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let cli = crate::cli::Cli::new(&server)?;
+    cli.add_account(&alice).await?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("report 2026.pdf");
+    let content: Vec<u8> = b"%PDF-1.7\n"
+        .iter()
+        .copied()
+        .chain((0..150_000u32).map(|i| (i % 101) as u8))
+        .collect();
+    std::fs::write(&file, &content)?;
+
+    let out = cli
+        .command(&["send", "--file", path(&file)?, &bob.jid])
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "send --file failed: {stderr}");
+    ensure!(
+        stderr.contains("uploading report 2026.pdf: 100%"),
+        "{stderr}"
+    );
+    let got = bob_peer
+        .next_event("message", support::EVENT_TIMEOUT)
+        .await?;
+    let url = got["body"].as_str().context("body")?.to_owned();
+    ensure!(url.starts_with("https://localhost:"), "{got}");
+
+    let into = dir.path().join("downloads");
+    std::fs::create_dir(&into)?;
+    let first = cli.run(&["download", &url, "--to", path(&into)?]).await?;
+    ensure!(
+        first.starts_with("saved ") && first.contains("report 2026.pdf"),
+        "{first}"
+    );
+    ensure!(std::fs::read(into.join("report 2026.pdf"))? == content);
+    // A second copy never overwrites the first.
+    let second = cli.run(&["download", &url, "--to", path(&into)?]).await?;
+    ensure!(second.contains("report 2026 (1).pdf"), "{second}");
+    // Over --max-mb: refused, nothing saved.
+    let err = cli
+        .fail(
+            &["download", &url, "--to", path(&into)?, "--max-mb", "0"],
+            None,
+        )
+        .await?;
+    ensure!(err.contains("larger than"), "{err}");
+    ensure!(std::fs::read_dir(&into)?.count() == 2);
+    bob_peer.quit().await?;
+    Ok(())
+}

@@ -55,7 +55,13 @@ pub enum Command {
     /// Send a message (it is stored first, then sent; waits for the server's ack).
     Send {
         jid: String,
-        text: String,
+        /// The message (not with --file).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Send a file instead: uploaded to your server first (encrypted in an encrypted
+        /// conversation), then its link; progress on stderr.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
         /// Correct the last message sent to JID instead (XEP-0308).
         #[arg(long)]
         correct: bool,
@@ -66,6 +72,17 @@ pub enum Command {
         /// (`starling omemo off JID` to stop).
         #[arg(long, value_parser = ["omemo"])]
         encrypt: Option<String>,
+    },
+    /// Download a shared file (https or aesgcm:// links; encrypted ones are decrypted and
+    /// checked) into a folder, under a safe name.
+    Download {
+        url: String,
+        /// The folder to save into.
+        #[arg(long, default_value = ".")]
+        to: PathBuf,
+        /// The most to download, in MB.
+        #[arg(long, default_value_t = 100)]
+        max_mb: u64,
     },
     /// Stay online and print events (JSON lines with --json) until interrupted.
     Listen,
@@ -241,6 +258,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Send {
             jid,
             text,
+            file,
             correct,
             timeout,
             encrypt,
@@ -249,7 +267,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             if encrypt.is_some() {
                 client.set_conversation_encryption(&acc, &jid, true)?;
             }
-            send(&client, &out, &acc, &jid, &text, correct, timeout).await
+            let what = match (text, file) {
+                (_, Some(path)) if correct => {
+                    let _ = path;
+                    bail!("--correct corrects text; it cannot be used with --file")
+                }
+                (_, Some(path)) => What::File(path),
+                (Some(text), None) => What::Text(text),
+                (None, None) => bail!("nothing to send: give a text or --file PATH"),
+            };
+            send(&client, &out, &acc, &jid, what, correct, timeout).await
+        }
+        Command::Download { url, to, max_mb } => {
+            let acc = pick_account(&client, cli.account.as_deref())?;
+            download(&client, &out, &acc, &url, &to, max_mb).await
         }
         Command::Listen => listen(&client, &out).await,
         Command::History { jid, limit } => {
@@ -469,27 +500,44 @@ pub(crate) async fn connect_synced(
     })?
 }
 
+/// What `starling send` sends.
+enum What {
+    Text(String),
+    File(PathBuf),
+}
+
 async fn send(
     client: &Client,
     out: &Output,
     account: &str,
     to: &str,
-    text: &str,
+    what: What,
     correct: bool,
     timeout: u64,
 ) -> Result<()> {
     let mut events = client.events();
-    // An encrypted message is encrypted for the devices the server lists now: go online first.
+    // An encrypted message is encrypted for the devices the server lists now, and a file is
+    // uploaded before its message exists: go online first.
     let encrypted = client.conversation_encryption(account, to)?.is_some();
-    if encrypted {
+    if encrypted || matches!(what, What::File(_)) {
         connect_online(client, account, Duration::from_secs(timeout)).await?;
+    }
+    if encrypted {
         client.omemo_publish(account).await?;
     }
     // Stored first: from here on the message survives anything, including a kill.
-    let rec = if correct {
-        client.correct_last_message(account, to, text).await?
-    } else {
-        client.send_message(account, to, text).await?
+    let rec = match &what {
+        What::Text(text) if correct => client.correct_last_message(account, to, text).await?,
+        What::Text(text) => client.send_message(account, to, text).await?,
+        What::File(path) => {
+            let progress = tokio::spawn(show_upload_progress(client.events(), out.json));
+            let r = client.send_file(account, to, path).await;
+            progress.abort();
+            if !out.json {
+                eprintln!();
+            }
+            r?
+        }
     };
     if out.json {
         out.line(&serde_json::json!({"queued": rec.id, "id": rec.stanza_id}))?;
@@ -545,6 +593,74 @@ async fn send(
     }
     if !out.json {
         eprintln!("sent");
+    }
+    Ok(())
+}
+
+/// Prints upload progress on stderr (as JSON lines with --json) until aborted.
+async fn show_upload_progress(mut events: tokio::sync::broadcast::Receiver<Event>, json: bool) {
+    while let Ok(ev) = events.recv().await {
+        if let Event::UploadProgress {
+            name, sent, total, ..
+        } = &ev
+        {
+            if json {
+                eprintln!("{}", serde_json::to_string(&ev).unwrap_or_default());
+            } else {
+                let pct = (sent * 100).checked_div(*total).unwrap_or(100);
+                eprint!(
+                    "\ruploading {name}: {pct:>3}% ({} of {})",
+                    starling_core::human_size(*sent),
+                    starling_core::human_size(*total)
+                );
+            }
+        }
+    }
+}
+
+/// `starling download`: fetches a shared file into `dir` under a safe, unused name.
+async fn download(
+    client: &Client,
+    out: &Output,
+    account: &str,
+    url: &str,
+    dir: &std::path::Path,
+    max_mb: u64,
+) -> Result<()> {
+    let bytes = client
+        .download(account, url, max_mb.saturating_mul(1_000_000))
+        .await?;
+    let name = starling_core::safe_file_name(url);
+    let mut path = dir.join(&name);
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (name.clone(), String::new()),
+    };
+    let mut n = 1;
+    // Never overwrite: "name (1).ext", "name (2).ext", …
+    let mut file = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(f) => break f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                path = dir.join(format!("{stem} ({n}){ext}"));
+                n += 1;
+            }
+            Err(e) => return Err(anyhow!("cannot save into {}: {e}", dir.display())),
+        }
+    };
+    file.write_all(&bytes)?;
+    if out.json {
+        out.line(&serde_json::json!({"saved": path, "size": bytes.len()}))?;
+    } else {
+        println!(
+            "saved {} ({})",
+            path.display(),
+            starling_core::human_size(bytes.len() as u64)
+        );
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub use api::{
     MessageState, MucService, Occupant, OmemoDeviceInfo, OtrInfo, OwnPresence, PostDraft,
     PresenceView, ProfileUpdate, Result, Role, RoomConfig, RoomInfo, RoomJoined, RoomListing,
     RoomState, RosterDiff, ServerFeatures, TimelineDiff, UploadedFile, default_profile_dir,
-    human_size, parse_bare, parse_contact, parse_peer, parse_room,
+    human_size, parse_bare, parse_contact, parse_peer, parse_room, safe_file_name,
 };
 
 /// The core's version, for about screens and the CLI.

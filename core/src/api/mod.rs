@@ -38,7 +38,7 @@ pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
-pub use upload::{DEFAULT_DOWNLOAD_LIMIT, UploadedFile, human_size};
+pub use upload::{DEFAULT_DOWNLOAD_LIMIT, UploadedFile, human_size, safe_file_name};
 
 /// Errors a front end can explain to a person. Each `Display` is one sentence that says what
 /// happened and, where possible, what to do next.

@@ -261,6 +261,30 @@ fn display_name(path: &Path) -> String {
         .unwrap_or_else(|| "file".into())
 }
 
+/// A file name to save a download under, from its link: the last path segment, decoded,
+/// with anything that could escape the download folder or hide the file removed (path
+/// separators, `..`, leading dots, control characters), at most 120 characters.
+pub fn safe_file_name(url: &str) -> String {
+    let path = url.split(['#', '?']).next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
+    let cleaned: String = decoded
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '\0' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let name: String = trimmed.chars().take(120).collect();
+    if name.is_empty() || name.chars().all(|c| c == '.' || c == '_') {
+        "download".into()
+    } else {
+        name
+    }
+}
+
 /// The first bytes of a file, for sniffing its type.
 async fn read_head(path: &Path) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt as _;
@@ -329,6 +353,25 @@ mod tests {
         );
         assert_eq!(sniff(b"whatever", "film.mp4"), "video/mp4");
         assert_eq!(sniff(b"whatever", "noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn hostile_names_stay_in_the_folder() {
+        assert_eq!(safe_file_name("https://h/f/photo%201.jpg"), "photo 1.jpg");
+        assert_eq!(
+            safe_file_name("https://h/f/..%2F..%2Fetc%2Fpasswd"),
+            "_.._etc_passwd"
+        );
+        assert_eq!(safe_file_name("https://h/f/%2e%2e"), "download");
+        assert_eq!(safe_file_name("https://h/f/.bashrc"), "bashrc");
+        assert_eq!(safe_file_name("https://h/f/a%00b%0Ac"), "a_b_c");
+        assert_eq!(safe_file_name("https://h/f/C%3A%5Cwin.ini"), "C__win.ini");
+        assert_eq!(safe_file_name("aesgcm://h/f/x.png#0011"), "x.png");
+        assert_eq!(safe_file_name("https://h/"), "download");
+        assert_eq!(
+            safe_file_name(&format!("https://h/{}", "a".repeat(300))).len(),
+            120
+        );
     }
 
     #[test]
