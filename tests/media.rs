@@ -440,3 +440,83 @@ async fn cli_sends_and_downloads_files() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_uploads_resume_or_fail_visibly() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::store::NewUpload;
+    use starling_core::{Event, MessageState};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut bob_peer = server.peer(&bob).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("left behind.txt");
+    std::fs::write(&file, b"sent after the restart")?;
+
+    // As a crash mid-upload leaves them: two pending file messages, one whose file is gone.
+    let acc = a.client.store().account(&alice.jid)?;
+    let sender = format!("{}/{}", acc.jid, acc.resource);
+    let store = a.client.store().clone();
+    let base = NewUpload {
+        peer: &bob.jid,
+        sender: &sender,
+        id: "up-1",
+        name: "left behind.txt",
+        path: path(&file)?,
+        encrypt: false,
+    };
+    let kept = store.queue_upload(acc.id, &base)?;
+    let missing = dir.path().join("gone.txt");
+    let gone = store.queue_upload(
+        acc.id,
+        &NewUpload {
+            id: "up-2",
+            name: "gone.txt",
+            path: path(&missing)?,
+            ..base
+        },
+    )?;
+
+    // Online: the first is uploaded and sent, the second fails with why.
+    a.online().await?;
+    let (mut done, mut failed) = (None, None);
+    while done.is_none() || failed.is_none() {
+        let m = a
+            .wait_for("the uploads' outcome", |e| match e {
+                Event::MessageUpdated { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .await?;
+        if m.id == kept.id && m.body.starts_with("https://") {
+            done = Some(m);
+        } else if m.id == gone.id && m.state == MessageState::Failed {
+            failed = Some(m);
+        }
+    }
+    let url = done.context("sent")?.body;
+    let got = bob_peer
+        .next_event("message", support::EVENT_TIMEOUT)
+        .await?;
+    ensure!(got["body"] == url.as_str(), "{got}");
+    let failed = failed.context("failed")?;
+    ensure!(
+        failed
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("cannot read")),
+        "{failed:?}"
+    );
+    ensure!(store.pending_uploads(acc.id)?.is_empty());
+    // Exactly one message reached Bob.
+    bob_peer.sync().await?;
+    let extra: Vec<_> = bob_peer
+        .take_backlog()
+        .into_iter()
+        .filter(|e| support::event_name(e) == "message")
+        .collect();
+    ensure!(extra.is_empty(), "sent twice: {extra:?}");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}

@@ -448,6 +448,10 @@ struct Inner {
     omemo: std::sync::Mutex<HashMap<String, crate::services::omemo::OmemoHandle>>,
     /// Each account's OTR state (its engine starts on first use).
     otr: std::sync::Mutex<HashMap<String, crate::services::otr::OtrHandle>>,
+    /// Whether the task that resumes interrupted uploads runs.
+    watching_uploads: std::sync::atomic::AtomicBool,
+    /// File messages whose upload runs now (never two runs for one message).
+    uploads_running: std::sync::Mutex<std::collections::HashSet<i64>>,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -529,6 +533,8 @@ impl Client {
                 watching_omemo: std::sync::atomic::AtomicBool::new(false),
                 omemo: std::sync::Mutex::new(HashMap::new()),
                 otr: std::sync::Mutex::new(HashMap::new()),
+                watching_uploads: std::sync::atomic::AtomicBool::new(false),
+                uploads_running: std::sync::Mutex::new(std::collections::HashSet::new()),
             }),
         })
     }
@@ -658,6 +664,7 @@ impl Client {
         actors.insert(rec.jid, tx);
         self.watch_rosters();
         self.watch_omemo_repairs();
+        self.watch_uploads();
         Ok(())
     }
 

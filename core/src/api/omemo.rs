@@ -372,10 +372,37 @@ impl Client {
     ) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let peer = parse_contact(to)?;
+        let id = crate::proto::new_id();
+        let (stanza, encryption) = self.encrypted_stanza(&acc, &peer, &id, body).await?;
+        self.queue(
+            &acc,
+            OutgoingMessage {
+                peer: peer.to_string(),
+                kind: MessageKind::Chat,
+                sender: format!("{}/{}", acc.jid, acc.resource),
+                id,
+                body: body.to_owned(),
+                stanza,
+                encryption: Some(encryption),
+            },
+        )
+        .await
+    }
+
+    /// The OMEMO-encrypted stanza (message id `id`) carrying `body` to `peer` and our
+    /// other devices; the conversation becomes encrypted (sticky), and devices left out
+    /// are reported. Refused when none of `peer`'s devices can be used.
+    pub(super) async fn encrypted_stanza(
+        &self,
+        acc: &AccountRecord,
+        peer: &BareJid,
+        id: &str,
+        body: &str,
+    ) -> Result<(String, Encryption)> {
         let own = parse_bare(&acc.jid)?;
-        let handle = self.omemo(&acc).await?;
+        let handle = self.omemo(acc).await?;
         let (ns, recipients, skipped) = self
-            .omemo_recipients(&acc, &handle, std::slice::from_ref(&peer), None)
+            .omemo_recipients(acc, &handle, std::slice::from_ref(peer), None)
             .await?;
         let to_peer = recipients.iter().any(|r| r.addr.jid == peer.as_str());
         if !to_peer {
@@ -394,30 +421,17 @@ impl Client {
                 },
             });
         }
-        let (element, more_skipped) = service::encrypt(&handle, ns, &own, &peer, body, &recipients);
+        let (element, more_skipped) = service::encrypt(&handle, ns, &own, peer, body, &recipients);
         let element = element.ok_or_else(|| Error::NotEncryptable {
             jid: peer.to_string(),
             reason: "encryption failed for every device".into(),
         })?;
-        let id = crate::proto::new_id();
-        let stanza = service::message_stanza(ns, &peer, &id, element, false);
+        let stanza = service::message_stanza(ns, peer, id, element, false);
         self.inner
             .store
             .set_conversation_encryption(acc.id, peer.as_str(), Some("omemo"))?;
-        self.report_skipped(&acc, peer.as_str(), &skipped, &more_skipped);
-        self.queue(
-            &acc,
-            OutgoingMessage {
-                peer: peer.to_string(),
-                kind: MessageKind::Chat,
-                sender: format!("{}/{}", acc.jid, acc.resource),
-                id,
-                body: body.to_owned(),
-                stanza,
-                encryption: Some(service::encryption_of(ns)),
-            },
-        )
-        .await
+        self.report_skipped(acc, peer.as_str(), &skipped, &more_skipped);
+        Ok((stanza, service::encryption_of(ns)))
     }
 
     /// Tells the user which devices an encrypted message could not be encrypted for (found

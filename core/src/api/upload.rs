@@ -13,7 +13,7 @@ use super::{Client, Error, Event, Result, parse_bare, parse_contact};
 use crate::crypto::aesgcm::{self, FileKey};
 use crate::proto::upload::{self as xml, UploadService};
 use crate::services::upload::{self as service, Source, UploadError};
-use crate::store::{AccountRecord, Encryption, MessageKind, MessageRecord, OutgoingMessage};
+use crate::store::{AccountRecord, MessageRecord, NewUpload, PendingUpload};
 
 /// The most a download may be unless the caller says otherwise (bytes).
 pub const DEFAULT_DOWNLOAD_LIMIT: u64 = 100 * 1024 * 1024;
@@ -96,28 +96,26 @@ impl Client {
         encrypt: bool,
     ) -> Result<UploadedFile> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let read_error =
-            |e: std::io::Error| Error::Upload(format!("cannot read {}: {e}", path.display()));
-        let meta = tokio::fs::metadata(path).await.map_err(read_error)?;
-        if !meta.is_file() {
-            return Err(Error::Upload(format!("{} is not a file", path.display())));
-        }
-        let name = display_name(path);
-        let size = meta.len();
         let service = self.upload_service(&acc.jid).await?;
+        check_size(&service, path, encrypt).await?;
+        self.upload_with(&acc, &service, path, encrypt).await
+    }
+
+    async fn upload_with(
+        &self,
+        acc: &AccountRecord,
+        service: &UploadService,
+        path: &Path,
+        encrypt: bool,
+    ) -> Result<UploadedFile> {
+        let size = check_size(service, path, encrypt).await?;
+        let name = display_name(path);
         let stored_size = if encrypt {
             size + aesgcm::TAG_LEN as u64
         } else {
             size
         };
-        if let Some(limit) = service.max_size.filter(|l| stored_size > *l) {
-            return Err(Error::Upload(format!(
-                "{name} is {} but your server takes files up to {}",
-                human_size(size),
-                human_size(limit)
-            )));
-        }
-        let head = read_head(path).await.map_err(read_error)?;
+        let head = read_head(path).await.map_err(|e| read_error(path, e))?;
         let media_type = sniff(&head, &name);
         // An encrypted file goes up under a random name (the name is in the encrypted
         // message, not on the server).
@@ -146,9 +144,11 @@ impl Client {
             .ok_or_else(|| Error::Upload("the upload service sent an empty answer".into()))?;
         let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        let progress = self.upload_progress(&acc, &name, stored_size);
+        let progress = self.upload_progress(acc, &name, stored_size);
         let (source, key) = if encrypt {
-            let plain = tokio::fs::read(path).await.map_err(read_error)?;
+            let plain = tokio::fs::read(path)
+                .await
+                .map_err(|e| read_error(path, e))?;
             let key = FileKey::generate();
             (Source::Bytes(Arc::new(key.encrypt(&plain))), Some(key))
         } else {
@@ -188,47 +188,182 @@ impl Client {
         })
     }
 
-    /// Sends a file to a contact: uploaded first (encrypted in an OMEMO conversation), then
-    /// the message with its link — only once the upload succeeded, so a failed upload sends
-    /// nothing.
+    /// Sends a file to a contact. The file message is stored at once (pending, showing the
+    /// file's name) and durably tied to its upload; its link goes out only once the file is
+    /// on the server — encrypted in an OMEMO conversation — so a failed upload sends
+    /// nothing, and one interrupted by a restart starts again at the next connection (or
+    /// fails visibly if the file is gone). Refused before anything is stored when offline,
+    /// for a file over the server's limit, and in OTR conversations.
     pub async fn send_file(&self, account: &str, to: &str, path: &Path) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let peer = parse_contact(to)?;
-        let encryption = self
+        let encrypt = match self
             .inner
             .store
-            .conversation_encryption(acc.id, peer.as_str())?;
-        match encryption.as_deref() {
-            Some("omemo") => {
-                let file = self.upload_file(&acc.jid, path, true).await?;
-                self.send_encrypted(&acc.jid, peer.as_str(), &file.url)
-                    .await
+            .conversation_encryption(acc.id, peer.as_str())?
+            .as_deref()
+        {
+            Some("omemo") => true,
+            Some("otr") => {
+                return Err(Error::NotEncryptable {
+                    jid: peer.to_string(),
+                    reason: "files cannot be sent in an OTR conversation (OTR carries text \
+                             only); end OTR or switch to OMEMO to share files encrypted"
+                        .into(),
+                });
             }
-            Some("otr") => Err(Error::NotEncryptable {
-                jid: peer.to_string(),
-                reason: "files cannot be sent in an OTR conversation (OTR carries text only); \
-                         end OTR or switch to OMEMO to share files encrypted"
-                    .into(),
-            }),
-            _ => {
-                let file = self.upload_file(&acc.jid, path, false).await?;
-                let id = crate::proto::new_id();
-                let stanza = crate::services::chat::file_message_stanza(&peer, &id, &file.url);
-                self.queue(
-                    &acc,
-                    OutgoingMessage {
-                        encryption: None::<Encryption>,
-                        peer: peer.to_string(),
-                        kind: MessageKind::Chat,
-                        sender: format!("{}/{}", acc.jid, acc.resource),
-                        id,
-                        body: file.url,
-                        stanza,
-                    },
-                )
-                .await
+            _ => false,
+        };
+        let service = self.upload_service(&acc.jid).await?;
+        check_size(&service, path, encrypt).await?;
+        // Absolute: a restart may run from another directory.
+        let path = std::path::absolute(path).map_err(|e| read_error(path, e))?;
+        let id = crate::proto::new_id();
+        let rec = self.inner.store.queue_upload(
+            acc.id,
+            &NewUpload {
+                peer: peer.as_str(),
+                sender: &format!("{}/{}", acc.jid, acc.resource),
+                id: &id,
+                name: &display_name(&path),
+                path: &path.to_string_lossy(),
+                encrypt,
+            },
+        )?;
+        self.emit(Event::Message {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+            live: true,
+        });
+        let pending = PendingUpload {
+            message_id: rec.id,
+            peer: peer.to_string(),
+            stanza_id: id,
+            path: path.to_string_lossy().into_owned(),
+            encrypt,
+        };
+        self.finish_upload(&acc, Some(service), pending).await
+    }
+
+    /// Uploads the file of a pending file message and queues the message with its link, or
+    /// fails the message with why. While offline the upload stays pending (for the next
+    /// connection). One run per message at a time.
+    async fn finish_upload(
+        &self,
+        acc: &AccountRecord,
+        service: Option<UploadService>,
+        up: PendingUpload,
+    ) -> Result<MessageRecord> {
+        let running = RunningUpload::claim(self, up.message_id)
+            .ok_or_else(|| Error::Upload("this file is being uploaded already".into()))?;
+        let sent = async {
+            let service = match service {
+                Some(s) => s,
+                None => self.upload_service(&acc.jid).await?,
+            };
+            let file = self
+                .upload_with(acc, &service, Path::new(&up.path), up.encrypt)
+                .await?;
+            let peer = parse_contact(&up.peer)?;
+            let (stanza, encryption) = if up.encrypt {
+                let (s, e) = self
+                    .encrypted_stanza(acc, &peer, &up.stanza_id, &file.url)
+                    .await?;
+                (s, Some(e))
+            } else {
+                let s = crate::services::chat::file_message_stanza(&peer, &up.stanza_id, &file.url);
+                (s, None)
+            };
+            Ok::<_, Error>((file.url, stanza, encryption))
+        }
+        .await;
+        drop(running);
+        let updated = match sent {
+            Ok((url, stanza, encryption)) => {
+                self.inner
+                    .store
+                    .upload_done(up.message_id, &url, encryption, &stanza)?
+            }
+            Err(Error::NotConnected(a)) => return Err(Error::NotConnected(a)),
+            Err(e) => {
+                if let Some(rec) = self
+                    .inner
+                    .store
+                    .upload_failed(up.message_id, &e.to_string())?
+                {
+                    self.emit(Event::MessageUpdated {
+                        account: acc.jid.clone(),
+                        message: rec,
+                    });
+                }
+                return Err(e);
+            }
+        };
+        let rec =
+            updated.ok_or_else(|| Error::Upload("this upload was already finished".into()))?;
+        self.emit(Event::MessageUpdated {
+            account: acc.jid.clone(),
+            message: rec.clone(),
+        });
+        self.flush(&acc.jid).await;
+        Ok(rec)
+    }
+
+    /// Starts again the uploads a restart (or a lost connection) interrupted, once the
+    /// account is online ([`Event::Connection`]).
+    pub(super) fn watch_uploads(&self) {
+        use std::sync::atomic::Ordering;
+        if self.inner.watching_uploads.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.events();
+        let inner = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let account = match rx.recv().await {
+                    Ok(Event::Connection {
+                        account,
+                        state: super::ConnectionState::Online { .. },
+                    }) => account,
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(inner) = inner.upgrade() else { return };
+                let client = Client { inner };
+                tokio::spawn(async move { client.resume_uploads(&account).await });
+            }
+        });
+    }
+
+    async fn resume_uploads(&self, account: &str) {
+        let Ok(acc) = self.inner.store.account(account) else {
+            return;
+        };
+        let pending = match self.inner.store.pending_uploads(acc.id) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(account, error = %e, "cannot read the pending uploads");
+                return;
+            }
+        };
+        for up in pending {
+            if self.upload_running(up.message_id) {
+                continue;
+            }
+            let id = up.message_id;
+            match self.finish_upload(&acc, None, up).await {
+                Ok(_) => tracing::info!(account, message = id, "interrupted upload finished"),
+                Err(e) => tracing::warn!(account, message = id, error = %e, "interrupted upload"),
             }
         }
+    }
+
+    fn upload_running(&self, message_id: i64) -> bool {
+        self.inner
+            .uploads_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&message_id)
     }
 
     /// Downloads a shared file (https, or aesgcm:// which is decrypted and checked), at
@@ -247,6 +382,65 @@ impl Client {
         }
         Ok(service::download(&http, url, limit).await?)
     }
+}
+
+/// Marks a message's upload as running for as long as it lives.
+struct RunningUpload<'a> {
+    client: &'a Client,
+    message_id: i64,
+}
+
+impl<'a> RunningUpload<'a> {
+    fn claim(client: &'a Client, message_id: i64) -> Option<Self> {
+        let fresh = client
+            .inner
+            .uploads_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(message_id);
+        fresh.then_some(RunningUpload { client, message_id })
+    }
+}
+
+impl Drop for RunningUpload<'_> {
+    fn drop(&mut self) {
+        self.client
+            .inner
+            .uploads_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.message_id);
+    }
+}
+
+fn read_error(path: &Path, e: std::io::Error) -> Error {
+    Error::Upload(format!("cannot read {}: {e}", path.display()))
+}
+
+/// The file's size, if it is a file the service takes (its limit counts the encryption
+/// tag); a clear refusal otherwise, before anything is sent.
+async fn check_size(service: &UploadService, path: &Path, encrypt: bool) -> Result<u64> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| read_error(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::Upload(format!("{} is not a file", path.display())));
+    }
+    let size = meta.len();
+    let stored = if encrypt {
+        size + aesgcm::TAG_LEN as u64
+    } else {
+        size
+    };
+    if let Some(limit) = service.max_size.filter(|l| stored > *l) {
+        return Err(Error::Upload(format!(
+            "{} is {} but your server takes files up to {}",
+            display_name(path),
+            human_size(size),
+            human_size(limit)
+        )));
+    }
+    Ok(size)
 }
 
 fn domain_jid(s: &str) -> Result<Jid> {

@@ -10,6 +10,7 @@ mod otr;
 mod posts;
 mod rooms;
 mod roster;
+mod uploads;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +30,7 @@ pub use posts::{
 };
 pub use rooms::{Author, InvitationRecord, RoomRecord};
 pub use roster::{ContactRecord, Subscription};
+pub use uploads::{NewUpload, PendingUpload};
 
 /// Row id of an account in the store.
 pub type AccountId = i64;
@@ -69,6 +71,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/006_plaintext_choice.sql"),
     include_str!("../../migrations/007_otr.sql"),
     include_str!("../../migrations/008_trust_warning.sql"),
+    include_str!("../../migrations/009_uploads.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
