@@ -520,3 +520,40 @@ async fn interrupted_uploads_resume_or_fail_visibly() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encrypted_files_between_two_starlings() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::store::Encryption;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut a = Node::new(&server, &alice).await?;
+    let mut b = Node::new(&server, &bob).await?;
+    a.online().await?;
+    b.online().await?;
+    a.client.omemo_publish(&alice.jid).await?;
+    b.client.omemo_publish(&bob.jid).await?;
+    a.client
+        .set_conversation_encryption(&alice.jid, &bob.jid, true)?;
+
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("secret plan.png");
+    let content: Vec<u8> = (0..120_000u32).map(|i| (i % 199) as u8).collect();
+    std::fs::write(&file, &content)?;
+    let sent = a.client.send_file(&alice.jid, &bob.jid, &file).await?;
+    ensure!(sent.body.starts_with("aesgcm://"), "{sent:?}");
+    ensure!(
+        matches!(
+            sent.encryption,
+            Some(Encryption::Omemo | Encryption::Omemo2)
+        ),
+        "{sent:?}"
+    );
+    let got = b.wait_message(&sent.body).await?;
+    ensure!(got.encryption.is_some(), "{got:?}");
+    ensure!(b.client.download(&bob.jid, &got.body, 1_000_000).await? == content);
+    a.shutdown().await;
+    b.shutdown().await;
+    Ok(())
+}
