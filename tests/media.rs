@@ -557,3 +557,36 @@ async fn encrypted_files_between_two_starlings() -> Result<()> {
     b.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_lose_their_location_but_not_their_orientation() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::services::media;
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let dir = tempfile::tempdir()?;
+    let photo = dir.path().join("IMG_0001.jpg");
+    let original = media::sample::jpeg_with_location(64, 32);
+    ensure!(media::jpeg_has_exif(&original));
+    std::fs::write(&photo, &original)?;
+    for encrypt in [false, true] {
+        let up = a.client.upload_file(&alice.jid, &photo, encrypt).await?;
+        ensure!(up.media_type == "image/jpeg", "{up:?}");
+        let got = a.client.download(&alice.jid, &up.url, 1_000_000).await?;
+        ensure!(!media::jpeg_has_exif(&got), "the EXIF (GPS) went up");
+        let img = image::load_from_memory(&got)?;
+        ensure!(
+            (img.width(), img.height()) == (32, 64),
+            "turned as the EXIF said"
+        );
+        ensure!(up.size == got.len() as u64);
+    }
+    ensure!(
+        std::fs::read(&photo)? == original,
+        "the user's file is untouched"
+    );
+    a.shutdown().await;
+    Ok(())
+}

@@ -110,13 +110,40 @@ impl Client {
     ) -> Result<UploadedFile> {
         let size = check_size(service, path, encrypt).await?;
         let name = display_name(path);
+        let head = read_head(path).await.map_err(|e| read_error(path, e))?;
+        let media_type = sniff(&head, &name);
+        // Images go without their metadata (the camera's location above all), turned the
+        // way their EXIF said; other files as they are.
+        let mut prepared = None;
+        if matches!(
+            media_type.as_str(),
+            "image/jpeg" | "image/png" | "image/webp"
+        ) {
+            let bytes = tokio::fs::read(path)
+                .await
+                .map_err(|e| read_error(path, e))?;
+            let p = tokio::task::spawn_blocking(move || crate::services::media::prepare(&bytes))
+                .await
+                .ok()
+                .flatten();
+            if let Some(p) = p.filter(|p| p.stripped) {
+                tracing::debug!(file = %name, "image metadata removed before upload");
+                prepared = Some(p.bytes);
+            }
+        }
+        let size = prepared.as_ref().map_or(size, |b| b.len() as u64);
         let stored_size = if encrypt {
             size + aesgcm::TAG_LEN as u64
         } else {
             size
         };
-        let head = read_head(path).await.map_err(|e| read_error(path, e))?;
-        let media_type = sniff(&head, &name);
+        if let Some(limit) = service.max_size.filter(|l| stored_size > *l) {
+            return Err(Error::Upload(format!(
+                "{name} is {} but your server takes files up to {}",
+                human_size(size),
+                human_size(limit)
+            )));
+        }
         // An encrypted file goes up under a random name (the name is in the encrypted
         // message, not on the server).
         let (slot_name, slot_type) = if encrypt {
@@ -145,14 +172,19 @@ impl Client {
         let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
         let progress = self.upload_progress(acc, &name, stored_size);
-        let (source, key) = if encrypt {
-            let plain = tokio::fs::read(path)
-                .await
-                .map_err(|e| read_error(path, e))?;
-            let key = FileKey::generate();
-            (Source::Bytes(Arc::new(key.encrypt(&plain))), Some(key))
-        } else {
-            (Source::File(path), None)
+        let (source, key) = match (encrypt, prepared) {
+            (true, prepared) => {
+                let plain = match prepared {
+                    Some(bytes) => bytes,
+                    None => tokio::fs::read(path)
+                        .await
+                        .map_err(|e| read_error(path, e))?,
+                };
+                let key = FileKey::generate();
+                (Source::Bytes(Arc::new(key.encrypt(&plain))), Some(key))
+            }
+            (false, Some(bytes)) => (Source::Bytes(Arc::new(bytes)), None),
+            (false, None) => (Source::File(path), None),
         };
         service::put(&http, &slot, source, stored_size, &slot_type, progress).await?;
         Ok(UploadedFile {

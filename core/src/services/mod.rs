@@ -4,6 +4,7 @@
 pub mod avatars;
 pub mod chat;
 pub mod mam;
+pub mod media;
 pub mod microblog;
 pub mod muc;
 pub mod omemo;
