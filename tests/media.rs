@@ -157,6 +157,28 @@ async fn upload_and_download_through_prosody() -> Result<()> {
     ensure!(stored.len() == content.len() + aesgcm::TAG_LEN && stored[..64] != content[..64]);
     ensure!(a.client.download(&alice.jid, &enc.url, 1_000_000).await? == content);
 
+    // Streamed into a folder: decrypted on the way, saved only once the tag verified.
+    let saves = dir.path().join("saves");
+    std::fs::create_dir(&saves)?;
+    let saved = a
+        .client
+        .download_to(&alice.jid, &enc.url, &saves, 1_000_000)
+        .await?;
+    ensure!(std::fs::read(&saved)? == content, "{}", saved.display());
+    let wrong_key = aesgcm::link(&https, &FileKey::generate());
+    match a
+        .client
+        .download_to(&alice.jid, &wrong_key, &saves, 1_000_000)
+        .await
+    {
+        Err(Error::Upload(why)) => ensure!(why.contains("does not decrypt"), "{why}"),
+        other => anyhow::bail!("a file that does not decrypt was saved: {other:?}"),
+    }
+    ensure!(
+        std::fs::read_dir(&saves)?.count() == 1,
+        "nothing left behind"
+    );
+
     // A download larger than allowed is refused.
     match a.client.download(&alice.jid, &up.url, 1000).await {
         Err(Error::Upload(why)) => ensure!(why.contains("larger than"), "{why}"),

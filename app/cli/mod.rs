@@ -627,39 +627,19 @@ async fn download(
     dir: &std::path::Path,
     max_mb: u64,
 ) -> Result<()> {
-    let bytes = client
-        .download(account, url, max_mb.saturating_mul(1_000_000))
+    let path = client
+        .download_to(account, url, dir, max_mb.saturating_mul(1_000_000))
         .await?;
-    let name = starling_core::safe_file_name(url);
-    let mut path = dir.join(&name);
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
-        _ => (name.clone(), String::new()),
-    };
-    let mut n = 1;
-    // Never overwrite: "name (1).ext", "name (2).ext", …
-    let mut file = loop {
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(f) => break f,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
-                path = dir.join(format!("{stem} ({n}){ext}"));
-                n += 1;
-            }
-            Err(e) => return Err(anyhow!("cannot save into {}: {e}", dir.display())),
-        }
-    };
-    file.write_all(&bytes)?;
+    let size = std::fs::metadata(&path)
+        .map(|m| m.len())
+        .unwrap_or_default();
     if out.json {
-        out.line(&serde_json::json!({"saved": path, "size": bytes.len()}))?;
+        out.line(&serde_json::json!({"saved": path, "size": size}))?;
     } else {
         println!(
             "saved {} ({})",
             path.display(),
-            starling_core::human_size(bytes.len() as u64)
+            starling_core::human_size(size)
         );
     }
     Ok(())

@@ -459,6 +459,11 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
             sent,
             total,
         } => tracing::debug!(account, name, sent, total, "upload progress"),
+        Event::DownloadProgress {
+            account,
+            name,
+            received,
+        } => tracing::debug!(account, name, received, "download progress"),
     }
 }
 

@@ -314,6 +314,12 @@ pub enum Event {
         sent: u64,
         total: u64,
     },
+    /// A download made progress: `received` bytes of the file `name` so far.
+    DownloadProgress {
+        account: String,
+        name: String,
+        received: u64,
+    },
     /// An identity verification (OTR SMP) ended: `verified` if both gave the same secret
     /// (the contact's key is then marked verified).
     OtrSmpResult {

@@ -172,19 +172,12 @@ impl Client {
         let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
         let progress = self.upload_progress(acc, &name, stored_size);
-        let (source, key) = match (encrypt, prepared) {
-            (true, prepared) => {
-                let plain = match prepared {
-                    Some(bytes) => bytes,
-                    None => tokio::fs::read(path)
-                        .await
-                        .map_err(|e| read_error(path, e))?,
-                };
-                let key = FileKey::generate();
-                (Source::Bytes(Arc::new(key.encrypt(&plain))), Some(key))
-            }
-            (false, Some(bytes)) => (Source::Bytes(Arc::new(bytes)), None),
-            (false, None) => (Source::File(path), None),
+        let key = encrypt.then(FileKey::generate);
+        let source = match (&key, prepared) {
+            (Some(key), Some(bytes)) => Source::Bytes(Arc::new(key.encrypt(&bytes))),
+            (Some(key), None) => Source::EncryptedFile(path, key.clone()),
+            (None, Some(bytes)) => Source::Bytes(Arc::new(bytes)),
+            (None, None) => Source::File(path),
         };
         service::put(&http, &slot, source, stored_size, &slot_type, progress).await?;
         Ok(UploadedFile {
@@ -398,16 +391,87 @@ impl Client {
             .contains(&message_id)
     }
 
+    /// Downloads a shared file into `dir` under a safe name that is not taken yet ("name
+    /// (1).ext"…), streaming (memory stays flat); an aesgcm:// link is decrypted on the way
+    /// and the file appears only once its tag verified. Progress goes out as
+    /// [`Event::DownloadProgress`]. Returns where it was saved.
+    pub async fn download_to(
+        &self,
+        account: &str,
+        url: &str,
+        dir: &Path,
+        limit: u64,
+    ) -> Result<std::path::PathBuf> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
+        let (https, key) = if is_aesgcm(url) {
+            let (https, key) = aesgcm::parse_link(url)?;
+            (https, Some(key))
+        } else {
+            (url.to_owned(), None)
+        };
+        let name = safe_file_name(url);
+        let part = dir.join(format!(".{}.part", crate::proto::new_id()));
+        let save_error =
+            |e: std::io::Error| Error::Upload(format!("cannot save into {}: {e}", dir.display()));
+        let mut file = tokio::fs::File::create(&part).await.map_err(save_error)?;
+        let progress = {
+            let (client, account, name) = (self.clone(), acc.jid.clone(), name.clone());
+            Arc::new(move |received| {
+                client.emit(Event::DownloadProgress {
+                    account: account.clone(),
+                    name: name.clone(),
+                    received,
+                });
+                true
+            }) as service::Progress
+        };
+        let sealed_limit = limit + key.as_ref().map_or(0, |_| aesgcm::TAG_LEN as u64);
+        let got = service::download_into(
+            &http,
+            &https,
+            key.as_ref(),
+            sealed_limit,
+            &mut file,
+            progress,
+        )
+        .await;
+        drop(file);
+        if let Err(e) = got {
+            if let Err(rm) = tokio::fs::remove_file(&part).await {
+                tracing::warn!(file = %part.display(), error = %rm, "cannot remove a partial download");
+            }
+            return Err(e.into());
+        }
+        // Never overwrite: a hard link fails when the name is taken.
+        let (stem, ext) = match name.rsplit_once('.') {
+            Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+            _ => (name.clone(), String::new()),
+        };
+        let mut target = dir.join(&name);
+        let mut n = 1;
+        let saved = loop {
+            match std::fs::hard_link(&part, &target) {
+                Ok(()) => break Ok(target),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                    target = dir.join(format!("{stem} ({n}){ext}"));
+                    n += 1;
+                }
+                Err(e) => break Err(save_error(e)),
+            }
+        };
+        if let Err(e) = std::fs::remove_file(&part) {
+            tracing::warn!(file = %part.display(), error = %e, "cannot remove a download's temporary file");
+        }
+        saved
+    }
+
     /// Downloads a shared file (https, or aesgcm:// which is decrypted and checked), at
     /// most `limit` bytes, with the account's TLS trust.
     pub async fn download(&self, account: &str, url: &str, limit: u64) -> Result<Vec<u8>> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        if url.len() > 9
-            && url
-                .get(..9)
-                .is_some_and(|s| s.eq_ignore_ascii_case("aesgcm://"))
-        {
+        if is_aesgcm(url) {
             let (https, key) = aesgcm::parse_link(url)?;
             let sealed = service::download(&http, &https, limit + aesgcm::TAG_LEN as u64).await?;
             return Ok(key.decrypt(&sealed)?);
@@ -473,6 +537,13 @@ async fn check_size(service: &UploadService, path: &Path, encrypt: bool) -> Resu
         )));
     }
     Ok(size)
+}
+
+fn is_aesgcm(url: &str) -> bool {
+    url.len() > 9
+        && url
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case("aesgcm://"))
 }
 
 fn domain_jid(s: &str) -> Result<Jid> {

@@ -97,6 +97,141 @@ impl FileKey {
     }
 }
 
+/// AES-256-GCM as a stream (no associated data), for files too big to hold in memory: the
+/// same bytes as [`FileKey::encrypt`] / [`FileKey::decrypt`], fed in pieces of any size.
+pub struct Stream {
+    ctr: ctr::Ctr32BE<Aes256>,
+    ghash: ghash::GHash,
+    /// AES_K(J0): masks the tag.
+    tag_mask: [u8; 16],
+    /// Ciphertext bytes not yet hashed (less than a block).
+    pending: Vec<u8>,
+    /// Ciphertext length so far.
+    len: u64,
+    /// Decrypting: the last 16 bytes seen, which may be the tag.
+    tail: Vec<u8>,
+    decrypt: bool,
+}
+
+impl Stream {
+    fn new(key: &FileKey, decrypt: bool) -> Stream {
+        use aes::cipher::{BlockEncrypt as _, KeyInit as _, KeyIvInit as _};
+        use ghash::universal_hash::UniversalHash as _;
+        let cipher = Aes256::new(aes::cipher::generic_array::GenericArray::from_slice(
+            key.key.as_slice(),
+        ));
+        let mut h = aes::Block::default();
+        cipher.encrypt_block(&mut h);
+        let ghash = ghash::GHash::new(&h);
+        // J0: IV ‖ 0³¹ ‖ 1 for a 12-byte IV; GHASH of the padded IV and its length otherwise.
+        let mut j0 = [0u8; 16];
+        if key.iv.len() == 12 {
+            j0[..12].copy_from_slice(&key.iv);
+            j0[15] = 1;
+        } else {
+            let mut g = ghash.clone();
+            g.update_padded(&key.iv);
+            let mut lens = [0u8; 16];
+            lens[8..].copy_from_slice(&((key.iv.len() as u64) * 8).to_be_bytes());
+            g.update(&[lens.into()]);
+            j0.copy_from_slice(&g.finalize());
+        }
+        let mut tag_mask = aes::Block::clone_from_slice(&j0);
+        cipher.encrypt_block(&mut tag_mask);
+        let mut first = j0;
+        let counter = u32::from_be_bytes([j0[12], j0[13], j0[14], j0[15]]).wrapping_add(1);
+        first[12..].copy_from_slice(&counter.to_be_bytes());
+        Stream {
+            ctr: ctr::Ctr32BE::<Aes256>::new(
+                aes::cipher::generic_array::GenericArray::from_slice(key.key.as_slice()),
+                &first.into(),
+            ),
+            ghash,
+            tag_mask: tag_mask.into(),
+            pending: Vec::new(),
+            len: 0,
+            tail: Vec::new(),
+            decrypt,
+        }
+    }
+
+    /// A stream encrypting under `key`: feed the file, then [`Stream::finish_encrypt`].
+    pub fn encrypting(key: &FileKey) -> Stream {
+        Stream::new(key, false)
+    }
+
+    /// A stream decrypting under `key`: feed the file (tag included), then
+    /// [`Stream::finish_decrypt`]. Nothing it returns may be trusted before that succeeds.
+    pub fn decrypting(key: &FileKey) -> Stream {
+        Stream::new(key, true)
+    }
+
+    /// Hashes ciphertext, whole blocks now, the rest later.
+    fn hash(&mut self, ciphertext: &[u8]) {
+        use ghash::universal_hash::UniversalHash as _;
+        self.len += ciphertext.len() as u64;
+        self.pending.extend_from_slice(ciphertext);
+        let whole = self.pending.len() / 16 * 16;
+        if whole > 0 {
+            self.ghash.update_padded(&self.pending[..whole]);
+            self.pending.drain(..whole);
+        }
+    }
+
+    /// Encrypts (or, decrypting, decrypts) the next piece.
+    pub fn update(&mut self, data: &[u8]) -> Vec<u8> {
+        use aes::cipher::StreamCipher as _;
+        if !self.decrypt {
+            let mut out = data.to_vec();
+            self.ctr.apply_keystream(&mut out);
+            self.hash(&out);
+            return out;
+        }
+        // Hold back the last 16 bytes: they may be the tag.
+        self.tail.extend_from_slice(data);
+        let ready = self.tail.len().saturating_sub(TAG_LEN);
+        let mut out: Vec<u8> = self.tail.drain(..ready).collect();
+        self.hash(&out);
+        self.ctr.apply_keystream(&mut out);
+        out
+    }
+
+    fn tag(mut self) -> [u8; 16] {
+        use ghash::universal_hash::UniversalHash as _;
+        if !self.pending.is_empty() {
+            self.ghash.update_padded(&self.pending);
+        }
+        let mut lens = [0u8; 16];
+        lens[8..].copy_from_slice(&(self.len * 8).to_be_bytes());
+        self.ghash.update(&[lens.into()]);
+        let mut tag: [u8; 16] = self.ghash.finalize().into();
+        for (t, m) in tag.iter_mut().zip(self.tag_mask) {
+            *t ^= m;
+        }
+        tag
+    }
+
+    /// The tag to append after the ciphertext.
+    pub fn finish_encrypt(self) -> [u8; 16] {
+        self.tag()
+    }
+
+    /// Checks the tag that ended the input.
+    pub fn finish_decrypt(mut self) -> Result<(), Error> {
+        use subtle::ConstantTimeEq as _;
+        let got = std::mem::take(&mut self.tail);
+        if got.len() != TAG_LEN {
+            return Err(Error::Tampered);
+        }
+        let want = self.tag();
+        if bool::from(want.ct_eq(&got)) {
+            Ok(())
+        } else {
+            Err(Error::Tampered)
+        }
+    }
+}
+
 /// The link to send for an encrypted file downloadable at `https_url`.
 pub fn link(https_url: &str, key: &FileKey) -> String {
     let rest = https_url
@@ -196,5 +331,56 @@ mod tests {
         let (_, back) = parse_link(&url)?;
         assert_eq!(back.decrypt(&sealed)?, b"from an older Conversations");
         Ok(())
+    }
+
+    #[test]
+    fn streams_match_whole_file_crypto() -> Result<(), Error> {
+        for iv_len in [12usize, 16] {
+            let mut bytes = vec![0u8; iv_len];
+            bytes
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = i as u8 * 3);
+            bytes.extend([0x42u8; 32]);
+            let key = FileKey::from_bytes(&bytes)?;
+            for size in [0usize, 1, 15, 16, 17, 1000, 70_001] {
+                let plain: Vec<u8> = (0..size).map(|i| (i * 31 % 256) as u8).collect();
+                let whole = key.encrypt(&plain);
+                // Encrypt in odd pieces.
+                let mut s = Stream::encrypting(&key);
+                let mut streamed = Vec::new();
+                for piece in plain.chunks(7777) {
+                    streamed.extend(s.update(piece));
+                }
+                streamed.extend(s.finish_encrypt());
+                assert_eq!(streamed, whole, "iv {iv_len}, size {size}");
+                // Decrypt in other odd pieces.
+                let mut d = Stream::decrypting(&key);
+                let mut back = Vec::new();
+                for piece in whole.chunks(5) {
+                    back.extend(d.update(piece));
+                }
+                d.finish_decrypt()?;
+                assert_eq!(back, plain);
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn streamed_tampering_is_caught() {
+        let key = FileKey::generate();
+        let mut sealed = key.encrypt(&[7u8; 3000]);
+        sealed[2000] ^= 1;
+        let mut d = Stream::decrypting(&key);
+        d.update(&sealed);
+        assert_eq!(d.finish_decrypt(), Err(Error::Tampered));
+        let mut d = Stream::decrypting(&key);
+        d.update(&[1, 2, 3]);
+        assert_eq!(
+            d.finish_decrypt(),
+            Err(Error::Tampered),
+            "shorter than a tag"
+        );
     }
 }

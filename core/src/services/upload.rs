@@ -51,9 +51,11 @@ pub fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, UploadError> {
         .map_err(|e| UploadError::Tls(e.to_string()))
 }
 
-/// What to upload: a file on disk, or bytes made in memory (an encrypted file).
+/// What to upload: a file on disk (as it is, or encrypted on the way: XEP-0454), or bytes
+/// made in memory (an image without its metadata, possibly encrypted).
 pub enum Source<'a> {
     File(&'a Path),
+    EncryptedFile(&'a Path, crate::crypto::aesgcm::FileKey),
     Bytes(std::sync::Arc<Vec<u8>>),
 }
 
@@ -84,7 +86,10 @@ pub async fn put(
             wait *= 2;
         }
         let body = match &source {
-            Source::File(path) => file_body(path, progress.clone()).await?,
+            Source::File(path) => file_body(path, None, progress.clone()).await?,
+            Source::EncryptedFile(path, key) => {
+                file_body(path, Some(key), progress.clone()).await?
+            }
             Source::Bytes(bytes) => bytes_body(bytes.clone(), progress.clone()),
         };
         let mut req = http
@@ -130,16 +135,41 @@ fn describe(e: &reqwest::Error) -> String {
     s
 }
 
-/// A file streamed from disk, reporting progress as it goes.
-async fn file_body(path: &Path, progress: Progress) -> Result<reqwest::Body, UploadError> {
+/// A file streamed from disk (encrypted on the way under `key`, tag last), reporting
+/// progress as it goes: memory stays flat whatever the file's size.
+async fn file_body(
+    path: &Path,
+    key: Option<&crate::crypto::aesgcm::FileKey>,
+    progress: Progress,
+) -> Result<reqwest::Body, UploadError> {
+    use crate::crypto::aesgcm::Stream;
     let file = tokio::fs::File::open(path)
         .await
         .map_err(|source| UploadError::Read {
             path: path.display().to_string(),
             source,
         })?;
-    let stream = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
-    Ok(reqwest::Body::wrap_stream(counted(stream, progress)))
+    let chunks = tokio_util::io::ReaderStream::with_capacity(file, CHUNK);
+    let Some(key) = key else {
+        return Ok(reqwest::Body::wrap_stream(counted(chunks, progress)));
+    };
+    let state = std::sync::Arc::new(std::sync::Mutex::new(Some(Stream::encrypting(key))));
+    let tail = state.clone();
+    let sealed = chunks
+        .map(move |chunk| {
+            let chunk = chunk?;
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            let s = s
+                .as_mut()
+                .ok_or_else(|| std::io::Error::other("stream ended"))?;
+            Ok(s.update(&chunk))
+        })
+        .chain(futures::stream::once(async move {
+            let s = tail.lock().unwrap_or_else(|p| p.into_inner()).take();
+            s.map(|s| s.finish_encrypt().to_vec())
+                .ok_or_else(|| std::io::Error::other("stream ended"))
+        }));
+    Ok(reqwest::Body::wrap_stream(counted(sealed, progress)))
 }
 
 /// Bytes streamed in chunks, reporting progress as they go.
@@ -171,6 +201,62 @@ where
             Err(std::io::Error::other("cancelled"))
         }
     })
+}
+
+/// Downloads `url` (https) into `out`, decrypting on the way under `key` (XEP-0454; the
+/// tag is checked at the end: the caller must not use `out` unless this succeeds),
+/// refusing more than `limit` bytes — announced or actually sent — and reporting bytes
+/// received to `progress` (false cancels). Memory stays flat.
+pub async fn download_into(
+    http: &reqwest::Client,
+    url: &str,
+    key: Option<&crate::crypto::aesgcm::FileKey>,
+    limit: u64,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+    progress: Progress,
+) -> Result<u64, UploadError> {
+    use tokio::io::AsyncWriteExt as _;
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| UploadError::Download(describe(&e)))?;
+    if !resp.status().is_success() {
+        return Err(UploadError::Download(format!(
+            "HTTP {}",
+            resp.status().as_u16()
+        )));
+    }
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(UploadError::TooLarge { limit });
+    }
+    let mut stream = key.map(crate::crypto::aesgcm::Stream::decrypting);
+    let mut received = 0u64;
+    let mut body = resp.bytes_stream();
+    let write_error = |e: std::io::Error| UploadError::Download(format!("cannot save: {e}"));
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| UploadError::Download(describe(&e)))?;
+        received += chunk.len() as u64;
+        if received > limit {
+            return Err(UploadError::TooLarge { limit });
+        }
+        if !progress(received) {
+            return Err(UploadError::Cancelled);
+        }
+        match stream.as_mut() {
+            Some(s) => out
+                .write_all(&s.update(&chunk))
+                .await
+                .map_err(write_error)?,
+            None => out.write_all(&chunk).await.map_err(write_error)?,
+        }
+    }
+    if let Some(s) = stream {
+        s.finish_decrypt()
+            .map_err(|e| UploadError::Download(e.to_string()))?;
+    }
+    out.flush().await.map_err(write_error)?;
+    Ok(received)
 }
 
 /// Downloads `url` (https) into memory, refusing more than `limit` bytes — announced
