@@ -66,6 +66,9 @@ pub struct ProsodyOptions {
     pub max_archive_query_results: Option<u32>,
     /// Log at debug level instead of info (also when `STARLING_PROSODY_DEBUG=1`).
     pub debug_log: bool,
+    /// `http_file_share_size_limit` of the upload component, bytes (Prosody's default is
+    /// 10 MiB).
+    pub upload_size_limit: Option<u64>,
 }
 
 impl Default for ProsodyOptions {
@@ -75,6 +78,7 @@ impl Default for ProsodyOptions {
             archive_item_limit: None,
             max_archive_query_results: None,
             debug_log: false,
+            upload_size_limit: None,
         }
     }
 }
@@ -686,10 +690,14 @@ Component "{CONFERENCE_DOMAIN}" "muc"
 
 Component "{UPLOAD_DOMAIN}" "http_file_share"
     http_host = "{DOMAIN}"
-
+{upload_limit}
 Component "{PUBSUB_DOMAIN}" "pubsub"
     admins = {{ "{ADMIN_JID}" }}
-"#
+"#,
+        upload_limit = opts
+            .upload_size_limit
+            .map(|n| format!("    http_file_share_size_limit = {n}\n"))
+            .unwrap_or_default(),
     );
     c
 }
@@ -855,6 +863,7 @@ mod tests {
             archive_item_limit: Some(1_000_000),
             max_archive_query_results: Some(100),
             debug_log: true,
+            upload_size_limit: Some(64 << 20),
         };
         let first = Prosody::start(tmp.path(), opts.clone())?;
         first.register("bob", "pw-bob")?;
@@ -863,6 +872,7 @@ mod tests {
         assert!(config.contains("\"offline\""), "{config}");
         assert!(config.contains("storage_archive_item_limit = 1000000"));
         assert!(config.contains("max_archive_query_results = 100"));
+        assert!(config.contains("http_file_share_size_limit = 67108864"));
         first.stop()?;
 
         let second = Prosody::start(tmp.path(), opts)?;

@@ -104,6 +104,7 @@ pub fn child(args: &[String]) -> Result<FramesResult> {
             archive_item_limit: Some(1_000_000),
             max_archive_query_results: Some(PAGE_SIZE),
             debug_log: false,
+            upload_size_limit: None,
         },
     )
     .context("starting Prosody")?;

@@ -192,6 +192,29 @@ impl Client {
         })
     }
 
+    /// A bare upload slot, for benchmarks that compare Starling's PUT with curl's.
+    #[doc(hidden)]
+    pub async fn request_upload_slot(
+        &self,
+        account: &str,
+        name: &str,
+        size: u64,
+        content_type: &str,
+    ) -> Result<xml::Slot> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let service = self.upload_service(&acc.jid).await?;
+        let el = self
+            .iq(
+                &acc.jid,
+                domain_jid(&service.jid)?,
+                false,
+                xml::request(name, size, content_type),
+            )
+            .await?
+            .ok_or_else(|| Error::Upload("the upload service sent an empty answer".into()))?;
+        xml::parse_slot(&el).map_err(|e| Error::Upload(e.to_string()))
+    }
+
     fn upload_progress(&self, acc: &AccountRecord, name: &str, total: u64) -> service::Progress {
         let (client, account, name) = (self.clone(), acc.jid.clone(), name.to_owned());
         // About 100 reports per file at most, and the last one always.
