@@ -266,28 +266,15 @@ pub async fn download(
     url: &str,
     limit: u64,
 ) -> Result<Vec<u8>, UploadError> {
-    let resp = http
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| UploadError::Download(describe(&e)))?;
-    if !resp.status().is_success() {
-        return Err(UploadError::Download(format!(
-            "HTTP {}",
-            resp.status().as_u16()
-        )));
-    }
-    if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(UploadError::TooLarge { limit });
-    }
     let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| UploadError::Download(describe(&e)))?;
-        if body.len() as u64 + chunk.len() as u64 > limit {
-            return Err(UploadError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
+    download_into(
+        http,
+        url,
+        None,
+        limit,
+        &mut body,
+        std::sync::Arc::new(|_| true),
+    )
+    .await?;
     Ok(body)
 }
