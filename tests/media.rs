@@ -612,3 +612,69 @@ async fn photos_lose_their_location_but_not_their_orientation() -> Result<()> {
     a.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_upload_sends_nothing() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::{Event, MessageState};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut bob_peer = server.peer(&bob).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("holiday.mov");
+    std::fs::write(&file, vec![7u8; 8_000_000])?;
+
+    let client = a.client.clone();
+    let (account, to, path) = (alice.jid.clone(), bob.jid.clone(), file.clone());
+    let sending = tokio::spawn(async move { client.send_file(&account, &to, &path).await });
+    // The pending message shows first; once bytes flow, the user cancels.
+    let pending = a
+        .wait_for("the pending file message", |e| match e {
+            Event::Message { message, .. } if message.state == MessageState::Pending => {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    ensure!(pending.body == "holiday.mov", "{pending:?}");
+    a.wait_for("bytes on the way", |e| match e {
+        Event::UploadProgress { sent, .. } if *sent > 0 => Some(()),
+        _ => None,
+    })
+    .await?;
+    ensure!(
+        a.client.cancel_upload(&alice.jid, pending.id)?,
+        "it was running"
+    );
+    let result = sending.await?;
+    ensure!(result.is_err(), "{result:?}");
+    let stored = a
+        .history(&bob.jid)?
+        .into_iter()
+        .find(|m| m.id == pending.id)
+        .context("the message stays")?;
+    ensure!(
+        stored.state == MessageState::Failed
+            && stored
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("cancelled")),
+        "{stored:?}"
+    );
+    ensure!(
+        !a.client.cancel_upload(&alice.jid, pending.id)?,
+        "nothing left to cancel"
+    );
+    bob_peer.sync().await?;
+    let got: Vec<_> = bob_peer
+        .take_backlog()
+        .into_iter()
+        .filter(|e| support::event_name(e) == "message")
+        .collect();
+    ensure!(got.is_empty(), "sent after cancel: {got:?}");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}

@@ -457,7 +457,8 @@ struct Inner {
     /// Whether the task that resumes interrupted uploads runs.
     watching_uploads: std::sync::atomic::AtomicBool,
     /// File messages whose upload runs now (never two runs for one message).
-    uploads_running: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// With each one's cancel flag.
+    uploads_running: std::sync::Mutex<HashMap<i64, Arc<std::sync::atomic::AtomicBool>>>,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -540,7 +541,7 @@ impl Client {
                 omemo: std::sync::Mutex::new(HashMap::new()),
                 otr: std::sync::Mutex::new(HashMap::new()),
                 watching_uploads: std::sync::atomic::AtomicBool::new(false),
-                uploads_running: std::sync::Mutex::new(std::collections::HashSet::new()),
+                uploads_running: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use jid::Jid;
 use serde::Serialize;
@@ -98,7 +99,8 @@ impl Client {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let service = self.upload_service(&acc.jid).await?;
         check_size(&service, path, encrypt).await?;
-        self.upload_with(&acc, &service, path, encrypt).await
+        self.upload_with(&acc, &service, path, encrypt, &Arc::default())
+            .await
     }
 
     async fn upload_with(
@@ -107,6 +109,7 @@ impl Client {
         service: &UploadService,
         path: &Path,
         encrypt: bool,
+        cancel: &Arc<AtomicBool>,
     ) -> Result<UploadedFile> {
         let size = check_size(service, path, encrypt).await?;
         let name = display_name(path);
@@ -171,7 +174,7 @@ impl Client {
             .ok_or_else(|| Error::Upload("the upload service sent an empty answer".into()))?;
         let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        let progress = self.upload_progress(acc, &name, stored_size);
+        let progress = self.upload_progress(acc, &name, stored_size, cancel.clone());
         let key = encrypt.then(FileKey::generate);
         let source = match (&key, prepared) {
             (Some(key), Some(bytes)) => Source::Bytes(Arc::new(key.encrypt(&bytes))),
@@ -215,13 +218,18 @@ impl Client {
         xml::parse_slot(&el).map_err(|e| Error::Upload(e.to_string()))
     }
 
-    fn upload_progress(&self, acc: &AccountRecord, name: &str, total: u64) -> service::Progress {
+    fn upload_progress(
+        &self,
+        acc: &AccountRecord,
+        name: &str,
+        total: u64,
+        cancel: Arc<AtomicBool>,
+    ) -> service::Progress {
         let (client, account, name) = (self.clone(), acc.jid.clone(), name.to_owned());
         // About 100 reports per file at most, and the last one always.
         let step = (total / 100).max(64 * 1024);
         let reported = std::sync::atomic::AtomicU64::new(0);
         Arc::new(move |sent| {
-            use std::sync::atomic::Ordering;
             let last = reported.load(Ordering::Relaxed);
             if sent == 0 || sent == total || sent >= last + step {
                 reported.store(sent, Ordering::Relaxed);
@@ -232,7 +240,7 @@ impl Client {
                     total,
                 });
             }
-            true
+            !cancel.load(Ordering::Relaxed)
         })
     }
 
@@ -310,7 +318,13 @@ impl Client {
                 None => self.upload_service(&acc.jid).await?,
             };
             let file = self
-                .upload_with(acc, &service, Path::new(&up.path), up.encrypt)
+                .upload_with(
+                    acc,
+                    &service,
+                    Path::new(&up.path),
+                    up.encrypt,
+                    &running.cancel,
+                )
                 .await?;
             let peer = parse_contact(&up.peer)?;
             let (stanza, encryption) = if up.encrypt {
@@ -325,6 +339,7 @@ impl Client {
             Ok::<_, Error>((file.url, stanza, encryption))
         }
         .await;
+        let cancelled = running.cancel.load(Ordering::Relaxed);
         drop(running);
         let updated = match sent {
             Ok((url, stanza, encryption)) => {
@@ -334,11 +349,11 @@ impl Client {
             }
             Err(Error::NotConnected(a)) => return Err(Error::NotConnected(a)),
             Err(e) => {
-                if let Some(rec) = self
-                    .inner
-                    .store
-                    .upload_failed(up.message_id, &e.to_string())?
-                {
+                let why = match &e {
+                    _ if cancelled => CANCELLED.to_owned(),
+                    e => e.to_string(),
+                };
+                if let Some(rec) = self.inner.store.upload_failed(up.message_id, &why)? {
                     self.emit(Event::MessageUpdated {
                         account: acc.jid.clone(),
                         message: rec,
@@ -411,7 +426,35 @@ impl Client {
             .uploads_running
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(&message_id)
+            .contains_key(&message_id)
+    }
+
+    /// Cancels the upload of a pending file message: a running upload stops, one waiting
+    /// for a connection is dropped; either way the message fails as cancelled and nothing
+    /// is sent. False if the message has no upload (already sent or failed).
+    pub fn cancel_upload(&self, account: &str, message_id: i64) -> Result<bool> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let running = self
+            .inner
+            .uploads_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&message_id)
+            .cloned();
+        if let Some(flag) = running {
+            flag.store(true, Ordering::Relaxed);
+            return Ok(true);
+        }
+        match self.inner.store.upload_failed(message_id, CANCELLED)? {
+            Some(rec) => {
+                self.emit(Event::MessageUpdated {
+                    account: acc.jid,
+                    message: rec,
+                });
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     /// Downloads a shared file into `dir` under a safe name that is not taken yet ("name
@@ -503,21 +546,30 @@ impl Client {
     }
 }
 
-/// Marks a message's upload as running for as long as it lives.
+/// Marks a message's upload as running for as long as it lives, with its cancel flag.
 struct RunningUpload<'a> {
     client: &'a Client,
     message_id: i64,
+    cancel: Arc<AtomicBool>,
 }
 
 impl<'a> RunningUpload<'a> {
     fn claim(client: &'a Client, message_id: i64) -> Option<Self> {
-        let fresh = client
+        let mut running = client
             .inner
             .uploads_running
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(message_id);
-        fresh.then_some(RunningUpload { client, message_id })
+            .unwrap_or_else(|p| p.into_inner());
+        if running.contains_key(&message_id) {
+            return None;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        running.insert(message_id, cancel.clone());
+        Some(RunningUpload {
+            client,
+            message_id,
+            cancel,
+        })
     }
 }
 
@@ -531,6 +583,9 @@ impl Drop for RunningUpload<'_> {
             .remove(&self.message_id);
     }
 }
+
+/// The error of a file message whose upload the user cancelled.
+const CANCELLED: &str = "you cancelled sending this file";
 
 fn read_error(path: &Path, e: std::io::Error) -> Error {
     Error::Upload(format!("cannot read {}: {e}", path.display()))
