@@ -81,6 +81,17 @@ fn xep0454_files_match_python_cryptography() -> Result<()> {
     Ok(())
 }
 
+/// The messages a peer received so far and not yet taken (after a server round trip, so
+/// everything sent before has arrived).
+async fn messages_received(peer: &mut support::Peer) -> Result<Vec<serde_json::Value>> {
+    peer.sync().await?;
+    Ok(peer
+        .take_backlog()
+        .into_iter()
+        .filter(|e| support::event_name(e) == "message")
+        .collect())
+}
+
 /// Collects the upload progress events seen so far for `name`: (sent, total).
 fn progress_of(
     events: &mut tokio::sync::broadcast::Receiver<starling_core::Event>,
@@ -531,12 +542,7 @@ async fn interrupted_uploads_resume_or_fail_visibly() -> Result<()> {
     );
     ensure!(store.pending_uploads(acc.id)?.is_empty());
     // Exactly one message reached Bob.
-    bob_peer.sync().await?;
-    let extra: Vec<_> = bob_peer
-        .take_backlog()
-        .into_iter()
-        .filter(|e| support::event_name(e) == "message")
-        .collect();
+    let extra = messages_received(&mut bob_peer).await?;
     ensure!(extra.is_empty(), "sent twice: {extra:?}");
     a.shutdown().await;
     bob_peer.quit().await?;
@@ -667,12 +673,7 @@ async fn a_cancelled_upload_sends_nothing() -> Result<()> {
         !a.client.cancel_upload(&alice.jid, pending.id)?,
         "nothing left to cancel"
     );
-    bob_peer.sync().await?;
-    let got: Vec<_> = bob_peer
-        .take_backlog()
-        .into_iter()
-        .filter(|e| support::event_name(e) == "message")
-        .collect();
+    let got = messages_received(&mut bob_peer).await?;
     ensure!(got.is_empty(), "sent after cancel: {got:?}");
     a.shutdown().await;
     bob_peer.quit().await?;

@@ -901,9 +901,9 @@ impl Client {
         }
         let id = crate::proto::new_id();
         let stanza = crate::services::chat::message_stanza(&peer, &id, body, None);
-        let (rec, _) = self.inner.store.queue_message(
-            acc.id,
-            &OutgoingMessage {
+        self.queue(
+            &acc,
+            OutgoingMessage {
                 encryption: None,
                 peer: peer.to_string(),
                 kind: MessageKind::Chat,
@@ -912,14 +912,8 @@ impl Client {
                 body: body.to_owned(),
                 stanza,
             },
-        )?;
-        self.emit(Event::Message {
-            account: acc.jid.clone(),
-            message: rec.clone(),
-            live: true,
-        });
-        self.flush(&acc.jid).await;
-        Ok(rec)
+        )
+        .await
     }
 
     /// Corrects our last message to `to` (XEP-0308).

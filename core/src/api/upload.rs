@@ -98,7 +98,6 @@ impl Client {
     ) -> Result<UploadedFile> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let service = self.upload_service(&acc.jid).await?;
-        check_size(&service, path, encrypt).await?;
         self.upload_with(&acc, &service, path, encrypt, &Arc::default())
             .await
     }
@@ -135,18 +134,7 @@ impl Client {
             }
         }
         let size = prepared.as_ref().map_or(size, |b| b.len() as u64);
-        let stored_size = if encrypt {
-            size + aesgcm::TAG_LEN as u64
-        } else {
-            size
-        };
-        if let Some(limit) = service.max_size.filter(|l| stored_size > *l) {
-            return Err(Error::Upload(format!(
-                "{name} is {} but your server takes files up to {}",
-                human_size(size),
-                human_size(limit)
-            )));
-        }
+        let stored_size = check_limit(service, &name, size, encrypt)?;
         // An encrypted file goes up under a random name (the name is in the encrypted
         // message, not on the server).
         let (slot_name, slot_type) = if encrypt {
@@ -601,6 +589,13 @@ async fn check_size(service: &UploadService, path: &Path, encrypt: bool) -> Resu
         return Err(Error::Upload(format!("{} is not a file", path.display())));
     }
     let size = meta.len();
+    check_limit(service, &display_name(path), size, encrypt)?;
+    Ok(size)
+}
+
+/// The bytes `size` bytes of `name` take on the server (an encrypted file carries its
+/// tag), refused when over the service's limit.
+fn check_limit(service: &UploadService, name: &str, size: u64, encrypt: bool) -> Result<u64> {
     let stored = if encrypt {
         size + aesgcm::TAG_LEN as u64
     } else {
@@ -608,13 +603,12 @@ async fn check_size(service: &UploadService, path: &Path, encrypt: bool) -> Resu
     };
     if let Some(limit) = service.max_size.filter(|l| stored > *l) {
         return Err(Error::Upload(format!(
-            "{} is {} but your server takes files up to {}",
-            display_name(path),
+            "{name} is {} but your server takes files up to {}",
             human_size(size),
             human_size(limit)
         )));
     }
-    Ok(size)
+    Ok(stored)
 }
 
 fn is_aesgcm(url: &str) -> bool {
