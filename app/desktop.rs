@@ -102,6 +102,8 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
     }
     if std::env::var_os("STARLING_EXIT_AFTER_FIRST_FRAME").is_some() {
         exit_after_first_frame(&app, started)?;
+    } else {
+        accept_dropped_files(&app);
     }
     let failure = Rc::new(RefCell::new(None));
     let _keep = opts.screenshot.as_ref().map(|path| {
@@ -147,6 +149,24 @@ pub fn run(rt: &Runtime, client: Client, opts: WindowOptions) -> Result<()> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Files dropped on the window wait in the open conversation's composer. Slint does not
+/// turn winit's file drops into Slint events; they are taken here before Slint sees them.
+fn accept_dropped_files(app: &App) {
+    use slint::winit_030::{EventResult, WinitWindowAccessor as _, winit};
+    let ui = Rc::downgrade(app.ui());
+    app.window()
+        .window()
+        .on_winit_window_event(move |_, event| match event {
+            winit::event::WindowEvent::DroppedFile(path) => {
+                if let Some(ui) = ui.upgrade() {
+                    crate::ui::adapters::files::dropped(&ui, path);
+                }
+                EventResult::PreventDefault
+            }
+            _ => EventResult::Propagate,
+        });
 }
 
 /// Start-up benchmark hook: prints the time to the first drawn frame and exits. winit

@@ -498,6 +498,9 @@ async fn interrupted_uploads_resume_or_fail_visibly() -> Result<()> {
         name: "left behind.txt",
         path: path(&file)?,
         encrypt: false,
+        kind: starling_core::store::MessageKind::Chat,
+        media_type: Some("text/plain"),
+        size: 22,
     };
     let kept = store.queue_upload(acc.id, &base)?;
     let missing = dir.path().join("gone.txt");
@@ -581,6 +584,22 @@ async fn encrypted_files_between_two_starlings() -> Result<()> {
     let got = b.wait_message(&sent.body).await?;
     ensure!(got.encryption.is_some(), "{got:?}");
     ensure!(b.client.download(&bob.jid, &got.body, 1_000_000).await? == content);
+    // Bob's client knows it as an encrypted file (no metadata travelled outside the
+    // encryption) and fetches it decrypted.
+    let file = got.attachment.clone().context("a file message")?;
+    ensure!(
+        file.encrypted() && file.name.ends_with(".png") && file.size.is_none(),
+        "{file:?}"
+    );
+    let done = b
+        .client
+        .fetch_attachment(&bob.jid, got.id, 1_000_000)
+        .await?;
+    let local = done
+        .attachment
+        .and_then(|f| f.local_path)
+        .context("fetched")?;
+    ensure!(std::fs::read(local)? == content);
     a.shutdown().await;
     b.shutdown().await;
     Ok(())
@@ -675,6 +694,267 @@ async fn a_cancelled_upload_sends_nothing() -> Result<()> {
     );
     let got = messages_received(&mut bob_peer).await?;
     ensure!(got.is_empty(), "sent after cancel: {got:?}");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}
+
+/// A `w`×`h` PNG picture.
+fn png(w: u32, h: u32) -> Result<Vec<u8>> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)?;
+    Ok(out.into_inner())
+}
+
+/// Waits until message `id` changes and its file is on this machine.
+async fn fetched(
+    node: &mut crate::node::Node,
+    id: i64,
+) -> Result<starling_core::store::MessageRecord> {
+    node.wait_for("the file fetched", |e| match e {
+        starling_core::Event::MessageUpdated { message, .. }
+            if message.id == id
+                && message
+                    .attachment
+                    .as_ref()
+                    .is_some_and(|a| a.local_path.is_some()) =>
+        {
+            Some(message.clone())
+        }
+        _ => None,
+    })
+    .await
+}
+
+/// Files shared the way Conversations (link + XEP-0066) and Dino (XEP-0447 metadata) share
+/// them arrive as files: pictures from contacts are fetched by themselves and get a
+/// thumbnail; other files wait for a click; names from others are made safe; a link someone
+/// typed stays text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_files_arrive_as_files() -> Result<()> {
+    use crate::node::Node;
+    use base64::Engine as _;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    server.befriend(&alice.jid, &bob.jid)?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.client
+        .set_auto_download(starling_core::DEFAULT_AUTO_DOWNLOAD);
+    a.online().await?;
+    let mut bob_peer = server.peer(&bob).await?;
+
+    // Files on the server (put there by Alice's client: any client's upload would do).
+    let dir = tempfile::tempdir()?;
+    let picture = dir.path().join("sunset.png");
+    let picture_bytes = png(640, 320)?;
+    std::fs::write(&picture, &picture_bytes)?;
+    let report = dir.path().join("report.pdf");
+    let report_bytes: Vec<u8> = b"%PDF-1.7\n".iter().copied().chain(0..=255u8).collect();
+    std::fs::write(&report, &report_bytes)?;
+    let picture_url = a.client.upload_file(&alice.jid, &picture, false).await?.url;
+    let report_url = a.client.upload_file(&alice.jid, &report, false).await?.url;
+    let send_raw = |xml: String| serde_json::json!({"cmd": "raw", "xml": xml});
+
+    // Conversations: the link as body and in <x xmlns='jabber:x:oob'/>.
+    bob_peer
+        .command(send_raw(format!(
+            "<message to='{}' type='chat' id='c1'><body>{picture_url}</body>\
+             <x xmlns='jabber:x:oob'><url>{picture_url}</url></x></message>",
+            alice.jid
+        )))
+        .await?;
+    let got = a.wait_message(&picture_url).await?;
+    let file = got.attachment.clone().context("a file message")?;
+    ensure!(file.name == "sunset.png" && file.is_image(), "{file:?}");
+    // A picture from a contact: fetched by itself, byte for byte, into the profile.
+    let done = fetched(&mut a, got.id).await?;
+    let local = PathBuf::from(
+        done.attachment
+            .and_then(|f| f.local_path)
+            .context("local")?,
+    );
+    ensure!(
+        local.starts_with(a.client.files_dir()),
+        "{}",
+        local.display()
+    );
+    ensure!(std::fs::read(&local)? == picture_bytes);
+    let thumb = a
+        .client
+        .attachment_thumbnail(&alice.jid, got.id)
+        .await?
+        .context("a thumbnail")?;
+    let thumb = image::load_from_memory(&thumb)?;
+    ensure!(
+        (thumb.width(), thumb.height()) == (320, 160),
+        "{}x{}",
+        thumb.width(),
+        thumb.height()
+    );
+
+    // Dino: XEP-0447 with the metadata (and a hostile name); not a picture: not fetched
+    // until asked.
+    let tiny = base64::engine::general_purpose::STANDARD.encode(png(4, 4)?);
+    bob_peer
+        .command(send_raw(format!(
+            "<message to='{}' type='chat' id='d1'><body>{report_url}</body>\
+             <file-sharing xmlns='urn:xmpp:sfs:0' disposition='attachment'>\
+             <file xmlns='urn:xmpp:file:metadata:0'><media-type>application/pdf</media-type>\
+             <name>../../.bashrc/report.pdf</name><size>{}</size>\
+             <thumbnail xmlns='urn:xmpp:thumbs:1' uri='data:image/png;base64,{tiny}'/></file>\
+             <sources><url-data xmlns='http://jabber.org/protocol/url-data' target='{report_url}'/>\
+             </sources></file-sharing></message>",
+            alice.jid,
+            report_bytes.len()
+        )))
+        .await?;
+    let got = a.wait_message(&report_url).await?;
+    let file = got.attachment.clone().context("a file message")?;
+    ensure!(
+        !file.name.contains('/') && file.name.ends_with("report.pdf"),
+        "{file:?}"
+    );
+    ensure!(
+        file.media_type.as_deref() == Some("application/pdf")
+            && file.size == Some(report_bytes.len() as u64)
+            && file.has_preview
+            && !file.is_image(),
+        "{file:?}"
+    );
+    // The sender's preview stands in until the file is here.
+    let preview = a.client.attachment_thumbnail(&alice.jid, got.id).await?;
+    ensure!(preview.is_some_and(|p| image::load_from_memory(&p).is_ok()));
+    // A typed link is text (and the end of what Bob sent: the PDF was not fetched).
+    bob_peer
+        .command(send_raw(format!(
+            "<message to='{}' type='chat' id='t1'><body>{report_url}?typed</body></message>",
+            alice.jid
+        )))
+        .await?;
+    let typed = a.wait_message(&format!("{report_url}?typed")).await?;
+    ensure!(typed.attachment.is_none(), "{typed:?}");
+    let still = a
+        .history(&bob.jid)?
+        .into_iter()
+        .find(|m| m.id == got.id)
+        .context("kept")?;
+    ensure!(
+        still
+            .attachment
+            .as_ref()
+            .is_some_and(|f| f.local_path.is_none()),
+        "a file that is not a picture was fetched by itself: {still:?}"
+    );
+    let done = a
+        .client
+        .fetch_attachment(&alice.jid, got.id, starling_core::DEFAULT_DOWNLOAD_LIMIT)
+        .await?;
+    let local = PathBuf::from(
+        done.attachment
+            .and_then(|f| f.local_path)
+            .context("local")?,
+    );
+    ensure!(
+        local.parent() == Some(a.client.files_dir().as_path()),
+        "{}",
+        local.display()
+    );
+    ensure!(std::fs::read(&local)? == report_bytes);
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}
+
+/// What Starling sends with a file: the link, XEP-0066, and XEP-0447 metadata (name, size,
+/// type, dimensions, a tiny preview) that Dino shows; the file shows on our side at once,
+/// from the local copy. In a room too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sent_files_carry_their_metadata() -> Result<()> {
+    use crate::node::Node;
+    use starling_core::RoomConfig;
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let dir = tempfile::tempdir()?;
+    let picture = dir.path().join("kitten.png");
+    std::fs::write(&picture, png(300, 200)?)?;
+
+    let mut events = a.client.events();
+    let sent = a.client.send_file(&alice.jid, &bob.jid, &picture).await?;
+    // The pending message already had the file (for the bubble and its progress).
+    let pending = loop {
+        match events.recv().await? {
+            starling_core::Event::Message { message, .. } if message.id == sent.id => {
+                break message;
+            }
+            _ => {}
+        }
+    };
+    let pending_file = pending
+        .attachment
+        .context("the pending message shows the file")?;
+    ensure!(
+        pending_file.url.is_empty()
+            && pending_file.local_path.as_deref() == Some(path(&picture)?)
+            && pending_file.media_type.as_deref() == Some("image/png"),
+        "{pending_file:?}"
+    );
+    let file = sent.attachment.clone().context("sent with its file")?;
+    ensure!(
+        file.url == sent.body && (file.width, file.height) == (Some(300), Some(200)),
+        "{file:?}"
+    );
+
+    let got = bob_peer
+        .next_event("message", support::EVENT_TIMEOUT)
+        .await?;
+    ensure!(
+        got["body"] == sent.body.as_str() && got["oob"] == sent.body.as_str(),
+        "{got}"
+    );
+    let meta = &got["file"];
+    ensure!(
+        meta["name"] == "kitten.png"
+            && meta["media_type"] == "image/png"
+            && meta["width"] == 300
+            && meta["height"] == 200
+            && meta["sources"][0] == sent.body.as_str()
+            && meta["thumbnail"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("data:image/png;base64,")),
+        "{got}"
+    );
+
+    // In a room: the same, as a group chat message.
+    let room = format!(
+        "{}@{}",
+        support::unique_name("files"),
+        starling::testbed::CONFERENCE_DOMAIN
+    );
+    a.client
+        .create_room(&alice.jid, &room, Some("Alice"), RoomConfig::default())
+        .await?;
+    bob_peer
+        .command(serde_json::json!({"cmd": "muc_join", "room": room, "nick": "Bob"}))
+        .await?;
+    let in_room = a.client.send_room_file(&alice.jid, &room, &picture).await?;
+    let got = bob_peer
+        .next_event_matching(
+            |e| support::event_name(e) == "groupchat" && e["body"] == in_room.body.as_str(),
+            support::EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(
+        got["oob"] == in_room.body.as_str() && got["file"]["name"] == "kitten.png",
+        "{got}"
+    );
+    a.wait_state(in_room.id, starling_core::MessageState::Delivered)
+        .await?;
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())

@@ -501,7 +501,7 @@ pub(crate) async fn connect_synced(
 }
 
 /// What `starling send` sends.
-enum What {
+pub(crate) enum What {
     Text(String),
     File(PathBuf),
 }
@@ -598,7 +598,10 @@ async fn send(
 }
 
 /// Prints upload progress on stderr (as JSON lines with --json) until aborted.
-async fn show_upload_progress(mut events: tokio::sync::broadcast::Receiver<Event>, json: bool) {
+pub(crate) async fn show_upload_progress(
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+    json: bool,
+) {
     while let Ok(ev) = events.recv().await {
         if let Event::UploadProgress {
             name, sent, total, ..

@@ -49,7 +49,13 @@ pub enum MucCmd {
     /// Send a message to a room; waits until the room has sent it to everyone.
     Send {
         room: String,
-        text: String,
+        /// The message (not with --file).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Share a file instead: uploaded to your server first, then its link (with its
+        /// name, size and type); progress on stderr.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
         #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
@@ -359,8 +365,16 @@ async fn online(
         MucCmd::Send {
             room,
             text,
+            file,
             timeout,
-        } => send(client, out, account, &room, &text, timeout).await?,
+        } => {
+            let what = match (text, file) {
+                (_, Some(path)) => super::What::File(path),
+                (Some(text), None) => super::What::Text(text),
+                (None, None) => anyhow::bail!("nothing to send: give a text or --file PATH"),
+            };
+            send(client, out, account, &room, what, timeout).await?
+        }
         MucCmd::Pm { room, nick, text } => {
             in_room(client, account, &room).await?;
             let rec = client
@@ -497,14 +511,27 @@ async fn send(
     out: &Output,
     account: &str,
     room: &str,
-    text: &str,
+    what: super::What,
     timeout: u64,
 ) -> Result<()> {
     in_room(client, account, room).await?;
     let room = starling_core::parse_room(room)?;
-    let rec = client
-        .send_room_message(account, room.as_str(), text)
-        .await?;
+    let rec = match what {
+        super::What::Text(text) => {
+            client
+                .send_room_message(account, room.as_str(), &text)
+                .await?
+        }
+        super::What::File(path) => {
+            let progress = tokio::spawn(super::show_upload_progress(client.events(), out.json));
+            let r = client.send_room_file(account, room.as_str(), &path).await;
+            progress.abort();
+            if !out.json {
+                eprintln!();
+            }
+            r?
+        }
+    };
     if out.json {
         out.line(&serde_json::json!({"queued": rec.id, "id": rec.stanza_id}))?;
     } else {

@@ -22,6 +22,10 @@ pub enum BlogCmd {
         /// A tag (repeat for more).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Attach a file (repeat for more): uploaded to your server first (pictures
+        /// without their location data), then linked from the post as an Atom enclosure.
+        #[arg(long = "attach", value_name = "PATH")]
+        attach: Vec<std::path::PathBuf>,
     },
     /// Show the feed (yours and your contacts' posts), or one person's posts.
     List {
@@ -157,10 +161,21 @@ async fn online(client: &Client, out: &Output, account: &str, cmd: BlogCmd) -> R
             title,
             audience,
             tags,
+            attach,
         } => {
             let mut draft = PostDraft::new(text, audience);
             draft.title = title;
             draft.tags = tags;
+            for path in attach {
+                let progress = tokio::spawn(super::show_upload_progress(client.events(), out.json));
+                // Posts are not end-to-end encrypted: neither are their files.
+                let r = client.upload_file(account, &path, false).await;
+                progress.abort();
+                if !out.json {
+                    eprintln!();
+                }
+                draft.enclosures.push(r?.enclosure());
+            }
             let p = client.publish_post(account, draft).await?;
             if out.json {
                 return out.line(&p);

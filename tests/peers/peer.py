@@ -213,6 +213,8 @@ Events (besides the above):
       initial presence and (if it asked) our caps, so PEP notifications
       are routed to us from then on
   {"event":"message","from","to","id","origin_id","stanza_id","body","type",
+   "oob" (XEP-0066 url or null), "file" (XEP-0447: name, media_type, size,
+   width, height, thumbnail (its uri), sources; or null),
    "replace"?,"receipt_request","markable","delay","thread"?}
       only for messages with a <body/> (slixmpp's "message"), and not for
       the group chat / bookmark stanzas below, which have their own events,
@@ -236,7 +238,7 @@ Events (besides the above):
 
 Group chat events:
   {"event":"groupchat","room","nick","id","origin_id","stanza_id","occupant_id",
-   "body","delay","replace","retract","moderated","codes"}
+   "body","delay","replace","retract","moderated","codes","oob","file"}
       every type=groupchat message except a subject change (so also
       body-less ones: chat states, moderation announcements, status codes).
       nick is null for messages from the room itself; stanza_id is the one
@@ -346,6 +348,11 @@ DIRECT_INVITE_NS = "jabber:x:conference"
 RETRACT_NS = "urn:xmpp:message-retract:1"
 RETRACT_V0_NS = "urn:xmpp:message-retract:0"
 FASTEN_NS = "urn:xmpp:fasten:0"
+OOB_NS = "jabber:x:oob"
+SFS_NS = "urn:xmpp:sfs:0"
+FILE_NS = "urn:xmpp:file:metadata:0"
+THUMBS_NS = "urn:xmpp:thumbs:1"
+URL_DATA_NS = "http://jabber.org/protocol/url-data"
 MODERATE_NS = "urn:xmpp:message-moderate:1"
 MODERATE_V0_NS = "urn:xmpp:message-moderate:0"
 FALLBACK_NS = "urn:xmpp:fallback:0"
@@ -467,6 +474,34 @@ def moderation(xml: ET.Element) -> Json | None:
             "reason": child_text(tombstone, MODERATE_V0_NS, "reason"),
         }
     return None
+
+
+def shared_file(xml: ET.Element) -> Json | None:
+    """XEP-0447 file sharing with XEP-0446 metadata, as Dino reads it."""
+    sfs = xml.find(f"{{{SFS_NS}}}file-sharing")
+    if sfs is None:
+        return None
+    meta = sfs.find(f"{{{FILE_NS}}}file")
+    thumb = meta.find(f"{{{THUMBS_NS}}}thumbnail") if meta is not None else None
+    sources = sfs.find(f"{{{SFS_NS}}}sources")
+
+    def number(name: str) -> int | None:
+        text = child_text(meta, FILE_NS, name)
+        return int(text) if text is not None else None
+
+    return {
+        "name": child_text(meta, FILE_NS, "name"),
+        "media_type": child_text(meta, FILE_NS, "media-type"),
+        "size": number("size"),
+        "width": number("width"),
+        "height": number("height"),
+        "thumbnail": attr(thumb, "uri"),
+        "sources": [
+            u.get("target")
+            for u in (sources if sources is not None else [])
+            if u.tag == f"{{{URL_DATA_NS}}}url-data"
+        ],
+    }
 
 
 def bookmark(room: str | None, conference: ET.Element | None) -> Json:
@@ -703,6 +738,8 @@ class Peer(slixmpp.ClientXMPP):
                 is not None,
                 "delay": msg.xml.find(f"{{{DELAY_NS}}}delay") is not None,
                 "thread": text_or_none(msg["thread"]),
+                "oob": child_text(msg.xml.find(f"{{{OOB_NS}}}x"), OOB_NS, "url"),
+                "file": shared_file(msg.xml),
             },
         )
 
@@ -888,6 +925,8 @@ class Peer(slixmpp.ClientXMPP):
             retract=retraction_target(xml),
             moderated=moderation(xml),
             codes=status_codes(xml.find(qname(MUC_USER_NS, "x"))),
+            oob=child_text(xml.find(qname(OOB_NS, "x")), OOB_NS, "url"),
+            file=shared_file(xml),
         )
 
     def on_muc_presence(self, pres: Presence, x: ET.Element) -> None:

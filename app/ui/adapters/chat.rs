@@ -29,7 +29,7 @@ pub struct Chat {
     /// The conversation the view shows (account, peer): set as soon as it is opened, before
     /// its timeline has loaded, so what the user types goes where they look.
     open: Option<(String, String)>,
-    rows: Rc<MessageRows>,
+    pub(super) rows: Rc<MessageRows>,
     /// We told the peer we are composing.
     composing: bool,
     paused_timer: Option<slint::Timer>,
@@ -38,6 +38,8 @@ pub struct Chat {
     /// This session's notices per conversation (account, peer), shown again when the
     /// conversation is reopened.
     notices: HashMap<(String, String), Vec<LocalNotice>>,
+    /// Pictures and progress of file messages.
+    pub files: super::files::Files,
 }
 
 /// Notices kept per conversation (the newest).
@@ -206,6 +208,14 @@ impl Chat {
     pub fn close(&mut self) {
         self.open = None;
     }
+
+    /// The open conversation's encryption ("OMEMO"), if it is on.
+    pub fn encryption_name(&self) -> Option<String> {
+        match self.lock {
+            Lock::On(e) => Some(encryption::encryption_name(e).to_owned()),
+            _ => None,
+        }
+    }
 }
 
 fn is_current(ui: &Ui, account: &str, peer: &str) -> bool {
@@ -345,7 +355,13 @@ fn show(ui: &Rc<Ui>, w: &AppWindow, mut t: Timeline, scroll_to: Option<usize>) {
         t.add_notice(n);
     }
     let g = w.global::<ChatAdapter>();
-    let rows: Vec<MessageItem> = t.rows().into_iter().map(item).collect();
+    let rows: Vec<MessageItem> = {
+        let st = ui.state.borrow();
+        t.rows()
+            .into_iter()
+            .map(|r| item(r, &st.chat.files, &t.account))
+            .collect()
+    };
     g.set_has_older(t.has_older);
     g.set_at_live_end(t.at_live_end);
     g.set_loading(false);
@@ -356,6 +372,7 @@ fn show(ui: &Rc<Ui>, w: &AppWindow, mut t: Timeline, scroll_to: Option<usize>) {
         st.chat.rows.clone()
     };
     rows_model.reset(rows);
+    super::files::want_thumbnails(ui);
     match scroll_to {
         Some(row) => {
             g.set_scroll_to_row(i32::try_from(row).unwrap_or(0));
@@ -427,7 +444,22 @@ fn refresh_header_for(ui: &Rc<Ui>, w: &AppWindow, account: &str, peer: &str) {
     super::avatars::want(ui, vec![(account.to_owned(), peer.to_owned())]);
 }
 
-fn item(r: MessageRow) -> MessageItem {
+fn item(r: MessageRow, files: &super::files::Files, account: &str) -> MessageItem {
+    let mut item = plain_item(r);
+    files.decorate(account, &mut item);
+    item
+}
+
+fn plain_item(r: MessageRow) -> MessageItem {
+    let file = r.file.clone().unwrap_or_else(|| timeline::FileRow {
+        name: String::new(),
+        size: String::new(),
+        image: false,
+        local: false,
+        uploading: false,
+        error: String::new(),
+        aspect: 0.0,
+    });
     let body = slint::StyledText::from_markdown(&r.markdown)
         .unwrap_or_else(|_| slint::StyledText::from_plain_text(&r.text));
     MessageItem {
@@ -462,6 +494,16 @@ fn item(r: MessageRow) -> MessageItem {
         undecryptable: s(&r.undecryptable),
         trust_warning: s(&r.trust_warning),
         warning: r.warning,
+        file: r.file.is_some(),
+        file_name: s(&file.name),
+        file_size: s(&file.size),
+        file_image: file.image,
+        file_local: file.local,
+        file_uploading: file.uploading,
+        file_progress: -1.0,
+        file_error: s(&file.error),
+        file_aspect: file.aspect,
+        thumbnail: Default::default(),
     }
 }
 
@@ -470,32 +512,36 @@ fn apply(ui: &Rc<Ui>, changes: Vec<Change>) {
     if changes.is_empty() {
         return;
     }
-    let st = ui.state.borrow();
-    let (Some(t), rows) = (st.timeline.as_ref(), &st.chat.rows) else {
-        return;
-    };
-    for ch in changes {
-        match ch {
-            Change::Reset => rows.reset(t.rows().into_iter().map(item).collect()),
-            Change::Prepended(n) => {
-                rows.prepend((0..n).filter_map(|i| t.row(i)).map(item).collect());
-            }
-            Change::Appended(n) => {
-                let start = t.len().saturating_sub(n);
-                rows.append(
-                    (start..t.len())
-                        .filter_map(|i| t.row(i))
-                        .map(item)
-                        .collect(),
-                );
-            }
-            Change::Updated(i) => {
-                if let Some(r) = t.row(i) {
-                    rows.set(i, item(r));
+    {
+        let st = ui.state.borrow();
+        let (Some(t), rows) = (st.timeline.as_ref(), &st.chat.rows) else {
+            return;
+        };
+        let item = |r| item(r, &st.chat.files, &t.account);
+        for ch in changes {
+            match ch {
+                Change::Reset => rows.reset(t.rows().into_iter().map(item).collect()),
+                Change::Prepended(n) => {
+                    rows.prepend((0..n).filter_map(|i| t.row(i)).map(item).collect());
+                }
+                Change::Appended(n) => {
+                    let start = t.len().saturating_sub(n);
+                    rows.append(
+                        (start..t.len())
+                            .filter_map(|i| t.row(i))
+                            .map(item)
+                            .collect(),
+                    );
+                }
+                Change::Updated(i) => {
+                    if let Some(r) = t.row(i) {
+                        rows.set(i, item(r));
+                    }
                 }
             }
         }
     }
+    super::files::want_thumbnails(ui);
 }
 
 #[derive(Clone, Copy)]
@@ -612,6 +658,9 @@ pub(super) fn on_message(
 }
 
 pub(super) fn on_update(ui: &Rc<Ui>, _w: &AppWindow, account: &str, message: MessageRecord) {
+    if message.attachment.is_some() {
+        super::files::on_update(ui, account, &message);
+    }
     let changes = {
         let mut st = ui.state.borrow_mut();
         match st.timeline.as_mut() {
@@ -701,28 +750,40 @@ fn send(ui: &Rc<Ui>, w: &AppWindow, text: String) {
                 }
             }
         },
-        move |ui, w, r| {
-            let here = is_current(ui, &sent_account, &sent_peer);
-            let g = w.global::<ChatAdapter>();
-            match r {
-                Ok(_) if here => g.set_send_error(Default::default()),
-                Ok(_) => {}
-                // Nothing was stored: give the text back so nothing the user typed is lost,
-                // and say why in the chat (an encrypted chat never falls back to plaintext).
-                Err(e) if here => {
-                    if g.get_draft().is_empty() {
-                        g.set_draft(s(&draft));
-                    }
-                    g.set_send_error(s(encryption::send_error(&e)));
+        move |ui, w, r| match r {
+            Ok(_) => {
+                if is_current(ui, &sent_account, &sent_peer) {
+                    w.global::<ChatAdapter>().set_send_error(Default::default());
                 }
-                Err(e) => toast(
-                    ui,
-                    w,
-                    format!("Not sent to {sent_peer}: {}", rooms::explain(&e)),
-                ),
+            }
+            Err(e) => {
+                // Nothing was stored: give the text back so nothing the user typed is
+                // lost.
+                let g = w.global::<ChatAdapter>();
+                if is_current(ui, &sent_account, &sent_peer) && g.get_draft().is_empty() {
+                    g.set_draft(s(&draft));
+                }
+                show_send_error(ui, w, &sent_account, &sent_peer, &e);
             }
         },
     );
+}
+
+/// Why something was not sent: in the chat when it is open (an encrypted chat never falls
+/// back to plaintext), else as a toast.
+pub(super) fn show_send_error(
+    ui: &Rc<Ui>,
+    w: &AppWindow,
+    account: &str,
+    peer: &str,
+    e: &starling_core::Error,
+) {
+    if is_current(ui, account, peer) {
+        w.global::<ChatAdapter>()
+            .set_send_error(s(encryption::send_error(e)));
+    } else {
+        toast(ui, w, format!("Not sent to {peer}: {}", rooms::explain(e)));
+    }
 }
 
 /// Reads the conversation's encryption (the core's sticky choice) into the lock.

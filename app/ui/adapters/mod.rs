@@ -7,6 +7,7 @@ mod chat;
 mod contacts;
 mod conversations;
 mod feed;
+pub mod files;
 mod join;
 mod keys;
 mod profile;
@@ -119,6 +120,7 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     shell::install(ui, w);
     conversations::install(ui, w);
     chat::install(ui, w);
+    files::install(ui, w);
     keys::install(ui, w);
     room::install(ui, w);
     join::install(ui, w);
@@ -455,15 +457,26 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
         } => keys::on_smp_result(ui, &account, &peer, verified),
         Event::UploadProgress {
             account,
-            name,
+            message,
             sent,
             total,
-        } => tracing::debug!(account, name, sent, total, "upload progress"),
+            ..
+        } => {
+            if let Some(id) = message {
+                files::on_progress(ui, w, &account, id, sent, Some(total));
+            }
+        }
         Event::DownloadProgress {
             account,
-            name,
+            message,
             received,
-        } => tracing::debug!(account, name, received, "download progress"),
+            total,
+            ..
+        } => {
+            if let Some(id) = message {
+                files::on_progress(ui, w, &account, id, received, total);
+            }
+        }
     }
 }
 

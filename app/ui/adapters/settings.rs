@@ -57,6 +57,16 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
         };
         save_prefs(&u, prefs);
     });
+    let u = ui.clone();
+    g.on_auto_download_chosen(move |choice| {
+        let prefs = {
+            let mut st = u.state.borrow_mut();
+            st.prefs.auto_download = choice;
+            st.prefs.clone()
+        };
+        u.client.set_auto_download(prefs.auto_download_limit());
+        save_prefs(&u, prefs);
+    });
     let weak = w.as_weak();
     g.on_add_account(move || {
         if let Some(w) = weak.upgrade() {
@@ -194,6 +204,8 @@ pub(crate) fn load_accounts(ui: &Rc<Ui>, startup: bool) {
                 let g = w.global::<SettingsAdapter>();
                 g.set_notifications(prefs.notifications);
                 g.set_theme(prefs.theme);
+                g.set_auto_download(prefs.auto_download);
+                ui.client.set_auto_download(prefs.auto_download_limit());
                 super::shell::apply_theme(w, prefs.theme);
             }
             if none {
@@ -466,43 +478,17 @@ fn preview(ui: &Rc<Ui>) {
     );
 }
 
-/// Asks the desktop's file chooser for a picture (zenity, else kdialog).
+/// Asks the desktop's file chooser for a picture.
 fn choose_picture(ui: &Rc<Ui>) {
-    let title = "Choose your picture";
     background(
         ui,
-        async move {
-            let zenity = tokio::process::Command::new("zenity")
-                .args(["--file-selection", "--title", title])
-                .args([
-                    "--file-filter",
-                    "Images | *.png *.jpg *.jpeg *.webp *.PNG *.JPG *.JPEG *.WEBP",
-                ])
-                .kill_on_drop(true)
-                .output()
-                .await;
-            let out = match zenity {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let start = home().unwrap_or_else(|| PathBuf::from("."));
-                    tokio::process::Command::new("kdialog")
-                        .arg("--title")
-                        .arg(title)
-                        .arg("--getopenfilename")
-                        .arg(start)
-                        .arg("image/png image/jpeg image/webp")
-                        .kill_on_drop(true)
-                        .output()
-                        .await
-                }
-                other => other,
-            };
-            out.map(|o| {
-                o.status
-                    .success()
-                    .then(|| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                    .filter(|p| !p.is_empty())
-            })
-        },
+        super::files::choose_file(
+            "Choose your picture",
+            Some((
+                "Images | *.png *.jpg *.jpeg *.webp *.PNG *.JPG *.JPEG *.WEBP",
+                "image/png image/jpeg image/webp",
+            )),
+        ),
         |ui, w, r| {
             let g = w.global::<SettingsAdapter>();
             match r {

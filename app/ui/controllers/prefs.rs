@@ -13,6 +13,8 @@ pub type ThemeChoice = i32;
 pub struct Prefs {
     pub notifications: bool,
     pub theme: ThemeChoice,
+    /// Pictures from contacts fetched as they arrive: [`AUTO_DOWNLOAD_CHOICES`] index.
+    pub auto_download: i32,
 }
 
 impl Default for Prefs {
@@ -20,7 +22,22 @@ impl Default for Prefs {
         Prefs {
             notifications: true,
             theme: 0,
+            auto_download: 2,
         }
+    }
+}
+
+/// The auto-download choices in Settings, in bytes (0: never).
+pub const AUTO_DOWNLOAD_CHOICES: [u64; 4] = [0, 1_000_000, 5 * 1024 * 1024, 20_000_000];
+
+impl Prefs {
+    /// The auto-download limit in bytes.
+    pub fn auto_download_limit(&self) -> u64 {
+        usize::try_from(self.auto_download)
+            .ok()
+            .and_then(|i| AUTO_DOWNLOAD_CHOICES.get(i))
+            .copied()
+            .unwrap_or(starling_core::DEFAULT_AUTO_DOWNLOAD)
     }
 }
 
@@ -89,7 +106,13 @@ mod tests {
         let p = Prefs {
             notifications: false,
             theme: 2,
+            auto_download: 0,
         };
+        assert_eq!(p.auto_download_limit(), 0);
+        assert_eq!(
+            Prefs::default().auto_download_limit(),
+            starling_core::DEFAULT_AUTO_DOWNLOAD
+        );
         p.save(dir.path())?;
         assert_eq!(Prefs::load(dir.path()), p);
         std::fs::write(path(dir.path()), b"{not json")?;

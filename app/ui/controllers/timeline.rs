@@ -78,6 +78,44 @@ pub struct MessageRow {
     pub trust_warning: String,
     /// A warning rather than information (an encryption notice, an undecryptable message).
     pub warning: bool,
+    /// The file it shares.
+    pub file: Option<FileRow>,
+}
+
+/// A shared file as its bubble shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRow {
+    pub name: String,
+    /// "1.4 MB" ("" when not announced).
+    pub size: String,
+    /// A picture (shown inline).
+    pub image: bool,
+    /// On this machine (fetched, or the one we sent): it can be opened and saved.
+    pub local: bool,
+    /// Ours, still being uploaded.
+    pub uploading: bool,
+    /// Why fetching it failed ("" otherwise).
+    pub error: String,
+    /// Width / height as announced (0 when unknown), to give the picture its shape early.
+    pub aspect: f32,
+}
+
+impl FileRow {
+    fn of(m: &MessageRecord) -> Option<FileRow> {
+        let a = m.attachment.as_ref().filter(|_| !m.retracted)?;
+        Some(FileRow {
+            name: a.name.clone(),
+            size: a.size.map(starling_core::human_size).unwrap_or_default(),
+            image: a.is_image(),
+            local: a.local_path.is_some(),
+            uploading: a.url.is_empty() && m.state == MessageState::Pending,
+            error: a.error.clone().unwrap_or_default(),
+            aspect: match (a.width, a.height) {
+                (Some(w), Some(h)) if w > 0 && h > 0 => w as f32 / h as f32,
+                _ => 0.0,
+            },
+        })
+    }
 }
 
 /// A notice of this session in a conversation (not stored).
@@ -195,6 +233,20 @@ impl Timeline {
         self.messages.is_empty()
     }
 
+    /// The loaded messages that share a file.
+    pub fn file_message_ids(&self) -> Vec<i64> {
+        self.messages
+            .iter()
+            .filter(|m| m.attachment.is_some() && !m.retracted)
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// A loaded message.
+    pub fn message(&self, id: i64) -> Option<&MessageRecord> {
+        self.messages.iter().find(|m| m.id == id)
+    }
+
     /// Row index of a message.
     pub fn index_of(&self, id: i64) -> Option<usize> {
         self.messages.iter().position(|m| m.id == id)
@@ -250,6 +302,7 @@ impl Timeline {
             encryption: None,
             undecryptable: None,
             trust_warning: None,
+            attachment: None,
         };
         // After everything at the same time: it follows what it is about.
         let at = self.messages.partition_point(|m| m.timestamp <= ts);
@@ -452,6 +505,7 @@ impl Timeline {
                 .as_deref()
                 .map(encryption::trust_warning_text)
                 .unwrap_or_default(),
+            file: FileRow::of(m),
         })
     }
 
@@ -518,6 +572,7 @@ mod tests {
             mention: false,
             retracted: false,
             retracted_by: None,
+            attachment: None,
         }
     }
 

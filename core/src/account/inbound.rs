@@ -18,7 +18,7 @@ use super::{Actor, fail_pending};
 use crate::api::{Error, Event};
 use crate::proto::inbound::{self, Context, Inbound};
 use crate::services::{chat, mam, omemo, roster};
-use crate::store::{IncomingMessage, Ingest, MessageKind};
+use crate::store::{Encryption, IncomingMessage, Ingest, MessageKind};
 
 impl Actor {
     pub(super) async fn on_stanza(&mut self, stanza: Stanza) {
@@ -212,6 +212,19 @@ impl Actor {
                     }
                 }
             }
+            // A shared file: announced beside a plaintext link, or an aesgcm:// link that
+            // came out of an encrypted message.
+            let shared = match (chat.shared.take(), &encryption, &undecryptable) {
+                (Some(s), None, _) => Some(s),
+                (_, Some(Encryption::Omemo | Encryption::Omemo2), None) => {
+                    crate::proto::upload::shared_file(&chat.body, &[])
+                }
+                _ => None,
+            };
+            let (attachment, preview) = match shared {
+                Some(s) => (Some(attachment_of(&s)), s.meta.thumbnail),
+                None => (None, None),
+            };
             let groupchat = kind == MessageKind::GroupChat;
             let mention = groupchat
                 && !chat.outgoing
@@ -236,6 +249,8 @@ impl Actor {
                 occupant_id: chat.occupant_id,
                 mention,
                 tombstone: chat.tombstone,
+                attachment,
+                preview,
             };
             if let Some(owner) = archive.as_ref().filter(|o| **o != self.own) {
                 // A room's archive page: stored when its <fin/> arrives.
@@ -831,6 +846,19 @@ fn error_iq(to: Jid, id: String, condition: DefinedCondition) -> Iq {
         _ => ErrorType::Cancel,
     };
     Iq::from_error(id, StanzaError::new(kind, condition, "en", "")).with_to(to)
+}
+
+/// What a shared file is stored as.
+fn attachment_of(s: &crate::proto::upload::SharedFile) -> crate::store::Attachment {
+    crate::store::Attachment {
+        url: s.url.clone(),
+        name: s.name(),
+        media_type: s.meta.media_type.clone(),
+        size: s.meta.size,
+        width: s.meta.width,
+        height: s.meta.height,
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]

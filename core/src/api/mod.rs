@@ -26,6 +26,7 @@ pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
 pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
 
+mod files;
 mod omemo;
 mod otr;
 mod profiles;
@@ -33,6 +34,7 @@ mod rooms;
 mod social;
 mod upload;
 pub use crate::store::{Audience, CircleRecord};
+pub use files::DEFAULT_AUTO_DOWNLOAD;
 pub use omemo::OmemoDeviceInfo;
 pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
@@ -307,18 +309,23 @@ pub enum Event {
         peer: String,
         question: Option<String>,
     },
-    /// An upload made progress: `sent` of `total` bytes of the file `name`.
+    /// An upload made progress: `sent` of `total` bytes of the file `name` (of the file
+    /// message `message`, when it is one).
     UploadProgress {
         account: String,
+        message: Option<i64>,
         name: String,
         sent: u64,
         total: u64,
     },
-    /// A download made progress: `received` bytes of the file `name` so far.
+    /// A download made progress: `received` bytes of the file `name` so far (`total` when
+    /// announced), for the file message `message` when it is one.
     DownloadProgress {
         account: String,
+        message: Option<i64>,
         name: String,
         received: u64,
+        total: Option<u64>,
     },
     /// An identity verification (OTR SMP) ended: `verified` if both gave the same secret
     /// (the contact's key is then marked verified).
@@ -459,6 +466,10 @@ struct Inner {
     /// File messages whose upload runs now (never two runs for one message).
     /// With each one's cancel flag.
     uploads_running: std::sync::Mutex<HashMap<i64, Arc<std::sync::atomic::AtomicBool>>>,
+    /// Shared files being fetched now (message ids: never two fetches of one file).
+    fetches_running: std::sync::Mutex<std::collections::HashSet<i64>>,
+    /// Pictures from contacts up to this many bytes are fetched as they arrive (0: none).
+    auto_download: std::sync::atomic::AtomicU64,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -542,6 +553,8 @@ impl Client {
                 otr: std::sync::Mutex::new(HashMap::new()),
                 watching_uploads: std::sync::atomic::AtomicBool::new(false),
                 uploads_running: std::sync::Mutex::new(HashMap::new()),
+                fetches_running: std::sync::Mutex::new(Default::default()),
+                auto_download: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }
@@ -671,7 +684,7 @@ impl Client {
         actors.insert(rec.jid, tx);
         self.watch_rosters();
         self.watch_omemo_repairs();
-        self.watch_uploads();
+        self.watch_files();
         Ok(())
     }
 

@@ -12,9 +12,10 @@ use xmpp_parsers::disco::{DiscoInfoQuery, DiscoInfoResult, DiscoItemsQuery, Disc
 
 use super::{Client, Error, Event, Result, parse_bare, parse_contact};
 use crate::crypto::aesgcm::{self, FileKey};
+pub use crate::proto::upload::safe_file_name;
 use crate::proto::upload::{self as xml, UploadService};
 use crate::services::upload::{self as service, Source, UploadError};
-use crate::store::{AccountRecord, MessageRecord, NewUpload, PendingUpload};
+use crate::store::{AccountRecord, MessageKind, MessageRecord, NewUpload, PendingUpload};
 
 /// The most a download may be unless the caller says otherwise (bytes).
 pub const DEFAULT_DOWNLOAD_LIMIT: u64 = 100 * 1024 * 1024;
@@ -41,6 +42,50 @@ pub struct UploadedFile {
     pub size: u64,
     pub media_type: String,
     pub encrypted: bool,
+    /// An image's size in pixels.
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// A tiny PNG of an image, to send along in plaintext messages.
+    #[serde(skip)]
+    pub preview: Option<Vec<u8>>,
+}
+
+impl UploadedFile {
+    /// The file as a post's attachment (an Atom `<link rel='enclosure'/>`).
+    pub fn enclosure(&self) -> crate::proto::microblog::Enclosure {
+        crate::proto::microblog::Enclosure {
+            href: self.url.clone(),
+            media_type: Some(self.media_type.clone()),
+            length: Some(self.size),
+            title: Some(self.name.clone()),
+        }
+    }
+
+    /// What the file's message announces and stores about it.
+    fn attachment(&self, local: &Path) -> crate::store::Attachment {
+        crate::store::Attachment {
+            url: self.url.clone(),
+            name: self.name.clone(),
+            media_type: Some(self.media_type.clone()),
+            size: Some(self.size),
+            width: self.width,
+            height: self.height,
+            has_preview: self.preview.is_some(),
+            local_path: Some(local.to_string_lossy().into_owned()),
+            error: None,
+        }
+    }
+
+    fn meta(&self) -> xml::FileMeta {
+        xml::FileMeta {
+            name: Some(self.name.clone()),
+            media_type: Some(self.media_type.clone()),
+            size: Some(self.size),
+            width: self.width,
+            height: self.height,
+            thumbnail: self.preview.clone(),
+        }
+    }
 }
 
 impl Client {
@@ -98,7 +143,7 @@ impl Client {
     ) -> Result<UploadedFile> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let service = self.upload_service(&acc.jid).await?;
-        self.upload_with(&acc, &service, path, encrypt, &Arc::default())
+        self.upload_with(&acc, &service, path, encrypt, None, &Arc::default())
             .await
     }
 
@@ -108,6 +153,7 @@ impl Client {
         service: &UploadService,
         path: &Path,
         encrypt: bool,
+        message: Option<i64>,
         cancel: &Arc<AtomicBool>,
     ) -> Result<UploadedFile> {
         let size = check_size(service, path, encrypt).await?;
@@ -116,7 +162,7 @@ impl Client {
         let media_type = sniff(&head, &name);
         // Images go without their metadata (the camera's location above all), turned the
         // way their EXIF said; other files as they are.
-        let mut prepared = None;
+        let mut image = None;
         if matches!(
             media_type.as_str(),
             "image/jpeg" | "image/png" | "image/webp"
@@ -124,15 +170,19 @@ impl Client {
             let bytes = tokio::fs::read(path)
                 .await
                 .map_err(|e| read_error(path, e))?;
-            let p = tokio::task::spawn_blocking(move || crate::services::media::prepare(&bytes))
+            image = tokio::task::spawn_blocking(move || crate::services::media::prepare(&bytes))
                 .await
                 .ok()
                 .flatten();
-            if let Some(p) = p.filter(|p| p.stripped) {
-                tracing::debug!(file = %name, "image metadata removed before upload");
-                prepared = Some(p.bytes);
-            }
         }
+        let (width, height, preview) = match &image {
+            Some(p) => (Some(p.width), Some(p.height), p.preview.clone()),
+            None => (None, None, None),
+        };
+        let prepared = image.filter(|p| p.stripped).map(|p| {
+            tracing::debug!(file = %name, "image metadata removed before upload");
+            p.bytes
+        });
         let size = prepared.as_ref().map_or(size, |b| b.len() as u64);
         let stored_size = check_limit(service, &name, size, encrypt)?;
         // An encrypted file goes up under a random name (the name is in the encrypted
@@ -162,7 +212,7 @@ impl Client {
             .ok_or_else(|| Error::Upload("the upload service sent an empty answer".into()))?;
         let slot = xml::parse_slot(&slot_el).map_err(|e| Error::Upload(e.to_string()))?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        let progress = self.upload_progress(acc, &name, stored_size, cancel.clone());
+        let progress = self.upload_progress(acc, (message, &name), stored_size, cancel.clone());
         let key = encrypt.then(FileKey::generate);
         let source = match (&key, prepared) {
             (Some(key), Some(bytes)) => Source::Bytes(Arc::new(key.encrypt(&bytes))),
@@ -180,6 +230,9 @@ impl Client {
             size,
             media_type,
             encrypted: key.is_some(),
+            width,
+            height,
+            preview,
         })
     }
 
@@ -209,7 +262,7 @@ impl Client {
     fn upload_progress(
         &self,
         acc: &AccountRecord,
-        name: &str,
+        (message, name): (Option<i64>, &str),
         total: u64,
         cancel: Arc<AtomicBool>,
     ) -> service::Progress {
@@ -223,6 +276,7 @@ impl Client {
                 reported.store(sent, Ordering::Relaxed);
                 client.emit(Event::UploadProgress {
                     account: account.clone(),
+                    message,
                     name: name.clone(),
                     sent,
                     total,
@@ -258,20 +312,73 @@ impl Client {
             }
             _ => false,
         };
+        let sender = format!("{}/{}", acc.jid, acc.resource);
+        self.queue_file(&acc, (&peer, MessageKind::Chat), &sender, encrypt, path)
+            .await
+    }
+
+    /// Sends a file to a room we are in, like [`Client::send_file`]. Encrypted rooms are
+    /// refused (their files would have to be encrypted for every member: not done yet).
+    pub async fn send_room_file(
+        &self,
+        account: &str,
+        room: &str,
+        path: &Path,
+    ) -> Result<MessageRecord> {
+        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let room = super::rooms::parse_room(room)?;
+        let r = self
+            .inner
+            .store
+            .room(acc.id, room.as_str())?
+            .ok_or_else(|| Error::NotInRoom(room.to_string()))?;
+        if self
+            .inner
+            .store
+            .conversation_encryption(acc.id, room.as_str())?
+            .is_some()
+        {
+            return Err(Error::NotEncryptable {
+                jid: room.to_string(),
+                reason: "files cannot be shared in an encrypted room yet; share it in an \
+                         encrypted chat with each member instead"
+                    .into(),
+            });
+        }
+        let sender = format!("{room}/{}", r.nick);
+        self.queue_file(&acc, (&room, MessageKind::GroupChat), &sender, false, path)
+            .await
+    }
+
+    /// Stores the pending file message and its upload, then uploads and sends.
+    async fn queue_file(
+        &self,
+        acc: &AccountRecord,
+        (peer, kind): (&jid::BareJid, MessageKind),
+        sender: &str,
+        encrypt: bool,
+        path: &Path,
+    ) -> Result<MessageRecord> {
         let service = self.upload_service(&acc.jid).await?;
-        check_size(&service, path, encrypt).await?;
+        let size = check_size(&service, path, encrypt).await?;
+        let head = read_head(path).await.map_err(|e| read_error(path, e))?;
         // Absolute: a restart may run from another directory.
         let path = std::path::absolute(path).map_err(|e| read_error(path, e))?;
+        let name = display_name(&path);
+        let media_type = sniff(&head, &name);
         let id = crate::proto::new_id();
         let rec = self.inner.store.queue_upload(
             acc.id,
             &NewUpload {
                 peer: peer.as_str(),
-                sender: &format!("{}/{}", acc.jid, acc.resource),
+                sender,
                 id: &id,
-                name: &display_name(&path),
+                name: &name,
                 path: &path.to_string_lossy(),
                 encrypt,
+                kind,
+                media_type: Some(&media_type),
+                size,
             },
         )?;
         self.emit(Event::Message {
@@ -285,8 +392,9 @@ impl Client {
             stanza_id: id,
             path: path.to_string_lossy().into_owned(),
             encrypt,
+            kind,
         };
-        self.finish_upload(&acc, Some(service), pending).await
+        self.finish_upload(acc, Some(service), pending).await
     }
 
     /// Uploads the file of a pending file message and queues the message with its link, or
@@ -311,29 +419,44 @@ impl Client {
                     &service,
                     Path::new(&up.path),
                     up.encrypt,
+                    Some(up.message_id),
                     &running.cancel,
                 )
                 .await?;
-            let peer = parse_contact(&up.peer)?;
+            let peer = parse_bare(&up.peer)?;
             let (stanza, encryption) = if up.encrypt {
                 let (s, e) = self
                     .encrypted_stanza(acc, &peer, &up.stanza_id, &file.url)
                     .await?;
                 (s, Some(e))
             } else {
-                let s = crate::services::chat::file_message_stanza(&peer, &up.stanza_id, &file.url);
+                let s = crate::services::chat::file_message_stanza(
+                    &peer,
+                    up.kind == MessageKind::GroupChat,
+                    &up.stanza_id,
+                    &file.url,
+                    Some(&file.meta()),
+                );
                 (s, None)
             };
-            Ok::<_, Error>((file.url, stanza, encryption))
+            Ok::<_, Error>((file, stanza, encryption))
         }
         .await;
         let cancelled = running.cancel.load(Ordering::Relaxed);
         drop(running);
         let updated = match sent {
-            Ok((url, stanza, encryption)) => {
-                self.inner
-                    .store
-                    .upload_done(up.message_id, &url, encryption, &stanza)?
+            Ok((file, stanza, encryption)) => {
+                // What travels encrypted keeps its preview to itself (it is not sent).
+                let preview = file.preview.as_deref().filter(|_| encryption.is_none());
+                let mut stored = file.attachment(Path::new(&up.path));
+                stored.has_preview = preview.is_some();
+                self.inner.store.upload_done(
+                    up.message_id,
+                    &stored,
+                    preview,
+                    encryption,
+                    &stanza,
+                )?
             }
             Err(Error::NotConnected(a)) => return Err(Error::NotConnected(a)),
             Err(e) => {
@@ -360,33 +483,7 @@ impl Client {
         Ok(rec)
     }
 
-    /// Starts again the uploads a restart (or a lost connection) interrupted, once the
-    /// account is online ([`Event::Connection`]).
-    pub(super) fn watch_uploads(&self) {
-        use std::sync::atomic::Ordering;
-        if self.inner.watching_uploads.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let mut rx = self.events();
-        let inner = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                let account = match rx.recv().await {
-                    Ok(Event::Connection {
-                        account,
-                        state: super::ConnectionState::Online { .. },
-                    }) => account,
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                };
-                let Some(inner) = inner.upgrade() else { return };
-                let client = Client { inner };
-                tokio::spawn(async move { client.resume_uploads(&account).await });
-            }
-        });
-    }
-
-    async fn resume_uploads(&self, account: &str) {
+    pub(super) async fn resume_uploads(&self, account: &str) {
         let Ok(acc) = self.inner.store.account(account) else {
             return;
         };
@@ -457,14 +554,37 @@ impl Client {
         limit: u64,
     ) -> Result<std::path::PathBuf> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let target = Target {
+            dir,
+            name: safe_file_name(url),
+            message: None,
+            total: None,
+        };
+        self.download_file(&acc, url, target, limit).await
+    }
+
+    /// Downloads `url` into `target`'s folder (see [`Client::download_to`]).
+    pub(super) async fn download_file(
+        &self,
+        acc: &AccountRecord,
+        url: &str,
+        target: Target<'_>,
+        limit: u64,
+    ) -> Result<std::path::PathBuf> {
+        let Target {
+            dir,
+            name,
+            message,
+            total,
+        } = target;
+        let name = xml::safe_name(&name);
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        let (https, key) = if is_aesgcm(url) {
+        let (https, key) = if xml::is_aesgcm(url) {
             let (https, key) = aesgcm::parse_link(url)?;
             (https, Some(key))
         } else {
             (url.to_owned(), None)
         };
-        let name = safe_file_name(url);
         let part = dir.join(format!(".{}.part", crate::proto::new_id()));
         let save_error =
             |e: std::io::Error| Error::Upload(format!("cannot save into {}: {e}", dir.display()));
@@ -474,8 +594,10 @@ impl Client {
             Arc::new(move |received| {
                 client.emit(Event::DownloadProgress {
                     account: account.clone(),
+                    message,
                     name: name.clone(),
                     received,
+                    total,
                 });
                 true
             }) as service::Progress
@@ -525,13 +647,23 @@ impl Client {
     pub async fn download(&self, account: &str, url: &str, limit: u64) -> Result<Vec<u8>> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let http = service::client(acc.ca_file.as_deref().map(Path::new))?;
-        if is_aesgcm(url) {
+        if xml::is_aesgcm(url) {
             let (https, key) = aesgcm::parse_link(url)?;
             let sealed = service::download(&http, &https, limit + aesgcm::TAG_LEN as u64).await?;
             return Ok(key.decrypt(&sealed)?);
         }
         Ok(service::download(&http, url, limit).await?)
     }
+}
+
+/// Where a download goes: a folder, the name it wants there (made safe; " (1)" and so on
+/// when taken), and the file message it is for.
+pub(super) struct Target<'a> {
+    pub dir: &'a Path,
+    pub name: String,
+    pub message: Option<i64>,
+    /// The size announced, for progress.
+    pub total: Option<u64>,
 }
 
 /// Marks a message's upload as running for as long as it lives, with its cancel flag.
@@ -611,13 +743,6 @@ fn check_limit(service: &UploadService, name: &str, size: u64, encrypt: bool) ->
     Ok(stored)
 }
 
-fn is_aesgcm(url: &str) -> bool {
-    url.len() > 9
-        && url
-            .get(..9)
-            .is_some_and(|s| s.eq_ignore_ascii_case("aesgcm://"))
-}
-
 fn domain_jid(s: &str) -> Result<Jid> {
     Jid::new(s).map_err(|_| Error::InvalidJid(s.to_owned()))
 }
@@ -628,30 +753,6 @@ fn display_name(path: &Path) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "file".into())
-}
-
-/// A file name to save a download under, from its link: the last path segment, decoded,
-/// with anything that could escape the download folder or hide the file removed (path
-/// separators, `..`, leading dots, control characters), at most 120 characters.
-pub fn safe_file_name(url: &str) -> String {
-    let path = url.split(['#', '?']).next().unwrap_or_default();
-    let last = path.rsplit('/').next().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(last).decode_utf8_lossy();
-    let cleaned: String = decoded
-        .chars()
-        .map(|c| match c {
-            '/' | '\\' | ':' | '\0' => '_',
-            c if c.is_control() => '_',
-            c => c,
-        })
-        .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    let name: String = trimmed.chars().take(120).collect();
-    if name.is_empty() || name.chars().all(|c| c == '.' || c == '_') {
-        "download".into()
-    } else {
-        name
-    }
 }
 
 /// The first bytes of a file, for sniffing its type.

@@ -65,6 +65,9 @@ pub struct ChatMessage {
     /// An OMEMO `<encrypted>` element (either namespace): the body is in there, and the
     /// stanza's own body is only the fallback text for clients without OMEMO.
     pub encrypted: Option<Element>,
+    /// The file it shares (a plaintext file message; an encrypted one is known only once
+    /// decrypted).
+    pub shared: Option<super::upload::SharedFile>,
 }
 
 /// A retraction (XEP-0424) by an author, or a moderator's removal announced by the room.
@@ -386,6 +389,12 @@ fn extract_groupchat(
         id: msg.id.as_ref().map(|i| i.0.clone()),
         origin_id,
         archive_id,
+        shared: match &encrypted {
+            None => body
+                .as_deref()
+                .and_then(|b| super::upload::shared_file(b, &msg.payloads)),
+            Some(_) => None,
+        },
         body: body.unwrap_or_default(),
         stamp,
         replace,
@@ -546,6 +555,10 @@ fn extract(
             out.receipt_request = id.clone();
         }
         out.chat = Some(ChatMessage {
+            shared: match &encrypted {
+                None => super::upload::shared_file(&body, &msg.payloads),
+                Some(_) => None,
+            },
             peer,
             kind,
             outgoing,

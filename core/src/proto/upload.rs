@@ -2,7 +2,10 @@
 //! and its size limit, asking for a slot, and reading the slot the server gives — strictly:
 //! the PUT and GET URLs must be https, and only the headers the XEP allows are kept (a server
 //! must not make the client send anything else). Also XEP-0066 Out-of-Band Data, the `<x/>`
-//! that tells receivers a message body is a file link.
+//! that tells receivers a message body is a file link, and XEP-0447 Stateless File Sharing
+//! with XEP-0446 metadata (name, size, media type, dimensions, a tiny XEP-0264 thumbnail) —
+//! what Dino reads and writes; both ride beside the link in plaintext messages only (in an
+//! encrypted one they would give away what the encrypted link hides).
 
 use minidom::Element;
 use xmpp_parsers::data_forms::DataForm;
@@ -133,6 +136,219 @@ pub fn oob_url(message_payloads: &[Element]) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// XEP-0447: Stateless File Sharing.
+pub const NS_SFS: &str = "urn:xmpp:sfs:0";
+/// XEP-0446: File metadata element.
+pub const NS_FILE: &str = "urn:xmpp:file:metadata:0";
+/// XEP-0103: URL address information (an SFS source).
+pub const NS_URL_DATA: &str = "http://jabber.org/protocol/url-data";
+/// XEP-0264: Jingle Content Thumbnails (used by XEP-0446).
+pub const NS_THUMBS: &str = "urn:xmpp:thumbs:1";
+/// The largest thumbnail read from a message (decoded bytes); bigger ones are ignored.
+pub const MAX_THUMBNAIL: usize = 16 * 1024;
+
+/// What a message says about the file it shares (every part optional: senders differ).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileMeta {
+    pub name: Option<String>,
+    pub media_type: Option<String>,
+    pub size: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// A small preview image (PNG, JPEG or WebP bytes) to show until the file is fetched.
+    pub thumbnail: Option<Vec<u8>>,
+}
+
+/// A file a message shares: its link (https, or aesgcm:// with the key) and what is known
+/// about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFile {
+    pub url: String,
+    pub meta: FileMeta,
+}
+
+/// XEP-0447 `<file-sharing/>` for a file at `url` (plaintext messages only).
+pub fn file_sharing(url: &str, meta: &FileMeta) -> Element {
+    use base64::Engine as _;
+    let text = |name: &str, value: String| Element::builder(name, NS_FILE).append(value).build();
+    let mut file = Element::builder("file", NS_FILE).build();
+    if let Some(t) = &meta.media_type {
+        file.append_child(text("media-type", t.clone()));
+    }
+    if let Some(n) = &meta.name {
+        file.append_child(text("name", n.clone()));
+    }
+    if let Some(n) = meta.size {
+        file.append_child(text("size", n.to_string()));
+    }
+    if let Some(n) = meta.width {
+        file.append_child(text("width", n.to_string()));
+    }
+    if let Some(n) = meta.height {
+        file.append_child(text("height", n.to_string()));
+    }
+    if let Some(png) = meta.thumbnail.as_ref().filter(|t| t.len() <= MAX_THUMBNAIL) {
+        let uri = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        );
+        file.append_child(
+            Element::builder("thumbnail", NS_THUMBS)
+                .attr(super::n!("uri"), uri)
+                .attr(super::n!("media-type"), "image/png")
+                .build(),
+        );
+    }
+    Element::builder("file-sharing", NS_SFS)
+        .attr(super::n!("disposition"), "inline")
+        .append(file)
+        .append(
+            Element::builder("sources", NS_SFS).append(
+                Element::builder("url-data", NS_URL_DATA)
+                    .attr(super::n!("target"), url)
+                    .build(),
+            ),
+        )
+        .build()
+}
+
+/// A message's XEP-0447 `<file-sharing/>`: the metadata and its https sources.
+pub fn parse_file_sharing(payloads: &[Element]) -> Option<(FileMeta, Vec<String>)> {
+    let sfs = payloads.iter().find(|e| e.is("file-sharing", NS_SFS))?;
+    let file = sfs.get_child("file", NS_FILE)?;
+    let text = |name: &str| {
+        file.get_child(name, NS_FILE)
+            .map(|c| c.text().trim().to_owned())
+            .filter(|t| !t.is_empty() && t.len() <= 1024)
+    };
+    let number = |name: &str| text(name).and_then(|t| t.parse().ok());
+    let meta = FileMeta {
+        name: text("name"),
+        media_type: text("media-type").filter(|t| {
+            t.contains('/')
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/.+-_".contains(c))
+        }),
+        size: number("size"),
+        width: number("width").map(|n: u64| n.min(u64::from(u32::MAX)) as u32),
+        height: number("height").map(|n: u64| n.min(u64::from(u32::MAX)) as u32),
+        thumbnail: file
+            .children()
+            .filter(|c| c.is("thumbnail", NS_THUMBS))
+            .find_map(|t| data_uri(t.attr("uri")?)),
+    };
+    let sources = sfs
+        .get_child("sources", NS_SFS)
+        .map(|s| {
+            s.children()
+                .filter(|u| u.is("url-data", NS_URL_DATA))
+                .filter_map(|u| u.attr("target"))
+                .map(|t| t.trim().to_owned())
+                .filter(|t| is_https(t))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((meta, sources))
+}
+
+/// The image bytes of a small `data:image/...;base64,` URI.
+fn data_uri(uri: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let rest = uri.strip_prefix("data:image/")?;
+    let (kind, data) = rest.split_once(";base64,")?;
+    if !matches!(kind, "png" | "jpeg" | "webp") || data.len() > MAX_THUMBNAIL * 4 / 3 + 4 {
+        return None;
+    }
+    base64::engine::general_purpose::STANDARD.decode(data).ok()
+}
+
+fn is_https(url: &str) -> bool {
+    url.len() > 8
+        && url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// A file name to save a download under, from its link: the last path segment, decoded,
+/// made safe by [`safe_name`].
+pub fn safe_file_name(url: &str) -> String {
+    let path = url.split(['#', '?']).next().unwrap_or_default();
+    let last = path.rsplit('/').next().unwrap_or_default();
+    safe_name(&percent_encoding::percent_decode_str(last).decode_utf8_lossy())
+}
+
+/// A name someone else chose, made safe to show and to save under: anything that could
+/// escape the download folder or hide the file removed (path separators, `..`, leading
+/// dots, control characters), at most 120 characters; "download" if nothing is left.
+pub fn safe_name(raw: &str) -> String {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| match c {
+            '/' | '\\' | ':' | '\0' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    let name: String = trimmed.chars().take(120).collect();
+    if name.is_empty() || name.chars().all(|c| c == '.' || c == '_') {
+        "download".into()
+    } else {
+        name
+    }
+}
+
+impl SharedFile {
+    /// The name to show and save it under: the announced one, else the link's, made safe.
+    pub fn name(&self) -> String {
+        match &self.meta.name {
+            Some(n) => safe_name(n),
+            None => safe_file_name(&self.url),
+        }
+    }
+}
+
+/// True for an XEP-0454 `aesgcm://` link.
+pub fn is_aesgcm(url: &str) -> bool {
+    url.len() > 9
+        && url
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case("aesgcm://"))
+}
+
+/// The file a message shares, if it is a file message: its body is one link, and either
+/// the link is an `aesgcm://` one (XEP-0454), or the message announces it as a file
+/// (XEP-0066 `<x/>` or XEP-0447 with the same link). A link someone merely typed is text.
+/// `payloads` are the plaintext stanza's (none for what came out of an encrypted one, where
+/// only the aesgcm:// form means a file).
+pub fn shared_file(body: &str, payloads: &[Element]) -> Option<SharedFile> {
+    let url = body.trim();
+    if url.is_empty() || url.contains(char::is_whitespace) || url.len() > 4096 {
+        return None;
+    }
+    if is_aesgcm(url) {
+        return Some(SharedFile {
+            url: url.to_owned(),
+            meta: FileMeta::default(),
+        });
+    }
+    if !is_https(url) {
+        return None;
+    }
+    if let Some((meta, sources)) = parse_file_sharing(payloads)
+        && sources.iter().any(|s| s == url)
+    {
+        return Some(SharedFile {
+            url: url.to_owned(),
+            meta,
+        });
+    }
+    (oob_url(payloads).as_deref() == Some(url)).then(|| SharedFile {
+        url: url.to_owned(),
+        meta: FileMeta::default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +465,113 @@ mod tests {
             Some("https://d.example/a.png".to_owned())
         );
         assert_eq!(oob_url(&[]), None);
+        Ok(())
+    }
+
+    #[test]
+    fn file_metadata_goes_out_and_comes_back() -> anyhow::Result<()> {
+        let url = "https://d.example/x/photo.jpg";
+        let meta = FileMeta {
+            name: Some("photo.jpg".into()),
+            media_type: Some("image/jpeg".into()),
+            size: Some(123_456),
+            width: Some(640),
+            height: Some(480),
+            thumbnail: Some(vec![0x89, b'P', b'N', b'G', 1, 2, 3]),
+        };
+        let el = file_sharing(url, &meta);
+        // Through text, as it travels.
+        let back: Element = String::from(&el).parse()?;
+        assert_eq!(
+            parse_file_sharing(std::slice::from_ref(&back)),
+            Some((meta.clone(), vec![url.to_owned()]))
+        );
+        assert_eq!(
+            shared_file(url, &[back]),
+            Some(SharedFile {
+                url: url.into(),
+                meta
+            })
+        );
+        Ok(())
+    }
+
+    /// Dino's form (XEP-0447 example with a thumbnail), and hostile variants.
+    #[test]
+    fn file_sharing_from_others() -> anyhow::Result<()> {
+        let el = xml("<file-sharing xmlns='urn:xmpp:sfs:0' disposition='inline'>
+            <file xmlns='urn:xmpp:file:metadata:0'>
+              <media-type>image/jpeg</media-type><name>summit.jpg</name><size>3032449</size>
+              <width>4096</width><height>2160</height>
+              <thumbnail xmlns='urn:xmpp:thumbs:1' uri='data:image/png;base64,iVBORw0K'
+                 media-type='image/png' width='16' height='9'/>
+            </file>
+            <sources><url-data xmlns='http://jabber.org/protocol/url-data'
+               target='https://download.montague.lit/4a771ac1/summit.jpg'/></sources>
+          </file-sharing>")?;
+        let (meta, sources) = parse_file_sharing(&[el]).ok_or_else(|| anyhow::anyhow!("none"))?;
+        assert_eq!(meta.name.as_deref(), Some("summit.jpg"));
+        assert_eq!(
+            (meta.width, meta.height, meta.size),
+            (Some(4096), Some(2160), Some(3_032_449))
+        );
+        assert_eq!(
+            meta.thumbnail.as_deref(),
+            Some(&[0x89, b'P', b'N', b'G', 13, 10][..])
+        );
+        assert_eq!(
+            sources,
+            ["https://download.montague.lit/4a771ac1/summit.jpg"]
+        );
+        let hostile = xml("<file-sharing xmlns='urn:xmpp:sfs:0'>
+            <file xmlns='urn:xmpp:file:metadata:0'>
+              <media-type>text/html\"&gt;&lt;script</media-type><size>-1</size>
+              <width>99999999999</width>
+              <thumbnail xmlns='urn:xmpp:thumbs:1' uri='file:///etc/passwd'/>
+            </file>
+            <sources><url-data xmlns='http://jabber.org/protocol/url-data' target='file:///etc/passwd'/>
+              <url-data xmlns='http://jabber.org/protocol/url-data' target='http://plain.example/f'/></sources>
+          </file-sharing>")?;
+        let (meta, sources) =
+            parse_file_sharing(&[hostile]).ok_or_else(|| anyhow::anyhow!("none"))?;
+        assert_eq!(meta.media_type, None);
+        assert_eq!(meta.size, None);
+        assert_eq!(meta.width, Some(u32::MAX));
+        assert_eq!(meta.thumbnail, None);
+        assert!(sources.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn which_messages_share_a_file() -> anyhow::Result<()> {
+        let url = "https://d.example/a.png";
+        // Announced by OOB: a file. A typed link: text.
+        assert!(shared_file(url, &[oob(url)]).is_some());
+        assert!(shared_file(&format!(" {url}\n"), &[oob(url)]).is_some());
+        assert_eq!(shared_file(url, &[]), None);
+        assert_eq!(
+            shared_file(url, &[oob("https://d.example/other.png")]),
+            None
+        );
+        assert_eq!(shared_file(&format!("look {url}"), &[oob(url)]), None);
+        // Not https: never a file to fetch.
+        assert_eq!(
+            shared_file("http://d.example/a.png", &[oob("http://d.example/a.png")]),
+            None
+        );
+        assert_eq!(
+            shared_file("file:///etc/passwd", &[oob("file:///etc/passwd")]),
+            None
+        );
+        // aesgcm:// is a file by itself (it comes out of an encrypted message).
+        let link = "aesgcm://d.example/a.png#00112233";
+        assert_eq!(
+            shared_file(link, &[]),
+            Some(SharedFile {
+                url: link.into(),
+                meta: FileMeta::default()
+            })
+        );
         Ok(())
     }
 }

@@ -31,16 +31,32 @@ pub fn message_stanza(to: &BareJid, id: &str, body: &str, replace: Option<&str>)
     String::from(&Element::from(m))
 }
 
-/// The stanza for a file message: the link as body and in XEP-0066 `<x/>`, which tells
-/// receivers to show the file rather than the link.
-pub fn file_message_stanza(to: &BareJid, id: &str, url: &str) -> String {
-    let mut m = Message::chat(Some(Jid::from(to.clone())))
-        .with_body(Lang::new(), url.to_owned())
-        .with_payload(OriginId { id: id.to_owned() })
-        .with_payload(receipts::Request)
-        .with_payload(Markable);
-    m.id = Some(Id(id.to_owned()));
+/// The stanza for a plaintext file message, to a contact or a room (`groupchat`): the link
+/// as body and in XEP-0066 `<x/>` (which tells receivers to show the file rather than the
+/// link), and XEP-0447 metadata when known.
+pub fn file_message_stanza(
+    to: &BareJid,
+    groupchat: bool,
+    id: &str,
+    url: &str,
+    meta: Option<&crate::proto::upload::FileMeta>,
+) -> String {
+    let mut m = if groupchat {
+        crate::proto::muc::groupchat(to, id, url, None)
+    } else {
+        let mut m = Message::chat(Some(Jid::from(to.clone())))
+            .with_body(Lang::new(), url.to_owned())
+            .with_payload(OriginId { id: id.to_owned() })
+            .with_payload(receipts::Request)
+            .with_payload(Markable);
+        m.id = Some(Id(id.to_owned()));
+        m
+    };
     m.payloads.push(crate::proto::upload::oob(url));
+    if let Some(meta) = meta {
+        m.payloads
+            .push(crate::proto::upload::file_sharing(url, meta));
+    }
     String::from(&Element::from(m))
 }
 

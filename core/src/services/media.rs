@@ -11,6 +11,9 @@ use image::{DynamicImage, ImageDecoder as _, ImageFormat, ImageReader};
 
 /// A thumbnail's longest side, in pixels.
 pub const THUMBNAIL_SIDE: u32 = 320;
+/// The longest side of the preview that travels inside a plaintext file message (XEP-0264):
+/// a blurred stand-in, a few hundred bytes.
+pub const PREVIEW_SIDE: u32 = 24;
 /// JPEG quality when an image is re-encoded without its metadata.
 const JPEG_QUALITY: u8 = 90;
 
@@ -22,6 +25,8 @@ pub struct Prepared {
     pub height: u32,
     /// The metadata was removed (the image was re-encoded).
     pub stripped: bool,
+    /// A tiny PNG of it (longest side [`PREVIEW_SIDE`]), to send along.
+    pub preview: Option<Vec<u8>>,
 }
 
 fn format_of(bytes: &[u8]) -> Option<ImageFormat> {
@@ -51,12 +56,14 @@ fn decode_oriented(bytes: &[u8], format: ImageFormat) -> Option<(DynamicImage, b
 pub fn prepare(bytes: &[u8]) -> Option<Prepared> {
     let format = format_of(bytes)?;
     let (img, exif) = decode_oriented(bytes, format)?;
+    let preview = png_of(&img.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE));
     if !exif {
         return Some(Prepared {
             bytes: bytes.to_vec(),
             width: img.width(),
             height: img.height(),
             stripped: false,
+            preview,
         });
     }
     let mut out = Cursor::new(Vec::new());
@@ -74,7 +81,14 @@ pub fn prepare(bytes: &[u8]) -> Option<Prepared> {
         width: img.width(),
         height: img.height(),
         stripped: true,
+        preview,
     })
+}
+
+fn png_of(img: &DynamicImage) -> Option<Vec<u8>> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).ok()?;
+    Some(out.into_inner())
 }
 
 /// A PNG thumbnail (longest side [`THUMBNAIL_SIDE`]), oriented, with its size.
@@ -82,9 +96,7 @@ pub fn thumbnail(bytes: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
     let format = format_of(bytes)?;
     let (img, _) = decode_oriented(bytes, format)?;
     let thumb = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
-    let mut out = Cursor::new(Vec::new());
-    thumb.write_to(&mut out, ImageFormat::Png).ok()?;
-    Some((out.into_inner(), thumb.width(), thumb.height()))
+    Some((png_of(&thumb)?, thumb.width(), thumb.height()))
 }
 
 /// Whether JPEG bytes still carry an EXIF segment (APP1 "Exif").

@@ -26,7 +26,7 @@ impl Encryption {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(super) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "omemo" => Encryption::Omemo,
             "omemo2" => Encryption::Omemo2,
@@ -66,7 +66,7 @@ impl MessageState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(super) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "pending" => MessageState::Pending,
             "sent" => MessageState::Sent,
@@ -109,7 +109,7 @@ impl MessageKind {
         }
     }
 
-    fn parse(s: &str) -> Result<Self> {
+    pub(super) fn parse(s: &str) -> Result<Self> {
         Ok(match s {
             "chat" => MessageKind::Chat,
             "groupchat" => MessageKind::GroupChat,
@@ -168,6 +168,8 @@ pub struct MessageRecord {
     /// It was decrypted, but the sender's key is not trusted (untrusted, or a new key not
     /// decided about): what to tell the user with it.
     pub trust_warning: Option<String>,
+    /// The file it shares.
+    pub attachment: Option<super::Attachment>,
 }
 
 /// A conversation with its newest message, for conversation lists.
@@ -212,6 +214,9 @@ pub struct IncomingMessage {
     pub undecryptable: Option<String>,
     /// It was decrypted, but the sender's key is not trusted: what to tell the user.
     pub trust_warning: Option<String>,
+    /// The file it shares, and the sender's small preview of it.
+    pub attachment: Option<super::Attachment>,
+    pub preview: Option<Vec<u8>>,
 }
 
 /// What happened to an incoming message.
@@ -252,7 +257,11 @@ pub struct OutboxItem {
 
 const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, m.origin_id, \
      m.archive_id, m.body, m.timestamp, m.state, m.edited, m.error, m.kind, m.occupant_id, \
-     m.mention, m.retracted, m.retracted_by, m.encryption, m.undecryptable, m.trust_warning";
+     m.mention, m.retracted, m.retracted_by, m.encryption, m.undecryptable, m.trust_warning, \
+     (SELECT json_object('url', a.url, 'name', a.name, 'media_type', a.media_type, \
+     'size', a.size, 'width', a.width, 'height', a.height, \
+     'has_preview', json(CASE WHEN a.preview IS NULL THEN 'false' ELSE 'true' END), \
+     'local_path', a.local_path, 'error', a.error) FROM attachment a WHERE a.message_id = m.id)";
 
 /// A row before its text columns are checked.
 struct RawMessage {
@@ -260,6 +269,7 @@ struct RawMessage {
     state: String,
     kind: String,
     encryption: Option<String>,
+    attachment: Option<String>,
 }
 
 fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
@@ -285,10 +295,12 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
             encryption: None,
             undecryptable: r.get(18)?,
             trust_warning: r.get(19)?,
+            attachment: None,
         },
         state: r.get(9)?,
         kind: r.get(12)?,
         encryption: r.get(17)?,
+        attachment: r.get(20)?,
     })
 }
 
@@ -301,6 +313,7 @@ fn record(raw: RawMessage) -> Result<MessageRecord> {
             .as_deref()
             .map(Encryption::parse)
             .transpose()?,
+        attachment: super::attachments::parse(raw.attachment)?,
         ..raw.rec
     })
 }
@@ -880,7 +893,11 @@ fn ingest_in(tx: &Transaction<'_>, account: AccountId, msg: &IncomingMessage) ->
             msg.trust_warning,
         ],
     )?;
-    let rec = load(tx, tx.last_insert_rowid())?;
+    let id = tx.last_insert_rowid();
+    if let (Some(a), false) = (&msg.attachment, retracted) {
+        super::attachments::put(tx, id, a, msg.preview.as_deref())?;
+    }
+    let rec = load(tx, id)?;
     if msg.outgoing {
         // Our own message from another device (carbon/archive): the conversation was read there.
         mark_read_in(tx, conv)?;
@@ -918,6 +935,8 @@ pub(super) fn retract_row(
         return Ok(None);
     }
     tx.execute("DELETE FROM message_edit WHERE message_id = ?1", [id])?;
+    // The file goes with the message (what was fetched stays where the user may have it).
+    tx.execute("DELETE FROM attachment WHERE message_id = ?1", [id])?;
     load(tx, id).map(Some)
 }
 

@@ -4,6 +4,7 @@
 //! (they never hold the connection across an `.await`). Secrets are never stored here.
 
 pub(crate) mod accounts;
+mod attachments;
 mod messages;
 pub mod omemo;
 mod otr;
@@ -19,6 +20,7 @@ use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 pub use accounts::{AccountRecord, NewAccount};
+pub use attachments::Attachment;
 pub use messages::{
     ConversationRecord, Encryption, IncomingMessage, Ingest, MessageKind, MessageRecord,
     MessageState, OutboxItem, OutgoingMessage,
@@ -72,6 +74,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/007_otr.sql"),
     include_str!("../../migrations/008_trust_warning.sql"),
     include_str!("../../migrations/009_uploads.sql"),
+    include_str!("../../migrations/010_attachments.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
