@@ -230,19 +230,15 @@ pub async fn run(args: &DemoArgs, profile: Option<PathBuf>) -> Result<()> {
     let base = session.base.clone();
     let (user, user_jid, bot_jid) = (&session.user, &session.user_jid, &session.bot_jid);
     let r = if args.check {
-        match check(user, user_jid, bot_jid).await {
-            Ok(()) => match check_room(user, user_jid, &session.bot, bot_jid).await {
-                Ok(()) => match check_feed(user, user_jid, bot_jid).await {
-                    Ok(()) => match check_omemo(user, user_jid, bot_jid).await {
-                        Ok(()) => check_otr(user, user_jid, bot_jid).await,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
+        async {
+            check(user, user_jid, bot_jid).await?;
+            check_room(user, user_jid, &session.bot, bot_jid).await?;
+            check_feed(user, user_jid, bot_jid).await?;
+            check_omemo(user, user_jid, bot_jid).await?;
+            check_photo(user, user_jid, bot_jid, &base).await?;
+            check_otr(user, user_jid, bot_jid).await
         }
+        .await
     } else {
         chat_prompt(user, user_jid, bot_jid, &base).await
     };
@@ -420,6 +416,10 @@ async fn bot_reply(
     live: bool,
 ) -> Result<()> {
     use starling_core::store::MessageKind;
+    if message.kind == MessageKind::Chat && message.attachment.is_some() {
+        bot.mark_read(jid, &message.peer).await?;
+        return bot_file(bot, jid, message).await;
+    }
     let reply = answer(&message.body);
     match message.kind {
         MessageKind::Chat => {
@@ -453,6 +453,60 @@ async fn bot_reply(
     }
     Ok(())
 }
+
+/// Someone sent the bot a file: it fetches it (decrypting it in an encrypted chat), says
+/// what it got, and sends a picture back as a thumbnail (encrypted when the chat is).
+async fn bot_file(
+    bot: &Client,
+    jid: &str,
+    message: &starling_core::store::MessageRecord,
+) -> Result<()> {
+    let fetched = bot
+        .fetch_attachment(jid, message.id, BOT_FILE_LIMIT)
+        .await?;
+    let file = fetched
+        .attachment
+        .ok_or_else(|| anyhow!("the message has no file"))?;
+    let local = file
+        .local_path
+        .as_deref()
+        .ok_or_else(|| anyhow!("the file was not saved"))?;
+    let size = std::fs::metadata(local)?.len();
+    let name = &file.name;
+    let thumbnail = match image::image_dimensions(local) {
+        Ok(dims) => bot
+            .attachment_thumbnail(jid, message.id)
+            .await?
+            .map(|png| (dims, png)),
+        Err(_) => None,
+    };
+    let Some(((w, h), png)) = thumbnail else {
+        let text = format!(
+            "Thanks for {name} ({}); it arrived intact.",
+            starling_core::human_size(size)
+        );
+        bot.send_message(jid, &message.peer, &text).await?;
+        return Ok(());
+    };
+    let text = format!(
+        "Nice picture! {w}×{h} pixels, {}. Here it is back, small:",
+        starling_core::human_size(size)
+    );
+    bot.send_message(jid, &message.peer, &text).await?;
+    let stem = Path::new(name)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "picture".into());
+    let dir = bot.files_dir().join("sent");
+    std::fs::create_dir_all(&dir)?;
+    let small = dir.join(format!("{}-small {stem}.png", message.id));
+    std::fs::write(&small, png)?;
+    bot.send_file(jid, &message.peer, &small).await?;
+    Ok(())
+}
+
+/// The largest file the bot fetches.
+const BOT_FILE_LIMIT: u64 = 20_000_000;
 
 /// The bot's posts (and avatar) the feed shows a new user, published once.
 async fn bot_blog(bot: &Client, jid: &str) -> Result<()> {
@@ -540,7 +594,9 @@ const BOT_POSTS: &[(Option<&str>, &str, &[&str], &str)] = &[
 fn answer(text: &str) -> String {
     match text.trim().to_lowercase().as_str() {
         "help" | "?" => {
-            "I'm Bob, the Starling demo bot. Try: hello, time, or anything else.".into()
+            "I'm Bob, the Starling demo bot. Try: hello, time, send me a picture, or anything \
+             else."
+                .into()
         }
         "hello" | "hi" | "hey" => {
             "Hello! Starling is working: this came through a real XMPP server.".into()
@@ -644,6 +700,53 @@ async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()>
         bot_device.fingerprint.as_deref().unwrap_or_default(),
         bot_device.trust
     );
+    Ok(())
+}
+
+/// A photo to the bot in the encrypted chat: it goes up encrypted (XEP-0454), the bot
+/// fetches and decrypts it, and sends back a thumbnail, encrypted too, which the user's
+/// client fetches and shows.
+async fn check_photo(user: &Client, user_jid: &str, bot_jid: &str, base: &Path) -> Result<()> {
+    let photo = base.join("demo photo.png");
+    std::fs::write(&photo, BOT_AVATAR)?;
+    let mut events = user.events();
+    let sent = user.send_file(user_jid, bot_jid, &photo).await?;
+    anyhow::ensure!(
+        sent.encryption.is_some() && sent.body.starts_with("aesgcm://"),
+        "the photo did not go encrypted"
+    );
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Message { message, .. })
+                    if !message.outgoing
+                        && message.peer == bot_jid
+                        && message.id > sent.id
+                        && message.attachment.is_some() =>
+                {
+                    return Ok(message);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("the demo bot did not send the photo back within 30 s"))??;
+    anyhow::ensure!(
+        reply.encryption.is_some(),
+        "the bot sent the photo back unencrypted"
+    );
+    let got = user
+        .fetch_attachment(user_jid, reply.id, BOT_FILE_LIMIT)
+        .await?;
+    let local = got
+        .attachment
+        .and_then(|a| a.local_path)
+        .ok_or_else(|| anyhow!("the bot's picture was not saved"))?;
+    let (w, h) = image::image_dimensions(&local)?;
+    println!("the bot got the photo and sent back a {w}×{h} thumbnail, both encrypted");
     Ok(())
 }
 
@@ -836,7 +939,10 @@ async fn wait_event(
 async fn chat_prompt(user: &Client, user_jid: &str, bot_jid: &str, base: &Path) -> Result<()> {
     println!();
     println!("Starling demo — you are {user_jid}, chatting with {bot_jid} (a bot).");
-    println!("Type a message and press Enter. Commands: /history, /quit (or Ctrl-D).");
+    println!(
+        "Type a message and press Enter. Commands: /file PATH (send a file), /history, /quit \
+         (or Ctrl-D)."
+    );
     println!(
         "In another terminal, the same account works with the CLI:\n  starling --profile {} history {bot_jid}",
         base.join(USER).display()
@@ -855,6 +961,13 @@ async fn chat_prompt(user: &Client, user_jid: &str, bot_jid: &str, base: &Path) 
                     "/history" => {
                         for m in user.history(user_jid, bot_jid, 20)? {
                             println!("{}", crate::cli::human_message(&m));
+                        }
+                    }
+                    _ if line.starts_with("/file ") => {
+                        let path = Path::new(line.trim_start_matches("/file ").trim());
+                        match user.send_file(user_jid, bot_jid, path).await {
+                            Ok(m) => println!("  (sent {})", m.attachment.map(|a| a.name).unwrap_or_default()),
+                            Err(e) => println!("  (not sent: {e})"),
                         }
                     }
                     text => {

@@ -291,12 +291,17 @@ async fn demo_starts_a_server_and_the_bot_answers() -> Result<()> {
     ensure!(first.contains("bot answered encrypted"), "{first}");
     // And OTR: the bot's client answers the key exchange and answers privately.
     ensure!(first.contains("bot answered over OTR"), "{first}");
+    ensure!(
+        first.contains("the bot got the photo and sent back a 128×128 thumbnail, both encrypted"),
+        "{first}"
+    );
     // A second run reuses the server directory and accounts (and the OMEMO devices and
     // sessions, reopened from the sealed store: the conversation stays encrypted).
     let second = run().await?;
     ensure!(second.contains("bot answered: pong"), "{second}");
     ensure!(second.contains("bot answered encrypted"), "{second}");
     ensure!(second.contains("bot answered over OTR"), "{second}");
+    ensure!(second.contains("the bot got the photo"), "{second}");
     ensure!(second.contains("the bot answered your comment"), "{second}");
     Ok(())
 }

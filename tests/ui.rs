@@ -18,6 +18,10 @@ mod encryption;
 #[path = "ui/otr.rs"]
 mod otr;
 
+/// The file-sharing scenario (attach, pictures inline, viewer, download, cancel).
+#[path = "ui/files.rs"]
+mod files;
+
 use std::future::Future;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -77,6 +81,10 @@ fn desktop_ui() -> Result<()> {
             "encryption: the lock, locks on both sides, keys and trust, skipped devices, \
              refusals in the chat, turning it off, an undecryptable message",
             encryption::encryption(r2.clone(), s2.clone()),
+        )?;
+        run_scenario(
+            "files: attach by path, pictures inline and in the viewer, download, cancel",
+            files::files(r2.clone(), s2.clone()),
         )?;
         run_scenario(
             "OTR: start from the keys view, the lock follows, verify both ways, end",

@@ -56,7 +56,10 @@ fn decode_oriented(bytes: &[u8], format: ImageFormat) -> Option<(DynamicImage, b
 pub fn prepare(bytes: &[u8]) -> Option<Prepared> {
     let format = format_of(bytes)?;
     let (img, exif) = decode_oriented(bytes, format)?;
-    let preview = png_of(&img.thumbnail(PREVIEW_SIDE, PREVIEW_SIDE));
+    let preview = png_of(&img.thumbnail(
+        PREVIEW_SIDE.min(img.width()),
+        PREVIEW_SIDE.min(img.height()),
+    ));
     if !exif {
         return Some(Prepared {
             bytes: bytes.to_vec(),
@@ -95,7 +98,12 @@ fn png_of(img: &DynamicImage) -> Option<Vec<u8>> {
 pub fn thumbnail(bytes: &[u8]) -> Option<(Vec<u8>, u32, u32)> {
     let format = format_of(bytes)?;
     let (img, _) = decode_oriented(bytes, format)?;
-    let thumb = img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE);
+    // Smaller pictures stay as they are (never blown up).
+    let thumb = if img.width() > THUMBNAIL_SIDE || img.height() > THUMBNAIL_SIDE {
+        img.thumbnail(THUMBNAIL_SIDE, THUMBNAIL_SIDE)
+    } else {
+        img
+    };
     Some((png_of(&thumb)?, thumb.width(), thumb.height()))
 }
 
@@ -208,5 +216,8 @@ mod tests {
         let (png, w, h) = thumbnail(&jpeg_with_gps(800, 400)).expect("thumbnail");
         assert_eq!((w, h), (160, 320));
         assert_eq!(image::guess_format(&png).ok(), Some(ImageFormat::Png));
+        // Small pictures are not blown up.
+        let (_, w, h) = thumbnail(&jpeg_with_gps(40, 30)).expect("thumbnail");
+        assert_eq!((w, h), (30, 40));
     }
 }
