@@ -470,6 +470,57 @@ async fn cli_sends_and_downloads_files() -> Result<()> {
         .await?;
     ensure!(err.contains("larger than"), "{err}");
     ensure!(std::fs::read_dir(&into)?.count() == 2);
+
+    // In a room: `muc send --file`, with its progress; the room gets the link and metadata.
+    let room = format!(
+        "{}@{}",
+        support::unique_name("files"),
+        starling::testbed::CONFERENCE_DOMAIN
+    );
+    bob_peer
+        .command(serde_json::json!({"cmd": "muc_join", "room": room, "nick": "Bob"}))
+        .await?;
+    cli.run(&["muc", "join", &room, "--nick", "Alice"]).await?;
+    let out = cli
+        .command(&["muc", "send", &room, "--file", path(&file)?])
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "muc send --file failed: {stderr}");
+    ensure!(
+        stderr.contains("uploading report 2026.pdf: 100%"),
+        "{stderr}"
+    );
+    let got = bob_peer
+        .next_event_matching(
+            |e| support::event_name(e) == "groupchat" && !e["oob"].is_null(),
+            support::EVENT_TIMEOUT,
+        )
+        .await?;
+    ensure!(
+        got["body"] == got["oob"] && got["file"]["name"] == "report 2026.pdf",
+        "{got}"
+    );
+
+    // A post with an attachment: uploaded first, then linked as an Atom enclosure that
+    // anyone can download.
+    let posted = cli
+        .json(&["blog", "post", "My report", "--attach", path(&file)?])
+        .await?;
+    let href = posted["enclosures"][0]["href"]
+        .as_str()
+        .context("an enclosure")?
+        .to_owned();
+    ensure!(
+        posted["enclosures"][0]["media_type"] == "application/pdf"
+            && posted["enclosures"][0]["length"] == content.len(),
+        "{posted}"
+    );
+    let listed = cli.run(&["blog", "list", "--offline"]).await?;
+    ensure!(listed.contains(&format!("📎 {href}")), "{listed}");
+    let third = cli.run(&["download", &href, "--to", path(&into)?]).await?;
+    ensure!(third.contains("report 2026 (2).pdf"), "{third}");
+    ensure!(std::fs::read(into.join("report 2026 (2).pdf"))? == content);
     bob_peer.quit().await?;
     Ok(())
 }

@@ -33,7 +33,7 @@ async fn file_row(
 }
 
 pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
-    use starling::ui::{ChatAdapter, ConversationsAdapter};
+    use starling::ui::{ConversationsAdapter, Shell, Viewer};
     let (rt, server) = (&*rt, &*server);
     let (alice, bob) = (server.account("alice")?, server.account("bob")?);
     server.befriend(&alice.jid, &bob.jid)?;
@@ -96,16 +96,13 @@ pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()>
     })
     .await?;
     tap(&app, AccessibleRole::Button, "View picture sunset.png").await?;
-    let chat = app.window().global::<ChatAdapter<'_>>();
+    let viewer = app.window().global::<Viewer<'_>>();
     until("the viewer", || {
-        (chat.get_viewer_open() && chat.get_viewer_image().size().width == 640).then_some(())
+        (viewer.get_open() && viewer.get_image().size().width == 640).then_some(())
     })
     .await?;
     tap(&app, AccessibleRole::Button, "Close the picture").await?;
-    until("the viewer closed", || {
-        (!chat.get_viewer_open()).then_some(())
-    })
-    .await?;
+    until("the viewer closed", || (!viewer.get_open()).then_some(())).await?;
 
     // A file that is not a picture waits for a click; then it can be opened and saved.
     let notes = dir.path().join("notes.pdf");
@@ -153,6 +150,33 @@ pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()>
             .iter()
             .any(|m| m.body == "holiday.bin" && m.state == MessageState::Failed),
         "{stored:?}"
+    );
+
+    // A post with a picture attached: uploaded when publishing, linked from the post, and
+    // shown in the viewer from there.
+    app.window()
+        .global::<Shell<'_>>()
+        .set_pane(starling::ui::Pane::Feed);
+    let post = until("the post composer", || field(&app, "New post").ok()).await?;
+    post.set_accessible_value("A picture for my friends");
+    tap(&app, AccessibleRole::Button, "Attach a file to the post").await?;
+    let path_field = until("the attach field", || field(&app, "File to attach").ok()).await?;
+    path_field.set_accessible_value(kitten.to_string_lossy().into_owned());
+    tap(&app, AccessibleRole::Button, "Add the file").await?;
+    shows(&app, "the attached file", AccessibleRole::Text, |l| {
+        l.starts_with("Attached: kitten.png · ")
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Publish").await?;
+    tap(&app, AccessibleRole::Button, "View Attachment: kitten.png").await?;
+    until("the post's picture in the viewer", || {
+        (viewer.get_open() && viewer.get_image().size().width == 300).then_some(())
+    })
+    .await?;
+    tap(&app, AccessibleRole::Button, "Close the picture").await?;
+    anyhow::ensure!(
+        find_labels(&app, AccessibleRole::Text, |l| l.starts_with("Attached: ")).is_empty(),
+        "the composer is cleared"
     );
 
     app.window().hide()?;

@@ -84,6 +84,8 @@ pub struct FeedUi {
     updating: bool,
     open: Option<OpenPost>,
     comment_rows: Rc<VecModel<CommentItem>>,
+    /// Files attached to the post being written: (path, "name · size").
+    pub(super) attachments: Vec<(std::path::PathBuf, String)>,
 }
 
 pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
@@ -110,6 +112,13 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     g.on_open_link(|url| super::chat::open_link(&url));
     let u = ui.clone();
     g.on_publish(move || publish(&u));
+    let u = ui.clone();
+    g.on_view_picture(move |url, label| {
+        if let Some(account) = current_account(&u) {
+            super::files::view_remote(&u, account, url.to_string(), label.to_string());
+        }
+    });
+    super::files::install_post_attachments(ui, w);
     let u = ui.clone();
     g.on_open_post(move |id| open_post(&u, i64::from(id)));
     let u = ui.clone();
@@ -522,6 +531,7 @@ fn item(r: PostRow) -> PostItem {
                 .map(|l| LinkItem {
                     label: s(&l.label),
                     url: s(&l.url),
+                    picture: l.picture,
                 })
                 .collect(),
         ),
@@ -567,20 +577,35 @@ fn publish(ui: &Rc<Ui>) {
     };
     let mut draft = PostDraft::new(text, audience);
     draft.tags = feed::parse_tags(&g.get_tags());
+    let files: Vec<std::path::PathBuf> = ui
+        .state
+        .borrow()
+        .feed
+        .attachments
+        .iter()
+        .map(|(p, _)| p.clone())
+        .collect();
     g.set_publishing(true);
     g.set_publish_error(Default::default());
     let client = ui.client.clone();
     background(
         ui,
-        async move { client.publish_post(&account, draft).await },
-        |_ui, w, r| {
+        async move {
+            // Attachments go up first (their links are in the post), with progress.
+            draft.enclosures = super::files::upload_for_post(&client, &account, &files).await?;
+            client.publish_post(&account, draft).await
+        },
+        |ui, w, r| {
             let g = w.global::<FeedAdapter>();
             g.set_publishing(false);
+            g.set_publish_status(Default::default());
             match r {
                 // The post reaches the list through the feed's diffs.
                 Ok(_) => {
                     g.set_draft(Default::default());
                     g.set_tags(Default::default());
+                    ui.state.borrow_mut().feed.attachments.clear();
+                    super::files::show_post_attachments(ui, w);
                 }
                 Err(e) => g.set_publish_error(s(feed::explain(&e))),
             }

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use slint::{ComponentHandle as _, Image, Model as _, Rgba8Pixel, SharedPixelBuffer};
@@ -18,7 +19,9 @@ use starling_core::store::MessageRecord;
 
 use super::{s, toast};
 use crate::ui::controllers::rooms::ConvKind;
-use crate::ui::{AppWindow, ChatAdapter, MessageItem, Ui, background, blocking};
+use crate::ui::{
+    AppWindow, ChatAdapter, FeedAdapter, MessageItem, Ui, Viewer, background, blocking, on_ui,
+};
 
 /// The longest side of a picture in the viewer (bigger ones are scaled down to show).
 const VIEWER_SIDE: u32 = 2048;
@@ -41,6 +44,15 @@ pub struct Files {
     view_when_fetched: HashSet<(String, i64)>,
     /// Waits for typing in the attachment field to pause before checking the file.
     check_timer: slint::Timer,
+    /// The file the viewer shows (what its Open and Save act on).
+    viewing: Option<Viewing>,
+}
+
+/// A picture in the viewer: a file on this machine, or one fetched into memory (a post's).
+#[derive(Clone)]
+enum Viewing {
+    Local { path: PathBuf, name: String },
+    Fetched { name: String, bytes: Arc<Vec<u8>> },
 }
 
 impl Files {
@@ -82,6 +94,42 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     g.on_cancel_upload(move |id| cancel(&u, i64::from(id)));
     let u = ui.clone();
     g.on_view_image(move |id| view(&u, i64::from(id)));
+    let v = w.global::<Viewer>();
+    let u = ui.clone();
+    v.on_open_file(move || {
+        let viewing = u.state.borrow().chat.files.viewing.clone();
+        match viewing {
+            Some(Viewing::Local { path, .. }) => open_path(&u, path),
+            Some(Viewing::Fetched { name, bytes }) => {
+                let dir = u.client.files_dir();
+                blocking(
+                    &u,
+                    move |_| {
+                        std::fs::create_dir_all(&dir)?;
+                        write_unused(&mut bytes.as_slice(), &dir, &name)
+                    },
+                    |ui, w, r| match r {
+                        Ok(path) => open_path(ui, path),
+                        Err(e) => toast(ui, w, format!("Cannot open the picture: {e}")),
+                    },
+                );
+            }
+            None => {}
+        }
+    });
+    let u = ui.clone();
+    v.on_save_file(move || {
+        let viewing = u.state.borrow().chat.files.viewing.clone();
+        match viewing {
+            Some(Viewing::Local { path, name }) => save_path(&u, path, name),
+            Some(Viewing::Fetched { name, bytes }) => {
+                save_with(&u, move |dir| {
+                    write_unused(&mut bytes.as_slice(), dir, &name)
+                });
+            }
+            None => {}
+        }
+    });
 }
 
 /// The open conversation and a loaded message of it.
@@ -297,6 +345,10 @@ fn view(ui: &Rc<Ui>, id: i64) {
         .as_ref()
         .map(|a| a.name.clone())
         .unwrap_or_default();
+    let viewing = Viewing::Local {
+        path: path.clone(),
+        name: title.clone(),
+    };
     blocking(
         ui,
         move |_| {
@@ -308,15 +360,68 @@ fn view(ui: &Rc<Ui>, id: i64) {
             decode(&bytes, VIEWER_SIDE)
                 .ok_or_else(|| "it is not a picture Starling can show".to_owned())
         },
-        move |ui, w, r| match r {
-            Ok(px) => {
-                let g = w.global::<ChatAdapter>();
-                g.set_viewer_image(Image::from_rgba8(px));
-                g.set_viewer_title(s(&title));
-                g.set_viewer_message(i32::try_from(id).unwrap_or(i32::MAX));
-                g.set_viewer_open(true);
-            }
-            Err(e) => toast(ui, w, format!("Cannot show {title}: {e}")),
+        move |ui, w, r| show_viewer(ui, w, r, title, viewing),
+    );
+}
+
+/// Opens the viewer on a decoded picture (or says why not).
+fn show_viewer(
+    ui: &Rc<Ui>,
+    w: &AppWindow,
+    decoded: Result<SharedPixelBuffer<Rgba8Pixel>, String>,
+    title: String,
+    viewing: Viewing,
+) {
+    match decoded {
+        Ok(px) => {
+            ui.state.borrow_mut().chat.files.viewing = Some(viewing);
+            let v = w.global::<Viewer>();
+            v.set_image(Image::from_rgba8(px));
+            v.set_title(s(&title));
+            v.set_open(true);
+        }
+        Err(e) => toast(ui, w, format!("Cannot show {title}: {e}")),
+    }
+}
+
+/// A post's picture (an image or an attachment that is one) in the viewer: fetched into
+/// memory with the account's TLS trust, at most [`VIEWER_MAX_BYTES`].
+pub(super) fn view_remote(ui: &Rc<Ui>, account: String, url: String, title: String) {
+    let client = ui.client.clone();
+    let name = starling_core::safe_file_name(&url);
+    background(
+        ui,
+        async move {
+            let bytes = client
+                .download(&account, &url, VIEWER_MAX_BYTES)
+                .await
+                .map_err(|e| e.to_string())?;
+            let bytes = Arc::new(bytes);
+            let b = bytes.clone();
+            let px = tokio::task::spawn_blocking(move || decode(&b, VIEWER_SIDE))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| "it is not a picture Starling can show".to_owned())?;
+            Ok((px, bytes))
+        },
+        move |ui, w, r: Result<_, String>| {
+            let (decoded, viewing) = match r {
+                Ok((px, bytes)) => (
+                    Ok(px),
+                    Viewing::Fetched {
+                        name: name.clone(),
+                        bytes,
+                    },
+                ),
+                Err(e) => (
+                    Err(e),
+                    Viewing::Fetched {
+                        name: name.clone(),
+                        bytes: Arc::default(),
+                    },
+                ),
+            };
+            show_viewer(ui, w, decoded, title, viewing);
         },
     );
 }
@@ -353,6 +458,12 @@ fn open(ui: &Rc<Ui>, id: i64) {
         fetch(ui, id, false);
         return;
     };
+    open_path(ui, path);
+}
+
+/// Hands a file on this machine to the desktop's default application (its folder, for
+/// kinds that could run).
+fn open_path(ui: &Rc<Ui>, path: PathBuf) {
     let runnable = path
         .extension()
         .and_then(|e| e.to_str())
@@ -397,8 +508,21 @@ fn save(ui: &Rc<Ui>, id: i64) {
     let name = m
         .attachment
         .as_ref()
-        .map(|a| starling_core::proto::upload::safe_name(&a.name))
-        .unwrap_or_else(|| "download".into());
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    save_path(ui, path, name);
+}
+
+/// Copies a file into the user's Downloads folder as `name` (made safe).
+fn save_path(ui: &Rc<Ui>, path: PathBuf, name: String) {
+    save_with(ui, move |dir| {
+        let mut src = std::fs::File::open(&path)?;
+        write_unused(&mut src, dir, &name)
+    });
+}
+
+/// Writes into the user's Downloads folder (`write` gets the folder) and says where.
+fn save_with(ui: &Rc<Ui>, write: impl FnOnce(&Path) -> std::io::Result<PathBuf> + Send + 'static) {
     blocking(
         ui,
         move |_| {
@@ -407,7 +531,7 @@ fn save(ui: &Rc<Ui>, id: i64) {
                 .or_else(|| std::env::var_os("HOME").map(PathBuf::from))
                 .ok_or_else(|| std::io::Error::other("no Downloads folder"))?;
             std::fs::create_dir_all(&dir)?;
-            copy_unused(&path, &dir, &name)
+            write(&dir)
         },
         move |ui, w, r| match r {
             Ok(saved) => toast(ui, w, format!("Saved to {}", saved.display())),
@@ -416,16 +540,17 @@ fn save(ui: &Rc<Ui>, id: i64) {
     );
 }
 
-/// Copies `from` into `dir` as `name`, or "stem (1).ext" and so on: never overwrites.
-fn copy_unused(from: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+/// Writes `src` into `dir` as `name` (made safe), or "stem (1).ext" and so on: never
+/// overwrites.
+fn write_unused(src: &mut impl std::io::Read, dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let name = starling_core::proto::upload::safe_name(name);
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
-        _ => (name.to_owned(), String::new()),
+        _ => (name.clone(), String::new()),
     };
-    let mut src = std::fs::File::open(from)?;
     for n in 0..1000 {
         let candidate = if n == 0 {
-            dir.join(name)
+            dir.join(&name)
         } else {
             dir.join(format!("{stem} ({n}){ext}"))
         };
@@ -435,9 +560,11 @@ fn copy_unused(from: &Path, dir: &Path, name: &str) -> std::io::Result<PathBuf> 
             .open(&candidate)
         {
             Ok(mut out) => {
-                if let Err(e) = std::io::copy(&mut src, &mut out) {
+                if let Err(e) = std::io::copy(src, &mut out) {
                     drop(out);
-                    let _ = std::fs::remove_file(&candidate);
+                    if let Err(rm) = std::fs::remove_file(&candidate) {
+                        tracing::warn!(error = %rm, "cannot remove a partial copy");
+                    }
                     return Err(e);
                 }
                 return Ok(candidate);
@@ -648,4 +775,140 @@ pub(super) async fn choose_file(
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
         .filter(|p| !p.is_empty()))
+}
+
+// ---- files attached to a post ----
+
+pub(super) fn install_post_attachments(ui: &Rc<Ui>, w: &AppWindow) {
+    let g = w.global::<FeedAdapter>();
+    let u = ui.clone();
+    g.on_attach(move || {
+        if let Some(w) = u.window.upgrade() {
+            w.global::<FeedAdapter>().set_attaching(true);
+        }
+        background(
+            &u,
+            choose_file("Choose a file to attach", None),
+            |ui, w, r| {
+                let g = w.global::<FeedAdapter>();
+                match r {
+                    Ok(Some(path)) => add_post_attachment(ui, path),
+                    Ok(None) => {
+                        if g.get_attachment_path().is_empty() {
+                            g.set_attaching(false);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "no file chooser");
+                        g.set_publish_error(s(
+                            "No file chooser (zenity or kdialog) was found: type the path of the file.",
+                        ));
+                    }
+                }
+            },
+        );
+    });
+    let u = ui.clone();
+    g.on_add_attachment(move |path| add_post_attachment(&u, path.to_string()));
+    let u = ui.clone();
+    g.on_remove_attachment(move |i| {
+        let Ok(i) = usize::try_from(i) else { return };
+        {
+            let mut st = u.state.borrow_mut();
+            if i < st.feed.attachments.len() {
+                st.feed.attachments.remove(i);
+            }
+        }
+        if let Some(w) = u.window.upgrade() {
+            show_post_attachments(&u, &w);
+        }
+    });
+}
+
+/// Adds a file to the post being written, if it is a readable file.
+fn add_post_attachment(ui: &Rc<Ui>, text: String) {
+    let path = expand(&text);
+    blocking(
+        ui,
+        move |_| {
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            if !meta.is_file() {
+                return Err(format!("{} is not a file", path.display()));
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let label = format!("{name} · {}", starling_core::human_size(meta.len()));
+            Ok((path, label))
+        },
+        |ui, w, r| {
+            let g = w.global::<FeedAdapter>();
+            match r {
+                Ok(file) => {
+                    ui.state.borrow_mut().feed.attachments.push(file);
+                    g.set_attaching(false);
+                    g.set_attachment_path(Default::default());
+                    g.set_publish_error(Default::default());
+                    show_post_attachments(ui, w);
+                }
+                Err(e) => g.set_publish_error(s(format!("Cannot attach: {e}."))),
+            }
+        },
+    );
+}
+
+pub(super) fn show_post_attachments(ui: &Rc<Ui>, w: &AppWindow) {
+    let labels: Vec<slint::SharedString> = ui
+        .state
+        .borrow()
+        .feed
+        .attachments
+        .iter()
+        .map(|(_, l)| s(l))
+        .collect();
+    w.global::<FeedAdapter>()
+        .set_attachments(slint::ModelRc::new(slint::VecModel::from(labels)));
+}
+
+/// Uploads a post's files (never encrypted: posts are not) and returns them as Atom
+/// enclosures; progress shows under the composer.
+pub(super) async fn upload_for_post(
+    client: &starling_core::Client,
+    account: &str,
+    files: &[PathBuf],
+) -> starling_core::Result<Vec<starling_core::proto::microblog::Enclosure>> {
+    let mut events = client.events();
+    let progress = tokio::spawn(async move {
+        while let Ok(ev) = events.recv().await {
+            if let starling_core::Event::UploadProgress {
+                message: None,
+                name,
+                sent,
+                total,
+                ..
+            } = ev
+            {
+                let pct = (sent * 100).checked_div(total).unwrap_or(100);
+                on_ui(move |_, w| {
+                    w.global::<FeedAdapter>()
+                        .set_publish_status(s(format!("Uploading {name}… {pct}%")));
+                });
+            }
+        }
+    });
+    let mut enclosures = Vec::new();
+    let mut result = Ok(());
+    for path in files {
+        match client.upload_file(account, path, false).await {
+            Ok(up) => enclosures.push(up.enclosure()),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    progress.abort();
+    result.map(|()| enclosures)
 }

@@ -133,11 +133,31 @@ impl Feed {
     }
 }
 
-/// A link the user may open (images and attachments are never loaded by themselves).
+/// A link the user may open (images and attachments are never loaded by themselves: a
+/// post can come from anyone, and a remote picture tells its server who looks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
     pub label: String,
     pub url: String,
+    /// A picture: it opens in the viewer (fetched when clicked).
+    pub picture: bool,
+}
+
+/// Whether an attachment is a picture (by its announced type, else its link's name).
+fn is_picture(media_type: Option<&str>, url: &str) -> bool {
+    match media_type {
+        Some(t) => t.starts_with("image/"),
+        None => {
+            let path = url
+                .split(['?', '#'])
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            [".jpg", ".jpeg", ".png", ".webp", ".gif"]
+                .iter()
+                .any(|e| path.ends_with(e))
+        }
+    }
 }
 
 /// A post as the views show it.
@@ -221,6 +241,7 @@ pub fn post_row(p: &PostRecord, own: &str, names: &impl Names, today: NaiveDate)
         .map(|u| Link {
             label: format!("Image: {}", short_url(u)),
             url: u.clone(),
+            picture: is_picture(None, u),
         })
         .collect();
     links.extend(
@@ -236,6 +257,7 @@ pub fn post_row(p: &PostRecord, own: &str, names: &impl Names, today: NaiveDate)
                         .map_or_else(|| short_url(&e.href), str::to_owned)
                 ),
                 url: e.href.clone(),
+                picture: is_picture(e.media_type.as_deref(), &e.href),
             }),
     );
     PostRow {
@@ -652,11 +674,13 @@ mod tests {
             [
                 Link {
                     label: "Image: cat.jpg".into(),
-                    url: "https://img.example/a/cat.jpg?s=1".into()
+                    url: "https://img.example/a/cat.jpg?s=1".into(),
+                    picture: true,
                 },
                 Link {
                     label: "Attachment: report.pdf".into(),
-                    url: "https://files.example/report.pdf".into()
+                    url: "https://files.example/report.pdf".into(),
+                    picture: false,
                 }
             ]
         );
