@@ -192,7 +192,7 @@ async fn upload_and_download_through_prosody() -> Result<()> {
 
     // A download larger than allowed is refused.
     match a.client.download(&alice.jid, &up.url, 1000).await {
-        Err(Error::Upload(why)) => ensure!(why.contains("larger than"), "{why}"),
+        Err(e @ Error::FileTooLarge { .. }) => ensure!(e.to_string().contains("larger than")),
         other => anyhow::bail!("a capped download went through: {other:?}"),
     }
 
@@ -204,6 +204,21 @@ async fn upload_and_download_through_prosody() -> Result<()> {
     ensure!(
         got["body"] == sent.body.as_str() && sent.body.starts_with("https://"),
         "{got}"
+    );
+    // ... a link it can use: it downloads the file, verifying TLS with the test CA.
+    let fetched = bob_peer
+        .command(serde_json::json!({"cmd": "http_get", "url": sent.body}))
+        .await?;
+    let digest: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&content)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    ensure!(
+        fetched["size"] == content.len() && fetched["sha256"] == digest.as_str(),
+        "{fetched}"
     );
 
     // Over the limit: refused before anything is sent, with both sizes.
@@ -914,6 +929,61 @@ async fn shared_files_arrive_as_files() -> Result<()> {
         local.display()
     );
     ensure!(std::fs::read(&local)? == report_bytes);
+
+    // A file bigger than its message announced is refused, said so on the message, and
+    // nothing is saved.
+    bob_peer
+        .command(send_raw(format!(
+            "<message to='{}' type='chat' id='l1'><body>{report_url}</body>\
+             <file-sharing xmlns='urn:xmpp:sfs:0'><file xmlns='urn:xmpp:file:metadata:0'>\
+             <name>small.pdf</name><size>10</size></file><sources>\
+             <url-data xmlns='http://jabber.org/protocol/url-data' target='{report_url}'/>\
+             </sources></file-sharing></message>",
+            alice.jid
+        )))
+        .await?;
+    let liar = a
+        .wait_for("the understated file", |e| match e {
+            starling_core::Event::Message { message, .. }
+                if message
+                    .attachment
+                    .as_ref()
+                    .is_some_and(|f| f.name == "small.pdf") =>
+            {
+                Some(message.clone())
+            }
+            _ => None,
+        })
+        .await?;
+    let files_before = std::fs::read_dir(a.client.files_dir())?.count();
+    match a
+        .client
+        .fetch_attachment(&alice.jid, liar.id, starling_core::DEFAULT_DOWNLOAD_LIMIT)
+        .await
+    {
+        Err(e @ starling_core::Error::FileTooLarge { .. }) => {
+            ensure!(
+                e.to_string().contains("larger than the 10 bytes allowed"),
+                "{e}"
+            )
+        }
+        other => anyhow::bail!("an understated file was fetched: {other:?}"),
+    }
+    let kept = a
+        .history(&bob.jid)?
+        .into_iter()
+        .find(|m| m.id == liar.id)
+        .context("kept")?;
+    ensure!(
+        kept.attachment.is_some_and(
+            |f| f.local_path.is_none() && f.error.is_some_and(|e| e.contains("larger than"))
+        ),
+        "the failure is on the message"
+    );
+    ensure!(
+        std::fs::read_dir(a.client.files_dir())?.count() == files_before,
+        "nothing saved"
+    );
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())

@@ -34,6 +34,8 @@ Commands:
   {"cmd":"ping"}                                XEP-0199 ping to the server;
       a barrier: every stanza sent before it has been processed by the server
   {"cmd":"raw","xml":STRING}                    send STRING verbatim
+  {"cmd":"http_get","url":URL}                  download a shared file (https, trusting
+                                                only --ca-file); done has size, sha256
   {"cmd":"quit"}                                disconnect and exit 0
 stdin EOF behaves like quit.
 
@@ -312,6 +314,9 @@ them, and no message / groupchat / carbon_* event):
 from __future__ import annotations
 
 import argparse
+import hashlib
+import ssl
+import urllib.request
 import asyncio
 import json
 import logging
@@ -1075,11 +1080,23 @@ class Peer(slixmpp.ClientXMPP):
             await self.plugin["xep_0199"].ping(timeout=10)
         elif name == "raw":
             self.send_raw(cmd["xml"])
+        elif name == "http_get":
+            body = await asyncio.to_thread(self.http_get, cmd["url"])
+            done["size"] = len(body)
+            done["sha256"] = hashlib.sha256(body).hexdigest()
         elif isinstance(name, str) and name in self.commands:
             await self.commands[name](cmd, done)
         else:
             raise ValueError(f"unknown command {name!r}")
         emit("done", **done)
+
+    def http_get(self, url: str) -> bytes:
+        """What a client does with a shared link: GET it over TLS it verifies."""
+        if not url.startswith("https://"):
+            raise ValueError(f"not an https link: {url}")
+        context = ssl.create_default_context(cafile=str(self.ca_certs))
+        with urllib.request.urlopen(url, context=context, timeout=30) as resp:
+            return bytes(resp.read())
 
     # ----- commands: group chat ---------------------------------------------
 

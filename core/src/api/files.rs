@@ -42,6 +42,18 @@ impl Client {
         message_id: i64,
         limit: u64,
     ) -> Result<MessageRecord> {
+        self.fetch(account, message_id, limit, true).await
+    }
+
+    /// [`Client::fetch_attachment`]; a file over `limit` is recorded as a failure only when
+    /// the user asked (an automatic fetch leaves it for a click).
+    async fn fetch(
+        &self,
+        account: &str,
+        message_id: i64,
+        limit: u64,
+        asked: bool,
+    ) -> Result<MessageRecord> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
         let rec = self
             .inner
@@ -73,6 +85,9 @@ impl Client {
             message: Some(message_id),
             total: file.size,
         };
+        // Never more than announced (a plaintext file's size is in its metadata; an
+        // encrypted one's carries its 16-byte tag on top).
+        let limit = file.size.map_or(limit, |s| s.min(limit));
         let fetched = self.download_file(&acc, &file.url, target, limit).await;
         let (updated, result) = match fetched {
             Ok(path) => (
@@ -81,12 +96,19 @@ impl Client {
                     .attachment_fetched(acc.id, message_id, &path.to_string_lossy())?,
                 Ok(()),
             ),
-            Err(e) => (
-                self.inner
-                    .store
-                    .attachment_failed(acc.id, message_id, &e.to_string())?,
-                Err(e),
-            ),
+            Err(e @ Error::FileTooLarge { .. }) if !asked => return Err(e),
+            Err(e) => {
+                let why = match &e {
+                    Error::Upload(why) => why.clone(),
+                    e => e.to_string(),
+                };
+                (
+                    self.inner
+                        .store
+                        .attachment_failed(acc.id, message_id, &why)?,
+                    Err(e),
+                )
+            }
         };
         if let Some(rec) = &updated {
             self.emit(Event::MessageUpdated {
@@ -167,7 +189,7 @@ impl Client {
                             tokio::spawn(async move {
                                 // Failures are on the message (shown with it).
                                 if let Err(e) =
-                                    client.fetch_attachment(&account, message.id, limit).await
+                                    client.fetch(&account, message.id, limit, false).await
                                 {
                                     tracing::info!(error = %e, "picture not fetched");
                                 }

@@ -109,6 +109,9 @@ pub enum Error {
     Otr(String),
     #[error("file sharing: {0}")]
     Upload(String),
+    /// A download is bigger than allowed (or than its message announced).
+    #[error("the file is larger than the {} allowed", upload::human_size(*limit))]
+    FileTooLarge { limit: u64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

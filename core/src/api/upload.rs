@@ -22,7 +22,10 @@ pub const DEFAULT_DOWNLOAD_LIMIT: u64 = 100 * 1024 * 1024;
 
 impl From<UploadError> for Error {
     fn from(e: UploadError) -> Self {
-        Error::Upload(e.to_string())
+        match e {
+            UploadError::TooLarge { limit } => Error::FileTooLarge { limit },
+            e => Error::Upload(e.to_string()),
+        }
     }
 }
 
