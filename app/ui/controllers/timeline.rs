@@ -303,6 +303,7 @@ impl Timeline {
             undecryptable: None,
             trust_warning: None,
             attachment: None,
+            revision: 0,
         };
         // After everything at the same time: it follows what it is about.
         let at = self.messages.partition_point(|m| m.timestamp <= ts);
@@ -387,13 +388,15 @@ impl Timeline {
     }
 
     /// A stored message changed (delivery state, correction).
+    /// A stored message changed; an older record than the one shown (events from
+    /// different threads can cross) is ignored.
     pub fn on_update(&mut self, msg: MessageRecord) -> Vec<Change> {
         match self.index_of(msg.id) {
-            Some(i) => {
+            Some(i) if self.messages[i].revision <= msg.revision => {
                 self.messages[i] = msg;
                 vec![Change::Updated(i)]
             }
-            None => Vec::new(),
+            _ => Vec::new(),
         }
     }
 
@@ -573,6 +576,7 @@ mod tests {
             retracted: false,
             retracted_by: None,
             attachment: None,
+            revision: 0,
         }
     }
 
@@ -653,6 +657,16 @@ mod tests {
         );
         assert!(t.on_update(msg(4242, 1, false, "?")).is_empty());
         assert_eq!(t.last_outgoing_text(), Some("new"));
+        // A correction (revision 2), then a receipt's older record (revision 1) arriving
+        // late: the correction stays.
+        let mut corrected = msg(1000, 1_000_000, true, "new, corrected");
+        corrected.revision = 2;
+        let mut receipt = msg(1000, 1_000_000, true, "new");
+        receipt.state = MessageState::Delivered;
+        receipt.revision = 1;
+        assert_eq!(t.on_update(corrected), vec![Change::Updated(t.len() - 1)]);
+        assert!(t.on_update(receipt).is_empty());
+        assert_eq!(t.last_outgoing_text(), Some("new, corrected"));
     }
 
     fn room_msg(id: i64, ts: i64, nick: &str, body: &str) -> MessageRecord {

@@ -212,6 +212,12 @@ mod tests {
             .and_then(|r| r.attachment)
             .expect("still there");
         assert_eq!(failed.error.as_deref(), Some("gone"));
+        assert!(
+            store
+                .message(account, rec.id)?
+                .is_some_and(|m| m.revision > rec.revision),
+            "a changed file makes a newer record"
+        );
         let fetched = store
             .attachment_fetched(account, rec.id, "/files/cat.jpg")?
             .and_then(|r| r.attachment)

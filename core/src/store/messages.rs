@@ -170,6 +170,9 @@ pub struct MessageRecord {
     pub trust_warning: Option<String>,
     /// The file it shares.
     pub attachment: Option<super::Attachment>,
+    /// Bumped by every change to the message: of two records of one message, the one with
+    /// the higher revision is newer (events can arrive out of order).
+    pub revision: i64,
 }
 
 /// A conversation with its newest message, for conversation lists.
@@ -261,7 +264,8 @@ const MESSAGE_COLUMNS: &str = "m.id, c.peer, m.outgoing, m.sender, m.stanza_id, 
      (SELECT json_object('url', a.url, 'name', a.name, 'media_type', a.media_type, \
      'size', a.size, 'width', a.width, 'height', a.height, \
      'has_preview', json(CASE WHEN a.preview IS NULL THEN 'false' ELSE 'true' END), \
-     'local_path', a.local_path, 'error', a.error) FROM attachment a WHERE a.message_id = m.id)";
+     'local_path', a.local_path, 'error', a.error) FROM attachment a WHERE a.message_id = m.id), \
+     m.revision";
 
 /// A row before its text columns are checked.
 struct RawMessage {
@@ -296,6 +300,7 @@ fn raw_row(r: &Row<'_>) -> rusqlite::Result<RawMessage> {
             undecryptable: r.get(18)?,
             trust_warning: r.get(19)?,
             attachment: None,
+            revision: r.get(21)?,
         },
         state: r.get(9)?,
         kind: r.get(12)?,
@@ -1133,13 +1138,19 @@ mod tests {
     #[test]
     fn corrections_apply_once_and_only_to_same_side() -> anyhow::Result<()> {
         let (store, acc) = setup()?;
-        store.ingest(acc, &incoming("x1", None, "helo"))?;
+        let Ingest::Inserted(first) = store.ingest(acc, &incoming("x1", None, "helo"))? else {
+            anyhow::bail!("not inserted")
+        };
         let mut fix = incoming("x2", Some("a2"), "hello");
         fix.replace = Some("x1".into());
         match store.ingest(acc, &fix)? {
             Ingest::Corrected(m) => {
                 assert_eq!(m.body, "hello");
                 assert!(m.edited);
+                assert!(
+                    m.revision > first.revision,
+                    "a change makes a newer revision"
+                );
             }
             other => anyhow::bail!("expected a correction, got {other:?}"),
         }

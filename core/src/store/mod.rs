@@ -75,6 +75,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/008_trust_warning.sql"),
     include_str!("../../migrations/009_uploads.sql"),
     include_str!("../../migrations/010_attachments.sql"),
+    include_str!("../../migrations/011_revision.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
