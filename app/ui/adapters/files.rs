@@ -625,10 +625,14 @@ fn choose(ui: &Rc<Ui>) {
     );
 }
 
-/// Files dropped on the window (from winit): the first one waits in the composer of the
-/// open conversation.
+/// A file dropped on the window (from winit): in the Feed, it is attached to the post
+/// being written; elsewhere it waits in the open conversation's composer.
 pub fn dropped(ui: &Rc<Ui>, path: &Path) {
     let Some(w) = ui.window.upgrade() else { return };
+    if w.global::<crate::ui::Shell>().get_pane() == crate::ui::Pane::Feed {
+        add_post_attachment(ui, path.display().to_string());
+        return;
+    }
     if ui.state.borrow().open_conversation().is_none() {
         toast(
             ui,
