@@ -650,25 +650,11 @@ async fn encrypted_ping(
         "the ping was not sent with {how}"
     );
     let expected = answer("ping");
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(Event::Message { message, .. })
-                    if !message.outgoing
-                        && message.peer == bot_jid
-                        && message.id > sent.id
-                        && (message.body == expected || message.undecryptable.is_some()) =>
-                {
-                    return Ok(message);
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => return Err(anyhow!("event stream ended: {e}")),
-            }
-        }
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
-        .await
-        .map_err(|_| anyhow!("the demo bot did not answer the {how} ping within 30 s"))??;
+    let reply = bot_message_after(&mut events, bot_jid, sent.id, |m| {
+        m.body == expected || m.undecryptable.is_some()
+    })
+    .await
+    .map_err(|e| anyhow!("the demo bot did not answer the {how} ping: {e}"))?;
     if let Some(why) = &reply.undecryptable {
         bail!("the bot's {how} answer could not be read: {why}");
     }
@@ -703,6 +689,34 @@ async fn check_omemo(user: &Client, user_jid: &str, bot_jid: &str) -> Result<()>
     Ok(())
 }
 
+/// The bot's first message after our message `after` that `wanted` accepts (30 s at most).
+async fn bot_message_after(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    bot_jid: &str,
+    after: i64,
+    wanted: impl Fn(&starling_core::store::MessageRecord) -> bool,
+) -> Result<starling_core::store::MessageRecord> {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Message { message, .. })
+                    if !message.outgoing
+                        && message.peer == bot_jid
+                        && message.id > after
+                        && wanted(&message) =>
+                {
+                    return Ok(message);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => return Err(anyhow!("event stream ended: {e}")),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .map_err(|_| anyhow!("nothing within 30 s"))?
+}
+
 /// A photo to the bot in the encrypted chat: it goes up encrypted (XEP-0454), the bot
 /// fetches and decrypts it, and sends back a thumbnail, encrypted too, which the user's
 /// client fetches and shows.
@@ -715,25 +729,9 @@ async fn check_photo(user: &Client, user_jid: &str, bot_jid: &str, base: &Path) 
         sent.encryption.is_some() && sent.body.starts_with("aesgcm://"),
         "the photo did not go encrypted"
     );
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(Event::Message { message, .. })
-                    if !message.outgoing
-                        && message.peer == bot_jid
-                        && message.id > sent.id
-                        && message.attachment.is_some() =>
-                {
-                    return Ok(message);
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => return Err(anyhow!("event stream ended: {e}")),
-            }
-        }
-    };
-    let reply = tokio::time::timeout(Duration::from_secs(30), wait)
+    let reply = bot_message_after(&mut events, bot_jid, sent.id, |m| m.attachment.is_some())
         .await
-        .map_err(|_| anyhow!("the demo bot did not send the photo back within 30 s"))??;
+        .map_err(|e| anyhow!("the demo bot did not send the photo back: {e}"))?;
     anyhow::ensure!(
         reply.encryption.is_some(),
         "the bot sent the photo back unencrypted"

@@ -32,6 +32,18 @@ async fn file_row(
     .await
 }
 
+/// Presses "Send file" once the file waiting in the composer checked out.
+async fn send_staged_file(app: &App) -> Result<()> {
+    until("Send file enabled", || {
+        labelled(app, "Send file")
+            .ok()
+            .filter(|b| b.accessible_enabled() == Some(true))
+    })
+    .await?
+    .invoke_accessible_default_action();
+    Ok(())
+}
+
 pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
     use starling::ui::{ConversationsAdapter, Shell, Viewer};
     let (rt, server) = (&*rt, &*server);
@@ -55,13 +67,7 @@ pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()>
         l.starts_with("kitten.png · ")
     })
     .await?;
-    until("Send file enabled", || {
-        labelled(&app, "Send file")
-            .ok()
-            .filter(|b| b.accessible_enabled() == Some(true))
-    })
-    .await?
-    .invoke_accessible_default_action();
+    send_staged_file(&app).await?;
     // Our bubble: the picture, from our own copy.
     shows(&app, "our picture's bubble", AccessibleRole::Text, |l| {
         l.starts_with("You, ") && l.contains(": Picture kitten.png")
@@ -131,13 +137,7 @@ pub(super) async fn files(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()>
         l.starts_with("holiday.bin · 9.0 MB")
     })
     .await?;
-    until("Send file enabled", || {
-        labelled(&app, "Send file")
-            .ok()
-            .filter(|b| b.accessible_enabled() == Some(true))
-    })
-    .await?
-    .invoke_accessible_default_action();
+    send_staged_file(&app).await?;
     until("the progress bar", || {
         labelled(&app, "Uploading holiday.bin").ok()
     })

@@ -333,18 +333,9 @@ fn fetch(ui: &Rc<Ui>, id: i64, then_view: bool) {
 
 /// Opens a picture in the viewer: fetched first when it is not here yet.
 fn view(ui: &Rc<Ui>, id: i64) {
-    let Some((_, m)) = message(ui, id) else {
+    let Some((path, title)) = here_or_fetch(ui, id, true) else {
         return;
     };
-    let Some(path) = local_path(&m) else {
-        fetch(ui, id, true);
-        return;
-    };
-    let title = m
-        .attachment
-        .as_ref()
-        .map(|a| a.name.clone())
-        .unwrap_or_default();
     let viewing = Viewing::Local {
         path: path.clone(),
         name: title.clone(),
@@ -451,14 +442,25 @@ const RUNNABLE: &[&str] = &[
 
 /// Opens a fetched file with the desktop's default application.
 fn open(ui: &Rc<Ui>, id: i64) {
-    let Some((_, m)) = message(ui, id) else {
-        return;
-    };
+    if let Some((path, _)) = here_or_fetch(ui, id, false) {
+        open_path(ui, path);
+    }
+}
+
+/// A message's file on this machine with its name; when it is not here yet, its fetch
+/// starts instead (and it shows in the viewer once here, with `then_view`).
+fn here_or_fetch(ui: &Rc<Ui>, id: i64, then_view: bool) -> Option<(PathBuf, String)> {
+    let (_, m) = message(ui, id)?;
     let Some(path) = local_path(&m) else {
-        fetch(ui, id, false);
-        return;
+        fetch(ui, id, then_view);
+        return None;
     };
-    open_path(ui, path);
+    let name = m
+        .attachment
+        .as_ref()
+        .map(|a| a.name.clone())
+        .unwrap_or_default();
+    Some((path, name))
 }
 
 /// Hands a file on this machine to the desktop's default application (its folder, for
@@ -498,19 +500,9 @@ fn open_path(ui: &Rc<Ui>, path: PathBuf) {
 
 /// Copies a fetched file into the user's Downloads folder (under a name not taken yet).
 fn save(ui: &Rc<Ui>, id: i64) {
-    let Some((_, m)) = message(ui, id) else {
-        return;
-    };
-    let Some(path) = local_path(&m) else {
-        fetch(ui, id, false);
-        return;
-    };
-    let name = m
-        .attachment
-        .as_ref()
-        .map(|a| a.name.clone())
-        .unwrap_or_default();
-    save_path(ui, path, name);
+    if let Some((path, name)) = here_or_fetch(ui, id, false) {
+        save_path(ui, path, name);
+    }
 }
 
 /// Copies a file into the user's Downloads folder as `name` (made safe).

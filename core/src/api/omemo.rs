@@ -467,13 +467,9 @@ impl Client {
         room: &str,
         body: &str,
     ) -> Result<MessageRecord> {
-        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let acc = self.account_record(account)?;
         let room = super::rooms::parse_room(room)?;
-        let r = self
-            .inner
-            .store
-            .room(acc.id, room.as_str())?
-            .ok_or_else(|| Error::NotInRoom(room.to_string()))?;
+        let r = self.known_room(&acc, &room)?;
         let info = self.room_info(&acc.jid, room.as_str()).await?;
         if !info.members_only || !info.non_anonymous {
             let why = match (info.members_only, info.non_anonymous) {

@@ -105,11 +105,11 @@ impl Client {
         Ok(out)
     }
 
-    fn account_record(&self, account: &str) -> Result<AccountRecord> {
+    pub(super) fn account_record(&self, account: &str) -> Result<AccountRecord> {
         Ok(self.inner.store.account(parse_bare(account)?.as_str())?)
     }
 
-    fn known_room(&self, acc: &AccountRecord, room: &BareJid) -> Result<RoomRecord> {
+    pub(super) fn known_room(&self, acc: &AccountRecord, room: &BareJid) -> Result<RoomRecord> {
         self.inner
             .store
             .room(acc.id, room.as_str())?

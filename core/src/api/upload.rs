@@ -328,13 +328,9 @@ impl Client {
         room: &str,
         path: &Path,
     ) -> Result<MessageRecord> {
-        let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
+        let acc = self.account_record(account)?;
         let room = super::rooms::parse_room(room)?;
-        let r = self
-            .inner
-            .store
-            .room(acc.id, room.as_str())?
-            .ok_or_else(|| Error::NotInRoom(room.to_string()))?;
+        let r = self.known_room(&acc, &room)?;
         if self
             .inner
             .store
