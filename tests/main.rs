@@ -15,6 +15,7 @@ mod omemo_chat;
 mod omemo_xmpp;
 mod otr;
 mod otr_chat;
+mod push;
 mod reliability;
 mod screenshot;
 mod security;

@@ -49,6 +49,8 @@ const QUEUE_DEPTH: usize = 1024;
 pub enum Command {
     /// The outbox has new rows: [`Actor::flush_outbox`].
     Flush,
+    /// The front end went to the background or came back (XEP-0352): tell the server.
+    ClientState,
     /// [`Actor::send_ephemeral`] a chat state.
     ChatState {
         to: BareJid,
@@ -177,6 +179,8 @@ pub struct Shared {
     pub omemo: crate::services::omemo::OmemoHandle,
     /// The account's OTR state (the `Client` starts, ends and sends; the actor receives).
     pub otr: crate::services::otr::OtrHandle,
+    /// XEP-0352: the front end is in use (false: in the background), for every account.
+    pub client_active: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Starts an account actor; returns its command channel.
@@ -193,6 +197,7 @@ pub fn spawn(
         avatars,
         omemo,
         otr,
+        client_active,
     } = shared;
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
@@ -236,6 +241,9 @@ pub fn spawn(
         avatars,
         omemo,
         otr,
+        client_active,
+        csi: false,
+        csi_sent: None,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -309,6 +317,12 @@ pub(crate) struct Actor {
     omemo: crate::services::omemo::OmemoHandle,
     /// Our OTR engine and sessions (shared with the `Client`).
     otr: crate::services::otr::OtrHandle,
+    /// XEP-0352: whether the front end is in use (shared with the `Client`).
+    client_active: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The server offers XEP-0352 on this stream.
+    csi: bool,
+    /// The client state this stream was last told (none yet: the server assumes active).
+    csi_sent: Option<bool>,
 }
 
 impl Actor {
@@ -447,12 +461,20 @@ impl Actor {
                 self.catchup = None;
                 self.online = true;
                 self.sm = features.stream_management.is_some();
+                self.csi = features
+                    .others
+                    .iter()
+                    .any(|f| f.is("csi", xmpp_parsers::ns::CSI));
+                self.csi_sent = None;
                 self.setup_session().await;
+                self.send_client_state().await;
                 self.set_state(ConnectionState::Online { resumed: false });
                 self.flush_outbox().await;
             }
             StreamEvent::Resumed => {
                 self.online = true;
+                // The resumed session kept its state; tell it only what changed meanwhile.
+                self.send_client_state().await;
                 self.set_state(ConnectionState::Online { resumed: true });
                 self.flush_outbox().await;
                 // Rooms are not rejoined after a resumption; a self-ping checks each.
@@ -783,6 +805,7 @@ impl Actor {
                 }
             }
             Command::Send { stanza, reply } => self.send_confirmed(stanza, reply).await,
+            Command::ClientState => self.send_client_state().await,
             Command::IsOnline { reply } => {
                 if reply.send(self.online).is_err() {
                     tracing::debug!("command requester went away");
@@ -921,6 +944,29 @@ impl Actor {
             };
             reply_to(reply, r);
         });
+    }
+
+    /// XEP-0352: tells the server whether the front end is in use, when that changed since
+    /// this stream last heard (a fresh stream starts active). Only if the server offers it.
+    async fn send_client_state(&mut self) {
+        use std::sync::atomic::Ordering;
+        use tokio_xmpp::xmlstream::ClientState;
+        let active = self.client_active.load(Ordering::SeqCst);
+        let unchanged = self.csi_sent.unwrap_or(true) == active;
+        if !self.online || !self.csi || unchanged {
+            return;
+        }
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let state = if active {
+            ClientState::Active(xmpp_parsers::csi::Active)
+        } else {
+            ClientState::Inactive(xmpp_parsers::csi::Inactive)
+        };
+        let _token = stream.send_client_state(state).await;
+        self.csi_sent = Some(active);
+        tracing::debug!(account = %self.rec.jid, active, "client state sent");
     }
 
     async fn send_now(&mut self, stanza: impl Into<Stanza>) {

@@ -30,6 +30,7 @@ mod files;
 mod omemo;
 mod otr;
 mod profiles;
+mod push;
 mod rooms;
 mod social;
 mod upload;
@@ -473,6 +474,8 @@ struct Inner {
     fetches_running: std::sync::Mutex<std::collections::HashSet<i64>>,
     /// Pictures from contacts up to this many bytes are fetched as they arrive (0: none).
     auto_download: std::sync::atomic::AtomicU64,
+    /// XEP-0352: the front end is in use (shared with every actor).
+    client_active: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Roster changes are applied to post audiences once they stop coming for this long.
@@ -558,6 +561,7 @@ impl Client {
                 uploads_running: std::sync::Mutex::new(HashMap::new()),
                 fetches_running: std::sync::Mutex::new(Default::default()),
                 auto_download: std::sync::atomic::AtomicU64::new(0),
+                client_active: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
         })
     }
@@ -682,6 +686,7 @@ impl Client {
                 avatars: self.avatar_cache(),
                 omemo,
                 otr,
+                client_active: self.inner.client_active.clone(),
             },
         )?;
         actors.insert(rec.jid, tx);

@@ -23,7 +23,7 @@ use crate::xmlstream::{FallibleStreamElement, ReadError, StreamElementError, Xmp
 use crate::Stanza;
 
 use super::negotiation::{NegotiationResult, NegotiationState};
-use super::queue::{QueueEntry, StanzaState, TransmitQueue};
+use super::queue::{QueueEntry, QueueItem, StanzaState, TransmitQueue};
 use super::stream_management::*;
 use super::worker::{WorkerEvent, XmppStream, LOCAL_SHUTDOWN_TIMEOUT};
 
@@ -255,7 +255,24 @@ impl ConnectedState {
             // serialise, we don't want to reattempt sending it (
             // unless by SM resumption retransmission).
             let next = next.take();
-            match stream.as_mut().start_send(&next.stanza) {
+            let sent = match &next.item {
+                QueueItem::Stanza(stanza) => stream.as_mut().start_send(&**stanza),
+                // Starling patch: a XEP-0352 nonza is not a stanza: sent, not counted.
+                QueueItem::ClientState(state) => {
+                    let sent = stream
+                        .as_mut()
+                        .start_send(&XmppStreamElement::ClientState(state.clone()));
+                    if sent.is_ok() {
+                        next.token.send_replace(StanzaState::Sent {});
+                    }
+                    if let Err(e) = sent {
+                        next.token
+                            .send_replace(StanzaState::Failed { error: e.into() });
+                    }
+                    continue;
+                }
+            };
+            match sent {
                 Ok(()) => {
                     next.token.send_replace(StanzaState::Sent {});
                     if let Some(sm_state) = sm_state.as_mut() {

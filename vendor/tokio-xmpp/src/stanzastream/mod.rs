@@ -48,7 +48,7 @@ mod stream_management;
 mod tests;
 mod worker;
 
-use self::queue::QueueEntry;
+use self::queue::{QueueEntry, QueueItem};
 pub use self::queue::{StanzaStage, StanzaState, StanzaToken};
 pub use self::worker::{Connection, XmppStream};
 use self::worker::{StanzaStreamWorker, LOCAL_SHUTDOWN_TIMEOUT};
@@ -261,6 +261,14 @@ impl StanzaStream {
         token
     }
 
+    /// Starling patch: queue a XEP-0352 client state nonza (in order with the stanzas;
+    /// queued while disconnected like them, so the latest state goes out on reconnect).
+    pub async fn send_client_state(&self, state: crate::xmlstream::ClientState) -> StanzaToken {
+        let (queue_entry, token) = QueueEntry::tracked_item(QueueItem::ClientState(state));
+        self.assert_send(queue_entry).await;
+        token
+    }
+
     /// Split the stream into the [`StanzaSender`] and [`StanzaReceiver`].
     pub fn split(self) -> (StanzaSender, StanzaReceiver) {
         let stream = Arc::new(Mutex::new(self));
@@ -308,6 +316,11 @@ impl StanzaSender {
     /// See the documentation of [`StanzaStream::send()`].
     pub async fn send(&self, stanza: Box<Stanza>) -> StanzaToken {
         self.0.lock().await.send(stanza).await
+    }
+
+    /// Starling patch: see [`StanzaStream::send_client_state()`].
+    pub async fn send_client_state(&self, state: crate::xmlstream::ClientState) -> StanzaToken {
+        self.0.lock().await.send_client_state(state).await
     }
 }
 

@@ -194,8 +194,15 @@ impl StanzaToken {
     }
 }
 
+/// Starling patch: what a queue entry carries — a stanza, or a XEP-0352 client state
+/// nonza (sent in order with the stanzas, never counted or retransmitted by XEP-0198).
+pub(super) enum QueueItem {
+    Stanza(Box<Stanza>),
+    ClientState(crate::xmlstream::ClientState),
+}
+
 pub(super) struct QueueEntry {
-    pub stanza: Box<Stanza>,
+    pub item: QueueItem,
     pub token: watch::Sender<StanzaState>,
 }
 
@@ -205,15 +212,13 @@ impl QueueEntry {
     }
 
     pub fn tracked(st: Box<Stanza>) -> (Self, StanzaToken) {
+        Self::tracked_item(QueueItem::Stanza(st))
+    }
+
+    pub fn tracked_item(item: QueueItem) -> (Self, StanzaToken) {
         let (tx, rx) = watch::channel(StanzaState::Queued);
         let token = StanzaToken { inner: rx };
-        (
-            QueueEntry {
-                stanza: st,
-                token: tx,
-            },
-            token,
-        )
+        (QueueEntry { item, token: tx }, token)
     }
 }
 

@@ -86,7 +86,7 @@ pub use self::common::{StreamHeader, Timeouts};
 pub use self::initiator::{InitiatingStream, PendingFeaturesRecv, RecvFeaturesError};
 pub use self::responder::{AcceptedStream, PendingFeaturesSend};
 pub use self::xmpp::{
-    FallibleStreamElement, RawStanzaHeader, StreamElementError, XmppStreamElement,
+    ClientState, FallibleStreamElement, RawStanzaHeader, StreamElementError, XmppStreamElement,
 };
 
 #[cfg(feature = "syntax-highlighting")]

@@ -48,6 +48,22 @@ pub enum XmppStreamElement {
     /// XEP-0198 nonzas
     #[xml(transparent)]
     SM(sm::Nonza),
+
+    /// XEP-0352 client state (Starling patch).
+    #[xml(transparent)]
+    ClientState(ClientState),
+}
+
+/// Starling patch: a XEP-0352 Client State Indication nonza.
+#[derive(FromXml, AsXml, Debug, PartialEq, Clone)]
+#[xml()]
+pub enum ClientState {
+    /// The client is in use.
+    #[xml(transparent)]
+    Active(xmpp_parsers::csi::Active),
+    /// The client is in the background.
+    #[xml(transparent)]
+    Inactive(xmpp_parsers::csi::Inactive),
 }
 
 /// Starling patch: XEP-0198 `<failed/>` with an optional `h`.

@@ -1,0 +1,59 @@
+//! Life on a phone (issue 9), against Prosody: XEP-0352 client state indication.
+
+use anyhow::{Result, ensure};
+
+use crate::node::Node;
+use crate::support;
+
+/// The CSI state Prosody holds for the account's sessions ("active", "inactive", …).
+fn server_client_state(server: &support::TestServer, user: &str) -> Result<String> {
+    let out = server.shell(&format!(
+        "local t = {{}}; for _, s in pairs(prosody.full_sessions) do \
+         if s.username == \"{user}\" then t[#t + 1] = \"csi=\" .. tostring(s.state) end end; \
+         return table.concat(t, \" \")"
+    ))?;
+    Ok(out)
+}
+
+/// Waits (bounded) until Prosody reports `want` for the account.
+async fn server_sees(server: &support::TestServer, user: &str, want: &str) -> Result<()> {
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    loop {
+        let out = server_client_state(server, user)?;
+        if out.contains(&format!("csi={want}")) {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the server never saw {want}: {out}"
+        );
+        // Each probe is a prosodyctl run (tens of ms); the state arrives over the stream.
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_hears_when_the_app_goes_to_the_background() -> Result<()> {
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    ensure!(a.client.client_active());
+    // A fresh stream starts active: nothing needs saying (Prosody has no state yet).
+    server_sees(&server, &alice.user, "nil").await?;
+
+    a.client.set_client_active(false).await;
+    server_sees(&server, &alice.user, "inactive").await?;
+    a.client.set_client_active(true).await;
+    server_sees(&server, &alice.user, "active").await?;
+
+    // In the background when a new stream starts: the server hears it on that stream.
+    a.client.set_client_active(false).await;
+    server_sees(&server, &alice.user, "inactive").await?;
+    a.client.disconnect(&alice.jid).await;
+    a.client.connect(&alice.jid).await?;
+    a.wait_online().await?;
+    server_sees(&server, &alice.user, "inactive").await?;
+    a.shutdown().await;
+    Ok(())
+}
