@@ -652,7 +652,7 @@ c2s_require_encryption = true
 modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks"; "pep"; "ping";
     "register"; "time"; "version"; "vcard4"; "vcard_legacy"; "blocklist"; "bookmarks";
-    "csi_simple"; "posix"; "admin_shell";
+    "csi_simple"; "posix"; "admin_shell"; "cloud_notify";
 }}
 modules_disabled = {{ {disabled} }}
 allow_registration = true

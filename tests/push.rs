@@ -57,3 +57,39 @@ async fn the_server_hears_when_the_app_goes_to_the_background() -> Result<()> {
     a.shutdown().await;
     Ok(())
 }
+
+/// The account's XEP-0357 registrations as Prosody's mod_cloud_notify stores them
+/// ("service<node" keys).
+fn server_push_services(server: &support::TestServer, user: &str) -> Result<String> {
+    server.shell(&format!(
+        "local t = {{}}; local s = require\"core.storagemanager\".open(\"localhost\", \
+         \"cloud_notify\"):get(\"{user}\") or {{}}; for k in pairs(s) do t[#t + 1] = \
+         \"push=\" .. k end; return table.concat(t, \" \")"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_is_enabled_kept_and_disabled() -> Result<()> {
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let rec = a
+        .client
+        .enable_push_node(&alice.jid, "push.localhost", "node-1", "s3cret")
+        .await?;
+    ensure!(rec.node == "node-1", "{rec:?}");
+    let out = server_push_services(&server, &alice.user)?;
+    ensure!(out.contains("push=push.localhost<node-1"), "{out}");
+    ensure!(
+        a.client.push_registration(&alice.jid)? == Some(rec),
+        "kept in the profile"
+    );
+    ensure!(a.client.disable_push(&alice.jid).await?, "it was on");
+    let out = server_push_services(&server, &alice.user)?;
+    ensure!(!out.contains("push="), "{out}");
+    ensure!(a.client.push_registration(&alice.jid)?.is_none());
+    ensure!(!a.client.disable_push(&alice.jid).await?, "already off");
+    a.shutdown().await;
+    Ok(())
+}

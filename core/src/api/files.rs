@@ -154,8 +154,9 @@ impl Client {
         Ok(self.inner.store.attachment_preview(acc.id, message_id)?)
     }
 
-    /// Resumes interrupted uploads when an account comes online, and fetches pictures as
-    /// they arrive ([`Client::set_auto_download`]).
+    /// Resumes interrupted uploads and enables push again when an account comes online
+    /// (push: after a fresh session only), and fetches pictures as they arrive
+    /// ([`Client::set_auto_download`]).
     pub(super) fn watch_files(&self) {
         if self.inner.watching_uploads.swap(true, Ordering::SeqCst) {
             return;
@@ -174,9 +175,15 @@ impl Client {
                 match event {
                     Event::Connection {
                         account,
-                        state: ConnectionState::Online { .. },
+                        state: ConnectionState::Online { resumed },
                     } => {
-                        tokio::spawn(async move { client.resume_uploads(&account).await });
+                        tokio::spawn(async move {
+                            // A fresh session: push may have been forgotten by the server.
+                            if !resumed {
+                                client.reenable_push(&account).await;
+                            }
+                            client.resume_uploads(&account).await;
+                        });
                     }
                     Event::Message {
                         account, message, ..

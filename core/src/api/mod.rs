@@ -110,6 +110,8 @@ pub enum Error {
     Otr(String),
     #[error("file sharing: {0}")]
     Upload(String),
+    #[error("push: {0}")]
+    Push(String),
     /// A download is bigger than allowed (or than its message announced).
     #[error("the file is larger than the {} allowed", upload::human_size(*limit))]
     FileTooLarge { limit: u64 },
@@ -642,6 +644,10 @@ impl Client {
     /// Disconnects and deletes an account with everything stored for it, and its password.
     pub async fn remove_account(&self, jid: &str) -> Result<()> {
         let bare = parse_bare(jid)?;
+        // Push off first, while the account can still tell its server and the gateway.
+        if let Err(e) = self.disable_push(bare.as_str()).await {
+            tracing::warn!(account = %bare, error = %e, "push not disabled");
+        }
         self.disconnect(bare.as_str()).await;
         if let Ok(acc) = self.inner.store.account(bare.as_str()) {
             for r in self.inner.store.rooms(acc.id)? {

@@ -1,10 +1,16 @@
 //! Life on a phone (issue 9): telling the server whether the app is in use (XEP-0352
-//! Client State Indication), so that in the background it holds back what is not urgent.
+//! Client State Indication), so that in the background it holds back what is not urgent;
+//! and push (XEP-0357) through a Starling push gateway to a UnifiedPush endpoint.
 
 use std::sync::atomic::Ordering;
 
-use super::Client;
+use jid::Jid;
+
+use super::{Client, Error, Result, parse_bare};
 use crate::account::Command;
+use crate::proto::push as xml;
+use crate::secrets::Password;
+use crate::store::PushRecord;
 
 impl Client {
     /// The app is in use (`true`: visible) or in the background (`false`). Every account
@@ -26,4 +32,164 @@ impl Client {
     pub fn client_active(&self) -> bool {
         self.inner.client_active.load(Ordering::SeqCst)
     }
+}
+
+impl Client {
+    /// Push without Google (XEP-0357 + UnifiedPush): registers the device's UnifiedPush
+    /// `endpoint` with the push gateway `gateway` (a `starling push-gateway`), then enables
+    /// push on the account's server for the node and secret the gateway gave. From then on
+    /// the server wakes the device through the gateway — with no sender and no text — while
+    /// the app sleeps; push is enabled again after every fresh session. Online only.
+    pub async fn enable_push(
+        &self,
+        account: &str,
+        gateway: &str,
+        endpoint: &str,
+    ) -> Result<PushRecord> {
+        let acc = self.account_record(account)?;
+        let service = parse_service(gateway)?;
+        let answer = self
+            .iq(
+                &acc.jid,
+                Jid::from(service.clone()),
+                true,
+                xml::register(endpoint),
+            )
+            .await?
+            .ok_or_else(|| Error::Push("the push gateway sent an empty answer".into()))?;
+        let reg = xml::parse_registered(&answer).map_err(|e| Error::Push(e.to_string()))?;
+        self.enable_push_node(&acc.jid, service.as_str(), &reg.node, &reg.secret)
+            .await
+    }
+
+    /// Enables XEP-0357 push on the account's server for a node of any app server (`service`)
+    /// with its publish-options `secret`; kept, and enabled again after every fresh session.
+    pub async fn enable_push_node(
+        &self,
+        account: &str,
+        service: &str,
+        node: &str,
+        secret: &str,
+    ) -> Result<PushRecord> {
+        let acc = self.account_record(account)?;
+        let service = parse_service(service)?;
+        // The secret first: a registration in the store always has its secret.
+        self.inner
+            .secrets
+            .save(&secret_key(&acc.jid), &Password::new(secret))
+            .await?;
+        let rec = PushRecord {
+            service: service.to_string(),
+            node: node.to_owned(),
+        };
+        self.send_enable(&acc.jid, &rec, secret).await?;
+        self.inner.store.set_push_registration(acc.id, &rec)?;
+        Ok(rec)
+    }
+
+    /// Turns push off: disabled on the account's server and forgotten by the gateway (when
+    /// online), and forgotten here. False if it was not on.
+    pub async fn disable_push(&self, account: &str) -> Result<bool> {
+        let acc = self.account_record(account)?;
+        let Some(rec) = self.inner.store.push_registration(acc.id)? else {
+            return Ok(false);
+        };
+        let service = parse_service(&rec.service)?;
+        // Best effort on the network (the server may be unreachable): forgetting it here
+        // is what must happen.
+        if let Err(e) = self
+            .iq(
+                &acc.jid,
+                own(&acc.jid)?,
+                true,
+                xml::disable(&service, &rec.node),
+            )
+            .await
+        {
+            tracing::info!(account = %acc.jid, error = %e, "push not disabled on the server");
+        }
+        if let Err(e) = self
+            .iq(
+                &acc.jid,
+                Jid::from(service),
+                true,
+                xml::unregister(&rec.node),
+            )
+            .await
+        {
+            tracing::info!(account = %acc.jid, error = %e, "push gateway not told");
+        }
+        self.inner.store.delete_push_registration(acc.id)?;
+        self.inner.secrets.delete(&secret_key(&acc.jid)).await?;
+        Ok(true)
+    }
+
+    /// The account's push registration, if push is on.
+    pub fn push_registration(&self, account: &str) -> Result<Option<PushRecord>> {
+        let acc = self.account_record(account)?;
+        Ok(self.inner.store.push_registration(acc.id)?)
+    }
+
+    async fn send_enable(&self, account: &str, rec: &PushRecord, secret: &str) -> Result<()> {
+        let service = parse_service(&rec.service)?;
+        self.iq(
+            account,
+            own(account)?,
+            true,
+            xml::enable(&service, &rec.node, secret),
+        )
+        .await
+        .map_err(|e| match e {
+            Error::Refused(why) => Error::Push(format!(
+                "your server refused to enable push ({why}); it needs XEP-0357 (Prosody: \
+                     mod_cloud_notify)"
+            )),
+            e => e,
+        })?;
+        Ok(())
+    }
+
+    /// After a fresh session (not a resumption) the server may have forgotten push: enable
+    /// it again.
+    pub(super) async fn reenable_push(&self, account: &str) {
+        let Ok(acc) = self.account_record(account) else {
+            return;
+        };
+        let Ok(Some(rec)) = self.inner.store.push_registration(acc.id) else {
+            return;
+        };
+        let secret = match self.inner.secrets.load_stored(&secret_key(&acc.jid)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::warn!(
+                    account,
+                    "push is on but its secret is gone: enable it again"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(account, error = %e, "cannot read the push secret");
+                return;
+            }
+        };
+        match self.send_enable(&acc.jid, &rec, secret.expose()).await {
+            Ok(()) => tracing::info!(account, node = rec.node, "push enabled again"),
+            Err(e) => tracing::warn!(account, error = %e, "push not enabled again"),
+        }
+    }
+}
+
+/// The keyring entry of an account's push secret.
+fn secret_key(account: &str) -> String {
+    format!("push-secret:{account}")
+}
+
+/// A push service's address (usually a bare domain, such as a component's).
+fn parse_service(s: &str) -> Result<jid::BareJid> {
+    jid::BareJid::new(s.trim()).map_err(|_| Error::InvalidJid(s.to_owned()))
+}
+
+/// The account's own bare JID, where XEP-0357 commands go.
+fn own(account: &str) -> Result<Jid> {
+    Ok(Jid::from(parse_bare(account)?))
 }

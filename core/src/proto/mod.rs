@@ -11,6 +11,7 @@ pub mod omemo;
 pub mod otr;
 pub mod profile;
 pub mod pubsub;
+pub mod push;
 pub mod retract;
 pub mod upload;
 

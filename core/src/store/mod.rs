@@ -9,6 +9,7 @@ mod messages;
 pub mod omemo;
 mod otr;
 mod posts;
+mod push;
 mod rooms;
 mod roster;
 mod uploads;
@@ -30,6 +31,7 @@ pub use posts::{
     Audience, CircleRecord, CommentInput, CommentRecord, PostChange, PostInput, PostRecord,
     ProfileRecord,
 };
+pub use push::PushRecord;
 pub use rooms::{Author, InvitationRecord, RoomRecord};
 pub use roster::{ContactRecord, Subscription};
 pub use uploads::{NewUpload, PendingUpload};
@@ -76,6 +78,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/009_uploads.sql"),
     include_str!("../../migrations/010_attachments.sql"),
     include_str!("../../migrations/011_revision.sql"),
+    include_str!("../../migrations/012_push.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {
