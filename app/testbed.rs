@@ -35,6 +35,10 @@ pub const CONFERENCE_DOMAIN: &str = "conference.localhost";
 pub const UPLOAD_DOMAIN: &str = "upload.localhost";
 /// The pubsub component; `admin@localhost` is its admin (node owner).
 pub const PUBSUB_DOMAIN: &str = "pubsub.localhost";
+/// The push gateway's component address (XEP-0114, on [`Ports::component`]).
+pub const PUSH_DOMAIN: &str = "push.localhost";
+/// The push component's shared secret. A test server's: it only listens on 127.0.0.1.
+pub const PUSH_COMPONENT_SECRET: &str = "starling-test-push-component";
 /// The account that is a server admin (create it with [`Prosody::register`] when needed).
 pub const ADMIN_JID: &str = "admin@localhost";
 
@@ -94,31 +98,40 @@ pub struct Ports {
     pub http: u16,
     /// HTTPS (mod_http); upload slot URLs use this one.
     pub https: u16,
+    /// XEP-0114 components (the push gateway, [`PUSH_DOMAIN`]).
+    pub component: u16,
 }
 
 impl Ports {
-    fn all(&self) -> [u16; 4] {
-        [self.c2s, self.direct_tls, self.http, self.https]
+    fn all(&self) -> [u16; 5] {
+        [
+            self.c2s,
+            self.direct_tls,
+            self.http,
+            self.https,
+            self.component,
+        ]
     }
 
     /// Prosody's service names for the ports.
-    fn services(&self) -> [(&'static str, u16); 4] {
+    fn services(&self) -> [(&'static str, u16); 5] {
         [
             ("c2s", self.c2s),
             ("c2s_direct_tls", self.direct_tls),
             ("http", self.http),
             ("https", self.https),
+            ("component", self.component),
         ]
     }
 
-    /// Picks four distinct free ports: all listeners are held open together so the kernel
+    /// Picks distinct free ports: all listeners are held open together so the kernel
     /// hands out different ports, then closed. See the module docs for the race this leaves.
     fn pick() -> Result<Ports> {
-        let listeners = (0..4)
+        let listeners = (0..5)
             .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .collect::<std::io::Result<Vec<_>>>()
             .context("binding 127.0.0.1:0 to pick a free port")?;
-        let mut ports = [0u16; 4];
+        let mut ports = [0u16; 5];
         for (slot, listener) in ports.iter_mut().zip(&listeners) {
             *slot = listener
                 .local_addr()
@@ -131,6 +144,7 @@ impl Ports {
             direct_tls: ports[1],
             http: ports[2],
             https: ports[3],
+            component: ports[4],
         })
     }
 }
@@ -247,7 +261,7 @@ impl Prosody {
         self.ports.https
     }
 
-    /// All four ports.
+    /// All the ports.
     pub fn ports(&self) -> Ports {
         self.ports
     }
@@ -646,6 +660,8 @@ c2s_ports = {{ {c2s} }}
 c2s_direct_tls_ports = {{ {dtls} }}
 http_ports = {{ {http} }}
 https_ports = {{ {https} }}
+component_interfaces = {{ "127.0.0.1" }}
+component_ports = {{ {component} }}
 s2s_ports = {{}}
 legacy_ssl_ports = {{}}
 c2s_require_encryption = true
@@ -669,6 +685,7 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
         dtls = ports.direct_tls,
         http = ports.http,
         https = ports.https,
+        component = ports.component,
         disabled = disabled.join(", "),
     );
     if let Some(n) = opts.archive_item_limit {
@@ -693,6 +710,9 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
 {upload_limit}
 Component "{PUBSUB_DOMAIN}" "pubsub"
     admins = {{ "{ADMIN_JID}" }}
+
+Component "{PUSH_DOMAIN}"
+    component_secret = "{PUSH_COMPONENT_SECRET}"
 "#,
         upload_limit = opts
             .upload_size_limit

@@ -7,9 +7,9 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result, ensure};
 use starling_core::crypto::aesgcm::{self, FileKey};
-use tokio_rustls::rustls;
 
 use crate::support;
+use crate::support::https::{Act, scripted_server};
 
 fn reference() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers/media/aesgcm.py")
@@ -235,96 +235,6 @@ async fn upload_and_download_through_prosody() -> Result<()> {
     Ok(())
 }
 
-/// What the fake upload server does with one request.
-#[derive(Debug, Clone, Copy)]
-enum Act {
-    /// Reads the whole body, then answers with this status.
-    Status(u16),
-    /// Reads a little of the body, then hangs up.
-    Drop,
-}
-
-/// A fake HTTPS upload server (the test server's certificate) that acts out `script`, one
-/// request each, and reports each request's head and body.
-async fn fake_upload_server(
-    server: &starling::testbed::Prosody,
-    script: Vec<Act>,
-) -> Result<(u16, tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>)> {
-    use std::sync::Arc;
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let certs = server.ca_file().parent().context("certs dir")?;
-    let chain = rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(
-        certs.join("localhost.crt"),
-    )?))
-    .collect::<Result<Vec<_>, _>>()?;
-    let key = rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(
-        certs.join("localhost.key"),
-    )?))?
-    .context("no server key")?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        for act in script {
-            let Ok((tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let Ok(mut tls) = acceptor.accept(tcp).await else {
-                return;
-            };
-            let mut data = Vec::new();
-            let mut buf = [0u8; 16 * 1024];
-            let head_end = loop {
-                if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                    break at + 4;
-                }
-                match tls.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            };
-            let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
-            let length: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            let want = match act {
-                Act::Drop => (length / 3).max(1),
-                Act::Status(_) => length,
-            };
-            while data.len() - head_end < want {
-                match tls.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => data.extend_from_slice(&buf[..n]),
-                }
-            }
-            let body = data[head_end..].to_vec();
-            if tx.send((head, body)).is_err() {
-                return;
-            }
-            if let Act::Status(code) = act {
-                let answer =
-                    format!("HTTP/1.1 {code} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                if tls.write_all(answer.as_bytes()).await.is_ok() {
-                    let _ = tls.shutdown().await;
-                }
-            }
-        }
-    });
-    Ok((port, rx))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
     use starling_core::proto::upload::Slot;
@@ -343,7 +253,7 @@ async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
 
     // A 503 and a connection cut mid-body, then success: three requests, the file whole.
     let (port, mut seen) =
-        fake_upload_server(&server, vec![Act::Status(503), Act::Drop, Act::Status(201)]).await?;
+        scripted_server(&server, vec![Act::Status(503), Act::Drop, Act::Status(201)]).await?;
     upload::put(
         &http,
         &slot(port),
@@ -376,7 +286,7 @@ async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
     );
 
     // Always 503: three attempts, then a clear failure.
-    let (port, _seen) = fake_upload_server(&server, vec![Act::Status(503); 3]).await?;
+    let (port, _seen) = scripted_server(&server, vec![Act::Status(503); 3]).await?;
     match upload::put(
         &http,
         &slot(port),
@@ -393,7 +303,7 @@ async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
 
     // A refusal (403) is final: one request.
     let (port, mut seen) =
-        fake_upload_server(&server, vec![Act::Status(403), Act::Status(201)]).await?;
+        scripted_server(&server, vec![Act::Status(403), Act::Status(201)]).await?;
     match upload::put(
         &http,
         &slot(port),
@@ -414,7 +324,7 @@ async fn uploads_retry_transient_failures_and_give_up_visibly() -> Result<()> {
     ensure!(n == 1, "{n} requests after a 403");
 
     // Cancelling stops the upload.
-    let (port, _seen) = fake_upload_server(&server, vec![Act::Status(201)]).await?;
+    let (port, _seen) = scripted_server(&server, vec![Act::Status(201)]).await?;
     let cancel: upload::Progress = Arc::new(|sent| sent < 100_000);
     match upload::put(
         &http,

@@ -1,6 +1,6 @@
 //! Life on a phone (issue 9), against Prosody: XEP-0352 client state indication.
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 
 use crate::node::Node;
 use crate::support;
@@ -91,5 +91,75 @@ async fn push_is_enabled_kept_and_disabled() -> Result<()> {
     ensure!(a.client.push_registration(&alice.jid)?.is_none());
     ensure!(!a.client.disable_push(&alice.jid).await?, "already off");
     a.shutdown().await;
+    Ok(())
+}
+
+/// The account's sessions on the server.
+fn sessions(server: &support::TestServer, user: &str) -> Result<usize> {
+    let out = server.shell(&format!(
+        "local n = 0; for _, s in pairs(prosody.full_sessions) do \
+         if s.username == \"{user}\" then n = n + 1 end end; return \"sessions=\" .. n"
+    ))?;
+    out.split("sessions=")
+        .nth(1)
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no session count in {out:?}"))
+}
+
+/// The wake API the push receiver calls: the message Bob sent while Alice's app slept is
+/// stored by one call; a burst of calls makes one connection and stores nothing twice; an
+/// awake account returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_catches_up_once_whatever_the_burst() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut bob_peer = server.peer(&bob).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+
+    // The app sleeps; Bob writes; the push receiver calls wake.
+    a.client.disconnect(&alice.jid).await;
+    let sent_at = std::time::Instant::now();
+    bob_peer.send_message(&alice.jid, "are you awake?").await?;
+    let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+    let latency = sent_at.elapsed();
+    ensure!(report.connected && report.stored >= 1, "{report:?}");
+    let got = a.history(&bob.jid)?;
+    ensure!(
+        got.iter().filter(|m| m.body == "are you awake?").count() == 1,
+        "{got:?}"
+    );
+    println!(
+        "wake: message sent to stored in {} ms (wake itself {} ms)",
+        latency.as_millis(),
+        report.took_ms
+    );
+
+    // A burst of wakes (a push storm, network changes): one connection, nothing twice.
+    a.client.disconnect(&alice.jid).await;
+    bob_peer.send_message(&alice.jid, "second").await?;
+    let burst = (0..100).map(|_| {
+        let (c, j) = (a.client.clone(), alice.jid.clone());
+        tokio::spawn(async move { c.wake(&j, support::EVENT_TIMEOUT).await })
+    });
+    let mut connected = 0;
+    for w in futures::future::join_all(burst).await {
+        if w??.connected {
+            connected += 1;
+        }
+    }
+    ensure!(connected == 1, "exactly one of them connected: {connected}");
+    ensure!(sessions(&server, &alice.user)? == 1, "one connection");
+    let got = a.history(&bob.jid)?;
+    ensure!(
+        got.iter().filter(|m| m.body == "second").count() == 1,
+        "{got:?}"
+    );
+    // Awake already: a wake returns at once, connecting nothing.
+    let again = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+    ensure!(!again.connected && again.stored == 0, "{again:?}");
+    a.shutdown().await;
+    bob_peer.quit().await?;
     Ok(())
 }

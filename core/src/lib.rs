@@ -17,7 +17,7 @@ pub use api::{
     CircleRecord, Client, ConnectionState, DEFAULT_AUTO_DOWNLOAD, DEFAULT_DOWNLOAD_LIMIT, Error,
     Event, FeedDiff, MessageState, MucService, Occupant, OmemoDeviceInfo, OtrInfo, OwnPresence,
     PostDraft, PresenceView, ProfileUpdate, Result, Role, RoomConfig, RoomInfo, RoomJoined,
-    RoomListing, RoomState, RosterDiff, ServerFeatures, TimelineDiff, UploadedFile,
+    RoomListing, RoomState, RosterDiff, ServerFeatures, TimelineDiff, UploadedFile, WakeReport,
     default_profile_dir, human_size, parse_bare, parse_contact, parse_peer, parse_room,
     safe_file_name,
 };

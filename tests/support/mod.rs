@@ -5,6 +5,8 @@
 //! All waiting is bounded and condition-based: nothing here sleeps to synchronise.
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod https;
+
 use std::collections::VecDeque;
 use std::ops::Deref;
 use std::path::PathBuf;

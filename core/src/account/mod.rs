@@ -51,6 +51,8 @@ pub enum Command {
     Flush,
     /// The front end went to the background or came back (XEP-0352): tell the server.
     ClientState,
+    /// Online, and this session's archive catch-up is complete.
+    CaughtUp { reply: oneshot::Sender<bool> },
     /// [`Actor::send_ephemeral`] a chat state.
     ChatState {
         to: BareJid,
@@ -806,6 +808,11 @@ impl Actor {
             }
             Command::Send { stanza, reply } => self.send_confirmed(stanza, reply).await,
             Command::ClientState => self.send_client_state().await,
+            Command::CaughtUp { reply } => {
+                if reply.send(self.online && self.session.caught_up).is_err() {
+                    tracing::debug!("command requester went away");
+                }
+            }
             Command::IsOnline { reply } => {
                 if reply.send(self.online).is_err() {
                     tracing::debug!("command requester went away");

@@ -39,6 +39,7 @@ pub use files::DEFAULT_AUTO_DOWNLOAD;
 pub use omemo::OmemoDeviceInfo;
 pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
+pub use push::WakeReport;
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
 pub use upload::{DEFAULT_DOWNLOAD_LIMIT, UploadedFile, human_size, safe_file_name};
@@ -668,13 +669,18 @@ impl Client {
     /// resource (and kick each other off the server) and send the same outbox rows twice.
     /// A second process gets [`Error::ProfileBusy`].
     pub async fn connect(&self, jid: &str) -> Result<()> {
+        self.start_actor(jid).await.map(|_| ())
+    }
+
+    /// [`Client::connect`]; true if this call started the account's actor (false: it ran).
+    pub(super) async fn start_actor(&self, jid: &str) -> Result<bool> {
         let rec = self.inner.store.account(parse_bare(jid)?.as_str())?;
         self.lock_profile()?;
         let mut actors = self.inner.actors.lock().await;
         if let Some(tx) = actors.get(&rec.jid)
             && !tx.is_closed()
         {
-            return Ok(());
+            return Ok(false);
         }
         let password = self.inner.secrets.load(&rec.jid).await?;
         let room_passwords = self.room_passwords(&rec).await?;
@@ -699,7 +705,7 @@ impl Client {
         self.watch_rosters();
         self.watch_omemo_repairs();
         self.watch_files();
-        Ok(())
+        Ok(true)
     }
 
     /// Repairs OMEMO sessions the actors report broken ([`Event::OmemoSessionBroken`]).

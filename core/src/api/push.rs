@@ -3,10 +3,12 @@
 //! and push (XEP-0357) through a Starling push gateway to a UnifiedPush endpoint.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use jid::Jid;
+use serde::Serialize;
 
-use super::{Client, Error, Result, parse_bare};
+use super::{Client, ConnectionState, Error, Event, Result, parse_bare};
 use crate::account::Command;
 use crate::proto::push as xml;
 use crate::secrets::Password;
@@ -192,4 +194,65 @@ fn parse_service(s: &str) -> Result<jid::BareJid> {
 /// The account's own bare JID, where XEP-0357 commands go.
 fn own(account: &str) -> Result<Jid> {
     Ok(Jid::from(parse_bare(account)?))
+}
+
+/// What a wake did ([`Client::wake`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WakeReport {
+    /// The account was not connected: this wake connected it.
+    pub connected: bool,
+    /// Messages stored while waking (new ones from the archive, and live ones).
+    pub stored: u64,
+    /// From the call to everything being stored and sent, in milliseconds.
+    pub took_ms: u64,
+}
+
+impl Client {
+    /// The one entry point for "something may be waiting" — a push wakeup, or the network
+    /// coming back: connects the account if it is not (or lets a running connection resume),
+    /// waits until this session's catch-up is stored and our own queue is sent, and says so.
+    /// Safe to call any number of times, also at once: there is only ever one connection,
+    /// and a call while everything is done returns at once. Fails with the reason when the
+    /// account cannot get online within `timeout`.
+    pub async fn wake(&self, account: &str, timeout: Duration) -> Result<WakeReport> {
+        let started = Instant::now();
+        let acc = self.account_record(account)?;
+        // Listen before connecting: nothing that happens next is missed.
+        let mut events = self.events();
+        let connected = self.start_actor(&acc.jid).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut stored = 0u64;
+        loop {
+            let caught_up = self
+                .query(&acc.jid, |reply| Command::CaughtUp { reply })
+                .await
+                .unwrap_or(false);
+            if caught_up && self.inner.store.outbox(acc.id)?.is_empty() {
+                break;
+            }
+            let event = match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(e)) => e,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                    return Err(Error::NotConnected(acc.jid.clone()));
+                }
+                Err(_) => return Err(Error::Timeout("waking the account")),
+            };
+            match event {
+                Event::Message { account, .. } if account == acc.jid => stored += 1,
+                Event::Connection {
+                    account,
+                    state: ConnectionState::Failed { error, .. },
+                } if account == acc.jid => {
+                    return Err(Error::Push(format!("cannot get online: {error}")));
+                }
+                _ => {}
+            }
+        }
+        Ok(WakeReport {
+            connected,
+            stored,
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
 }
