@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod demo;
 pub mod desktop;
+pub mod push_gateway;
 pub mod testbed;
 // Slint global handles borrow the window (`Shell<'_>`); `w.global::<Shell>()` reads better.
 #[allow(elided_lifetimes_in_paths)]

@@ -94,6 +94,45 @@ async fn push_is_enabled_kept_and_disabled() -> Result<()> {
     Ok(())
 }
 
+/// A running `starling push-gateway` child process, killed on drop.
+struct Gateway {
+    _child: tokio::process::Child,
+}
+
+impl Gateway {
+    /// Starts the gateway against the test server's component port and waits for its
+    /// "ready" line.
+    async fn start(server: &support::TestServer, db: &std::path::Path) -> Result<Gateway> {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_starling"))
+            .arg("push-gateway")
+            .args(["--jid", starling::testbed::PUSH_DOMAIN])
+            .arg("--server")
+            .arg(format!("127.0.0.1:{}", server.ports().component))
+            .arg("--database")
+            .arg(db)
+            .arg("--ca-file")
+            .arg(server.ca_file())
+            .args(["--min-interval-ms", "0"])
+            .env(
+                "STARLING_COMPONENT_SECRET",
+                starling::testbed::PUSH_COMPONENT_SECRET,
+            )
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("gateway stdout")?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(support::EVENT_TIMEOUT, lines.next_line()).await;
+        match ready {
+            Ok(Ok(Some(line))) if line.contains("ready") => Ok(Gateway { _child: child }),
+            // Its error is on stderr, which the test shows.
+            other => anyhow::bail!("the push gateway did not start: {other:?}"),
+        }
+    }
+}
+
 /// The account's sessions on the server.
 fn sessions(server: &support::TestServer, user: &str) -> Result<usize> {
     let out = server.shell(&format!(
@@ -159,6 +198,87 @@ async fn wake_catches_up_once_whatever_the_burst() -> Result<()> {
     // Awake already: a wake returns at once, connecting nothing.
     let again = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
     ensure!(!again.connected && again.stored == 0, "{again:?}");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}
+
+/// Host end to end: Prosody (mod_cloud_notify) → `starling push-gateway` → a stand-in
+/// UnifiedPush distributor → the core's wake API → the message Bob sent while Alice's app
+/// slept is stored. The wakeup carries nothing of the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_wakes_a_sleeping_client() -> Result<()> {
+    use crate::support::https::{Act, scripted_server};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let dir = tempfile::tempdir()?;
+    let _gateway = Gateway::start(&server, &dir.path().join("gateway.sqlite")).await?;
+    let (port, mut wakeups) =
+        scripted_server(&server, vec![Act::Status(201), Act::Status(410)]).await?;
+    let endpoint = format!("https://localhost:{port}/up/alice-phone");
+    let mut bob_peer = server.peer(&bob).await?;
+
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let rec = a
+        .client
+        .enable_push(&alice.jid, starling::testbed::PUSH_DOMAIN, &endpoint)
+        .await?;
+    ensure!(
+        rec.service == starling::testbed::PUSH_DOMAIN && rec.node.len() == 32,
+        "{rec:?}"
+    );
+
+    // The app sleeps; Bob writes.
+    a.client.disconnect(&alice.jid).await;
+    let sent_at = std::time::Instant::now();
+    bob_peer.send_message(&alice.jid, "are you awake?").await?;
+    let (head, body) = tokio::time::timeout(support::EVENT_TIMEOUT, wakeups.recv())
+        .await?
+        .context("no wakeup reached the distributor")?;
+    ensure!(head.starts_with("POST /up/alice-phone "), "{head}");
+    ensure!(
+        body == starling::push_gateway::WAKEUP_BODY,
+        "the wakeup carries only the fixed bytes: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let everything = format!("{head}{}", String::from_utf8_lossy(&body));
+    ensure!(
+        !everything.contains("awake") && !everything.contains(&bob.user),
+        "no message content or sender leaves the gateway: {everything}"
+    );
+
+    // The push receiver calls wake: one call connects, catches up, and reports.
+    let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+    let latency = sent_at.elapsed();
+    ensure!(report.connected, "{report:?}");
+    let got = a.history(&bob.jid)?;
+    ensure!(
+        got.iter().filter(|m| m.body == "are you awake?").count() == 1,
+        "{got:?}"
+    );
+    println!(
+        "push: message sent to stored in {} ms (wake itself {} ms)",
+        latency.as_millis(),
+        report.took_ms
+    );
+
+    // The distributor says the device is gone (410): the gateway forgets it, and tells the
+    // server, which stops pushing for it.
+    a.client.disconnect(&alice.jid).await;
+    bob_peer.send_message(&alice.jid, "anyone there?").await?;
+    tokio::time::timeout(support::EVENT_TIMEOUT, wakeups.recv())
+        .await?
+        .context("no second wakeup")?;
+    let gateway_db = dir.path().join("gateway.sqlite");
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    while starling::push_gateway::Registrations::open(&gateway_db)?.count()? != 0 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the gone endpoint was kept"
+        );
+        tokio::task::yield_now().await;
+    }
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())

@@ -128,6 +128,10 @@ pub enum Command {
     Otr(otr::OtrCmd),
     /// Start a local demo server with demo accounts and a bot that answers.
     Demo(crate::demo::DemoArgs),
+    /// Run the push gateway: the XEP-0357 app server that turns your server's push
+    /// notifications into content-free UnifiedPush wakeups (a XEP-0114 component; the
+    /// component secret comes from STARLING_COMPONENT_SECRET).
+    PushGateway(crate::push_gateway::GatewayArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +249,10 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Demo(args) = &command {
         return crate::demo::run(args, cli.profile.clone()).await;
     }
+    if let Command::PushGateway(args) = &command {
+        let secret = crate::push_gateway::secret_from_env()?;
+        return crate::push_gateway::run(args, &secret).await;
+    }
     let dir = crate::profile_dir(cli.profile.as_deref())?;
     let client =
         Client::open(&dir).with_context(|| format!("opening profile {}", dir.display()))?;
@@ -344,7 +352,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let acc = pick_account(&client, cli.account.as_deref())?;
             otr::run(&client, &out, &acc, cmd).await
         }
-        Command::Demo(_) => Ok(()),
+        Command::Demo(_) | Command::PushGateway(_) => Ok(()),
     }
 }
 

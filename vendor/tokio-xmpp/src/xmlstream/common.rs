@@ -866,7 +866,10 @@ impl StreamHeader<'static> {
                             }
                         }
                         None => {
-                            if cfg!(not(feature = "component")) {
+                            // Starling patch: a XEP-0114 component stream has no version
+                            // whatever the build's features (see STARLING-PATCH.md).
+                            let component = stream.stream_ns == xmpp_parsers::ns::COMPONENT;
+                            if cfg!(not(feature = "component")) && !component {
                                 return Err(io::Error::new(
                                     io::ErrorKind::InvalidData,
                                     "required `version` attribute missing",
