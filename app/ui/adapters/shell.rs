@@ -17,8 +17,11 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
     });
     // Coming back to the window reads the open conversation (window systems tell winit
     // about focus; polling twice a second is cheap and needs no hooks into the backend).
+    // A window left alone for a while tells the servers (XEP-0352) that presence updates
+    // and other unimportant traffic can wait; messages still arrive at once.
     let weak = w.as_weak();
     let u = ui.clone();
+    let mut away_since: Option<Instant> = None;
     ui.state.borrow().activity_timer.start(
         slint::TimerMode::Repeated,
         Duration::from_millis(500),
@@ -30,9 +33,28 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
             if became_active {
                 super::chat::read_open_conversation(&u);
             }
+            let in_use = match (active, away_since) {
+                (true, _) => {
+                    away_since = None;
+                    true
+                }
+                (false, None) => {
+                    away_since = Some(Instant::now());
+                    true
+                }
+                (false, Some(t)) => t.elapsed() < BACKGROUND_AFTER,
+            };
+            if in_use != u.client.client_active() {
+                let client = u.client.clone();
+                u.rt.spawn(async move { client.set_client_active(in_use).await });
+            }
         },
     );
 }
+
+/// How long the window must be out of focus before the servers hear it is in the
+/// background.
+const BACKGROUND_AFTER: Duration = Duration::from_secs(120);
 
 /// Status bar text; while an account waits to reconnect, counts down every second.
 pub(super) fn refresh_status(ui: &Rc<Ui>, w: &AppWindow) {
