@@ -47,6 +47,12 @@ impl CuttingProxy {
         self.budget.store(0, Ordering::SeqCst);
     }
 
+    /// From now on, connections are cut once they carried `bytes` from the client (an
+    /// existing one that carried more already: at its next byte).
+    pub fn cut_after(&self, bytes: u64) {
+        self.budget.store(bytes, Ordering::SeqCst);
+    }
+
     pub fn cuts(&self) -> usize {
         self.cuts.load(Ordering::SeqCst)
     }
@@ -78,7 +84,7 @@ async fn relay(
         let limit = budget.load(Ordering::SeqCst);
         if limit > 0 && carried + n as u64 > limit {
             // Forward only part of this chunk, then cut both directions hard.
-            let part = (limit - carried) as usize;
+            let part = usize::try_from(limit.saturating_sub(carried)).unwrap_or(0);
             sw.write_all(&buf[..part]).await?;
             cuts.fetch_add(1, Ordering::SeqCst);
             down.abort();

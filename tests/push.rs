@@ -283,3 +283,73 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+/// Hibernation is the offline signal: the app's connection dies without a goodbye (the
+/// phone slept), the server keeps the session and pushes; wake resumes that same session
+/// and the message the server held is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hibernated_session_is_pushed_and_resumed() -> Result<()> {
+    use crate::proxy::CuttingProxy;
+    use crate::support::https::{Act, scripted_server};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let dir = tempfile::tempdir()?;
+    let _gateway = Gateway::start(&server, &dir.path().join("gateway.sqlite")).await?;
+    let (port, mut wakeups) = scripted_server(&server, vec![Act::Status(201)]).await?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let proxy = CuttingProxy::start(server.c2s_port(), 0).await?;
+    let opts = crate::node::options_via(
+        &server,
+        proxy.port,
+        starling_core::connection::TlsMode::StartTls,
+    );
+    let mut a = Node::with_options(&alice, opts).await?;
+    a.online().await?;
+    a.client
+        .enable_push(
+            &alice.jid,
+            starling::testbed::PUSH_DOMAIN,
+            &format!("https://localhost:{port}/up/alice"),
+        )
+        .await?;
+
+    // The phone sleeps: the connection dies at the next byte and cannot come back.
+    proxy.cut_after(1);
+    a.client.set_client_active(false).await;
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    while proxy.cuts() == 0 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the connection was never cut"
+        );
+        tokio::task::yield_now().await;
+    }
+    bob_peer.send_message(&alice.jid, "while you slept").await?;
+    let (_, body) = tokio::time::timeout(support::EVENT_TIMEOUT, wakeups.recv())
+        .await?
+        .context("the hibernated session was not pushed")?;
+    ensure!(body == starling::push_gateway::WAKEUP_BODY);
+    ensure!(
+        a.history(&bob.jid)?
+            .iter()
+            .all(|m| m.body != "while you slept"),
+        "not stored yet: the app was asleep"
+    );
+
+    // Woken: the network is back; the same session resumes and the held message is stored.
+    proxy.stop_cutting();
+    let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+    ensure!(
+        !report.connected,
+        "the running connection resumed: {report:?}"
+    );
+    let got = a.history(&bob.jid)?;
+    ensure!(
+        got.iter().filter(|m| m.body == "while you slept").count() == 1,
+        "{got:?}"
+    );
+    ensure!(sessions(&server, &alice.user)? == 1, "one session, resumed");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}

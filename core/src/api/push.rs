@@ -249,6 +249,21 @@ impl Client {
                 _ => {}
             }
         }
+        // A round trip last: the server answers in order, so whatever it had for us before
+        // (the stanzas a resumed session replays) is stored by the time its answer is in.
+        // It also proves the link is alive, not just believed to be.
+        let server = Jid::from(parse_bare(&acc.jid)?.domain().to_owned());
+        let ping = xmpp_parsers::ping::Ping.into();
+        match tokio::time::timeout_at(deadline, self.iq(&acc.jid, server, false, ping)).await {
+            Ok(Ok(_)) | Ok(Err(Error::Refused(_))) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Error::Timeout("waking the account")),
+        }
+        while let Ok(event) = events.try_recv() {
+            if matches!(&event, Event::Message { account, .. } if *account == acc.jid) {
+                stored += 1;
+            }
+        }
         Ok(WakeReport {
             connected,
             stored,
