@@ -248,6 +248,29 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
         "no message content or sender leaves the gateway: {everything}"
     );
 
+    // Someone else who learned the node (not its secret) cannot make the gateway wake the
+    // phone: the gateway refuses, and nothing reaches the distributor.
+    let forged = format!(
+        "<pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{}'/>\
+         <publish-options><x xmlns='jabber:x:data' type='submit'>\
+         <field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>\
+         <field var='secret'><value>guessed</value></field></x></publish-options></pubsub>",
+        rec.node
+    );
+    let answer = bob_peer
+        .command(serde_json::json!({
+            "cmd": "iq", "to": starling::testbed::PUSH_DOMAIN, "xml": forged
+        }))
+        .await?;
+    ensure!(
+        answer["result"] == "error" && answer["condition"] == "not-authorized",
+        "{answer}"
+    );
+    ensure!(
+        wakeups.try_recv().is_err(),
+        "a forged publish woke the phone"
+    );
+
     // The push receiver calls wake: one call connects, catches up, and reports.
     let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
     let latency = sent_at.elapsed();

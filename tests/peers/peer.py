@@ -34,6 +34,9 @@ Commands:
   {"cmd":"ping"}                                XEP-0199 ping to the server;
       a barrier: every stanza sent before it has been processed by the server
   {"cmd":"raw","xml":STRING}                    send STRING verbatim
+  {"cmd":"iq","to":JID,"xml":PAYLOAD,"type"?:"set"|"get"}
+                                                send an IQ with a raw payload; done has
+                                                result ("result"|"error") and condition
   {"cmd":"http_get","url":URL}                  download a shared file (https, trusting
                                                 only --ca-file); done has size, sha256
   {"cmd":"quit"}                                disconnect and exit 0
@@ -1080,6 +1083,18 @@ class Peer(slixmpp.ClientXMPP):
             await self.plugin["xep_0199"].ping(timeout=10)
         elif name == "raw":
             self.send_raw(cmd["xml"])
+        elif name == "iq":
+            # An IQ with a raw payload; done says how it was answered.
+            iq = self.Iq()
+            iq["type"] = cmd.get("type", "set")
+            iq["to"] = cmd["to"]
+            iq.append(ET.fromstring(cmd["xml"]))
+            try:
+                await iq.send(timeout=IQ_TIMEOUT)
+                done["result"] = "result"
+            except IqError as exc:
+                done["result"] = "error"
+                done["condition"] = exc.condition
         elif name == "http_get":
             body = await asyncio.to_thread(self.http_get, cmd["url"])
             done["size"] = len(body)
