@@ -133,6 +133,16 @@ impl Gateway {
     }
 }
 
+/// The conversation with `peer` holds exactly one message with this body.
+fn stored_once(node: &Node, peer: &str, body: &str) -> Result<()> {
+    let got = node.history(peer)?;
+    ensure!(
+        got.iter().filter(|m| m.body == body).count() == 1,
+        "not stored exactly once: {body:?} in {got:?}"
+    );
+    Ok(())
+}
+
 /// The account's sessions on the server.
 fn sessions(server: &support::TestServer, user: &str) -> Result<usize> {
     let out = server.shell(&format!(
@@ -164,11 +174,7 @@ async fn wake_catches_up_once_whatever_the_burst() -> Result<()> {
     let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
     let latency = sent_at.elapsed();
     ensure!(report.connected && report.stored >= 1, "{report:?}");
-    let got = a.history(&bob.jid)?;
-    ensure!(
-        got.iter().filter(|m| m.body == "are you awake?").count() == 1,
-        "{got:?}"
-    );
+    stored_once(&a, &bob.jid, "are you awake?")?;
     println!(
         "wake: message sent to stored in {} ms (wake itself {} ms)",
         latency.as_millis(),
@@ -190,11 +196,7 @@ async fn wake_catches_up_once_whatever_the_burst() -> Result<()> {
     }
     ensure!(connected == 1, "exactly one of them connected: {connected}");
     ensure!(sessions(&server, &alice.user)? == 1, "one connection");
-    let got = a.history(&bob.jid)?;
-    ensure!(
-        got.iter().filter(|m| m.body == "second").count() == 1,
-        "{got:?}"
-    );
+    stored_once(&a, &bob.jid, "second")?;
     // Awake already: a wake returns at once, connecting nothing.
     let again = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
     ensure!(!again.connected && again.stored == 0, "{again:?}");
@@ -275,11 +277,7 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
     let report = a.client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
     let latency = sent_at.elapsed();
     ensure!(report.connected, "{report:?}");
-    let got = a.history(&bob.jid)?;
-    ensure!(
-        got.iter().filter(|m| m.body == "are you awake?").count() == 1,
-        "{got:?}"
-    );
+    stored_once(&a, &bob.jid, "are you awake?")?;
     println!(
         "push: message sent to stored in {} ms (wake itself {} ms)",
         latency.as_millis(),
@@ -366,11 +364,7 @@ async fn a_hibernated_session_is_pushed_and_resumed() -> Result<()> {
         !report.connected,
         "the running connection resumed: {report:?}"
     );
-    let got = a.history(&bob.jid)?;
-    ensure!(
-        got.iter().filter(|m| m.body == "while you slept").count() == 1,
-        "{got:?}"
-    );
+    stored_once(&a, &bob.jid, "while you slept")?;
     ensure!(sessions(&server, &alice.user)? == 1, "one session, resumed");
     a.shutdown().await;
     bob_peer.quit().await?;

@@ -654,34 +654,38 @@ fn check_attachment(ui: &Rc<Ui>) {
     }
     blocking(
         ui,
-        move |_| std::fs::metadata(&path).map(|m| (m.is_file(), m.len())),
+        move |_| describe_file(&path),
         move |_, w, r| {
             let g = w.global::<ChatAdapter>();
             if g.get_attachment_path() != text.as_str() {
                 return; // typed on since
             }
-            let name = Path::new(text.trim())
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let (ok, info) = match r {
-                Ok((true, size)) => (
-                    true,
-                    match &lock {
-                        Some(e) => format!(
-                            "{name} · {} — sent encrypted ({e})",
-                            starling_core::human_size(size)
-                        ),
-                        None => format!("{name} · {}", starling_core::human_size(size)),
-                    },
-                ),
-                Ok((false, _)) => (false, format!("{name} is not a file")),
-                Err(e) => (false, format!("Cannot read {}: {e}", text.trim())),
+            let (ok, info) = match (r, &lock) {
+                (Ok(label), Some(e)) => (true, format!("{label} — sent encrypted ({e})")),
+                (Ok(label), None) => (true, label),
+                (Err(why), _) => (false, format!("Cannot send it: {why}")),
             };
             g.set_attachment_ok(ok);
             g.set_attachment_info(s(info));
         },
     );
+}
+
+/// "name · 1.4 MB" for a readable file, else why it cannot be sent (off the UI thread).
+fn describe_file(path: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(format!(
+        "{name} · {}",
+        starling_core::human_size(meta.len())
+    ))
 }
 
 /// A typed path, with `~/` for the home folder.
@@ -826,19 +830,7 @@ fn add_post_attachment(ui: &Rc<Ui>, text: String) {
     let path = expand(&text);
     blocking(
         ui,
-        move |_| {
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if !meta.is_file() {
-                return Err(format!("{} is not a file", path.display()));
-            }
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let label = format!("{name} · {}", starling_core::human_size(meta.len()));
-            Ok((path, label))
-        },
+        move |_| describe_file(&path).map(|label| (path, label)),
         |ui, w, r| {
             let g = w.global::<FeedAdapter>();
             match r {
