@@ -1,9 +1,14 @@
 //! The `starling` desktop binary's library: command line, demo, and the Prosody test bed
-//! shared by the demo and the integration tests. No protocol logic lives here: everything
+//! shared by the demo and the integration tests, and the Slint UI ([`ui::App`]) that the
+//! desktop window and the Android app both run. No protocol logic lives here: everything
 //! goes through `starling_core::Client`.
+//!
+//! The `desktop` feature (default) adds the window on winit and the `starling` binary's
+//! entry point; without it (the Android build) the UI has no desktop backend.
 
 pub mod cli;
 pub mod demo;
+#[cfg(feature = "desktop")]
 pub mod desktop;
 pub mod push_gateway;
 pub mod testbed;
@@ -11,12 +16,11 @@ pub mod testbed;
 #[allow(elided_lifetimes_in_paths)]
 pub mod ui;
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
 /// Entry point of the `starling` binary.
-pub fn main() -> ExitCode {
+#[cfg(feature = "desktop")]
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser as _;
+    use std::process::ExitCode;
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +68,7 @@ pub fn profile_dir(given: Option<&std::path::Path>) -> anyhow::Result<std::path:
 }
 
 /// `starling demo`: the local server and accounts, then the window logged in as alice.
+#[cfg(feature = "desktop")]
 fn run_demo_window(
     runtime: &tokio::runtime::Runtime,
     args: &demo::DemoArgs,
@@ -81,6 +86,7 @@ fn run_demo_window(
     shown.and(stopped)
 }
 
+#[cfg(feature = "desktop")]
 fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",

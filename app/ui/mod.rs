@@ -92,7 +92,21 @@ pub fn blocking<T>(
     });
 }
 
-/// The desktop app: the window plus its adapters.
+/// Whether the app is on screen, for platforms whose window system Slint does not ask
+/// (Android): the activity's lifecycle sets it. The desktop asks winit for focus instead.
+static FOREGROUND: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// The app came to the screen (`true`) or left it (`false`).
+pub fn set_foreground(visible: bool) {
+    FOREGROUND.store(visible, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the app is on screen, as last set with [`set_foreground`].
+pub fn foreground() -> bool {
+    FOREGROUND.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The app: the window plus its adapters (the desktop window or the Android activity).
 pub struct App {
     window: AppWindow,
     ui: Rc<Ui>,

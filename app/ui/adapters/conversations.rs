@@ -260,6 +260,12 @@ pub(super) fn on_message(
         ),
     };
     let body: String = body.chars().take(200).collect();
+    notify(ui, name, body);
+}
+
+/// Shows a desktop notification (freedesktop notifications over D-Bus).
+#[cfg(feature = "desktop")]
+fn notify(ui: &Ui, name: String, body: String) {
     ui.rt.spawn(async move {
         let shown = notify_rust::Notification::new()
             .appname("Starling")
@@ -272,4 +278,11 @@ pub(super) fn on_message(
             tracing::debug!(error = %e, "no desktop notification (is a notification daemon running?)");
         }
     });
+}
+
+/// Android notifications are not wired yet (they need the app's NotificationManager
+/// through JNI); the message is in the conversation list.
+#[cfg(not(feature = "desktop"))]
+fn notify(_ui: &Ui, name: String, _body: String) {
+    tracing::debug!(%name, "a message to notify about; no notifications on this platform yet");
 }

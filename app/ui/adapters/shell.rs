@@ -44,7 +44,8 @@ pub(super) fn install(ui: &Rc<Ui>, w: &AppWindow) {
                 }
                 (false, Some(t)) => t.elapsed() < BACKGROUND_AFTER,
             };
-            if in_use != u.client.client_active() {
+            // On Android the activity's lifecycle says it instead (starling-android).
+            if cfg!(feature = "desktop") && in_use != u.client.client_active() {
                 let client = u.client.clone();
                 u.rt.spawn(async move { client.set_client_active(in_use).await });
             }
@@ -97,9 +98,17 @@ pub(crate) fn apply_theme(w: &AppWindow, theme: i32) {
 
 /// Whether the user is looking at the window right now. Outside a desktop window system
 /// (headless tests) the window counts as active.
+#[cfg(feature = "desktop")]
 pub(crate) fn window_active(w: &AppWindow) -> bool {
     use slint::winit_030::WinitWindowAccessor as _;
     w.window()
         .with_winit_window(|ww| ww.has_focus())
         .unwrap_or(true)
+}
+
+/// Whether the user is looking at the app right now: what the platform last said through
+/// [`crate::ui::set_foreground`] (Android: the activity's resume and pause).
+#[cfg(not(feature = "desktop"))]
+pub(crate) fn window_active(_w: &AppWindow) -> bool {
+    crate::ui::foreground()
 }
