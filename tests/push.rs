@@ -370,3 +370,137 @@ async fn a_hibernated_session_is_pushed_and_resumed() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+/// The number of registrations the gateway keeps, once it settles on `want` (bounded).
+async fn gateway_keeps(db: &std::path::Path, want: i64) -> Result<()> {
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    loop {
+        let n = starling::push_gateway::Registrations::open(db)?.count()?;
+        if n == want {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the gateway keeps {n} registrations, not {want}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The UnifiedPush connector's logic, as the Android push receiver drives it: a new
+/// endpoint finds the server's gateway by service discovery and enables push; the same
+/// endpoint again registers nothing new; a changed endpoint replaces the registration
+/// (the old node stops waking anything); a push message wakes the sleeping account and
+/// stores what Bob sent; an unregistration turns push off everywhere. Nonsense from a
+/// distributor is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unified_push_connector_drives_push() -> Result<()> {
+    use crate::support::https::{Act, scripted_server};
+    use starling_core::{UnifiedPushEvent as Up, UnifiedPushOutcome as Outcome};
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("gateway.sqlite");
+    let _gateway = Gateway::start(&server, &db).await?;
+    let (port, mut wakeups) = scripted_server(&server, vec![Act::Status(201)]).await?;
+    let mut bob_peer = server.peer(&bob).await?;
+    let a = Node::new(&server, &alice).await?;
+    let t = support::EVENT_TIMEOUT;
+
+    // The distributor's first callback may come while the app is not even connected.
+    let first = format!("https://localhost:{port}/up/first");
+    let enabled = a
+        .client
+        .on_unified_push(&alice.jid, Up::NewEndpoint(first.clone()), t)
+        .await?;
+    let Outcome::Enabled { gateway, node } = enabled else {
+        anyhow::bail!("not enabled: {enabled:?}");
+    };
+    ensure!(gateway == starling::testbed::PUSH_DOMAIN, "found {gateway}");
+    ensure!(
+        server_push_services(&server, &alice.user)?.contains(&format!("<{node}")),
+        "enabled on the server"
+    );
+    gateway_keeps(&db, 1).await?;
+
+    // Every app start repeats the endpoint: same node, nothing new at the gateway.
+    let again = a
+        .client
+        .on_unified_push(&alice.jid, Up::NewEndpoint(first), t)
+        .await?;
+    ensure!(
+        again
+            == Outcome::Enabled {
+                gateway: gateway.clone(),
+                node: node.clone()
+            },
+        "{again:?}"
+    );
+    gateway_keeps(&db, 1).await?;
+
+    // Refused, and nothing changes.
+    let bad = a
+        .client
+        .on_unified_push(&alice.jid, Up::NewEndpoint("content://nope".into()), t)
+        .await;
+    ensure!(bad.is_err(), "{bad:?}");
+    let failed = a
+        .client
+        .on_unified_push(&alice.jid, Up::RegistrationFailed("NETWORK".into()), t)
+        .await;
+    ensure!(
+        failed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("NETWORK")),
+        "{failed:?}"
+    );
+    ensure!(
+        a.client
+            .push_registration(&alice.jid)?
+            .is_some_and(|r| r.node == node)
+    );
+
+    // A new endpoint (the user switched distributors): a new node replaces the old one.
+    let second = format!("https://localhost:{port}/up/second");
+    let moved = a
+        .client
+        .on_unified_push(&alice.jid, Up::NewEndpoint(second), t)
+        .await?;
+    let Outcome::Enabled { node: node2, .. } = moved else {
+        anyhow::bail!("not enabled: {moved:?}");
+    };
+    ensure!(node2 != node, "a new registration");
+    let services = server_push_services(&server, &alice.user)?;
+    ensure!(
+        services.contains(&format!("<{node2}")) && !services.contains(&format!("<{node}")),
+        "only the new node is enabled: {services}"
+    );
+    gateway_keeps(&db, 1).await?;
+
+    // The app sleeps, Bob writes, the push reaches the new endpoint, and the receiver
+    // hands it to the connector.
+    a.client.disconnect(&alice.jid).await;
+    bob_peer
+        .send_message(&alice.jid, "pushed through the connector")
+        .await?;
+    let (head, _) = tokio::time::timeout(t, wakeups.recv())
+        .await?
+        .context("no wakeup reached the distributor")?;
+    ensure!(head.starts_with("POST /up/second "), "{head}");
+    let woke = a.client.on_unified_push(&alice.jid, Up::Message, t).await?;
+    ensure!(matches!(&woke, Outcome::Woke(r) if r.connected), "{woke:?}");
+    stored_once(&a, &bob.jid, "pushed through the connector")?;
+
+    // The distributor drops Starling: push is off on the server, at the gateway and here.
+    let off = a
+        .client
+        .on_unified_push(&alice.jid, Up::Unregistered, t)
+        .await?;
+    ensure!(off == Outcome::Disabled, "{off:?}");
+    ensure!(!server_push_services(&server, &alice.user)?.contains("push="));
+    gateway_keeps(&db, 0).await?;
+    ensure!(a.client.push_registration(&alice.jid)?.is_none());
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}

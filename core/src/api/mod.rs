@@ -39,7 +39,7 @@ pub use files::DEFAULT_AUTO_DOWNLOAD;
 pub use omemo::OmemoDeviceInfo;
 pub use otr::OtrInfo;
 pub use profiles::ProfileUpdate;
-pub use push::WakeReport;
+pub use push::{UnifiedPushEvent, UnifiedPushOutcome, WakeReport};
 pub use rooms::{AffiliationEntry, MucService, RoomListing, parse_room};
 pub use social::{FeedDiff, PostDraft};
 pub use upload::{DEFAULT_DOWNLOAD_LIMIT, UploadedFile, human_size, safe_file_name};

@@ -50,6 +50,24 @@ impl Client {
     ) -> Result<PushRecord> {
         let acc = self.account_record(account)?;
         let service = parse_service(gateway)?;
+        let endpoint_sha256 = sha256_hex(endpoint);
+        // A distributor hands out the same endpoint on every start: nothing to register
+        // again, but the server hears it once more (cheap, and heals a lost enable).
+        if let Some(old) = self.inner.store.push_registration(acc.id)? {
+            if old.service == service.as_str()
+                && old.endpoint_sha256.as_deref() == Some(endpoint_sha256.as_str())
+                && let Some(secret) = self
+                    .inner
+                    .secrets
+                    .load_stored(&secret_key(&acc.jid))
+                    .await?
+            {
+                self.send_enable(&acc.jid, &old, secret.expose()).await?;
+                return Ok(old);
+            }
+            // A new endpoint or gateway: the old node must not keep waking the device.
+            self.retire_push(&acc.jid, &old).await;
+        }
         let answer = self
             .iq(
                 &acc.jid,
@@ -60,8 +78,30 @@ impl Client {
             .await?
             .ok_or_else(|| Error::Push("the push gateway sent an empty answer".into()))?;
         let reg = xml::parse_registered(&answer).map_err(|e| Error::Push(e.to_string()))?;
-        self.enable_push_node(&acc.jid, service.as_str(), &reg.node, &reg.secret)
-            .await
+        let rec = PushRecord {
+            service: service.to_string(),
+            node: reg.node,
+            endpoint_sha256: Some(endpoint_sha256),
+        };
+        self.enable_record(&acc.jid, rec, &reg.secret).await
+    }
+
+    /// The account's push gateway, found by service discovery on its server (XEP-0030): an
+    /// item that is a push service (`pubsub/push`) taking Starling registrations. Online
+    /// only.
+    pub async fn push_gateway(&self, account: &str) -> Result<String> {
+        let acc = self.account_record(account)?;
+        self.discover_service(&acc.jid, |jid, info| {
+            xml::is_gateway(info).then(|| jid.to_owned())
+        })
+        .await?
+        .ok_or_else(|| {
+            let domain = acc.jid.rsplit('@').next().unwrap_or_default();
+            Error::Push(format!(
+                "{domain} offers no push gateway; ask its admin to run `starling push-gateway` \
+                 (README: Push without Google)"
+            ))
+        })
     }
 
     /// Enables XEP-0357 push on the account's server for a node of any app server (`service`)
@@ -75,15 +115,32 @@ impl Client {
     ) -> Result<PushRecord> {
         let acc = self.account_record(account)?;
         let service = parse_service(service)?;
+        if let Some(old) = self.inner.store.push_registration(acc.id)?
+            && (old.service != service.as_str() || old.node != node)
+        {
+            self.retire_push(&acc.jid, &old).await;
+        }
+        let rec = PushRecord {
+            service: service.to_string(),
+            node: node.to_owned(),
+            endpoint_sha256: None,
+        };
+        self.enable_record(&acc.jid, rec, secret).await
+    }
+
+    /// Keeps the secret, enables `rec` on the server, then keeps `rec`.
+    async fn enable_record(
+        &self,
+        account: &str,
+        rec: PushRecord,
+        secret: &str,
+    ) -> Result<PushRecord> {
+        let acc = self.account_record(account)?;
         // The secret first: a registration in the store always has its secret.
         self.inner
             .secrets
             .save(&secret_key(&acc.jid), &Password::new(secret))
             .await?;
-        let rec = PushRecord {
-            service: service.to_string(),
-            node: node.to_owned(),
-        };
         self.send_enable(&acc.jid, &rec, secret).await?;
         self.inner.store.set_push_registration(acc.id, &rec)?;
         Ok(rec)
@@ -96,34 +153,40 @@ impl Client {
         let Some(rec) = self.inner.store.push_registration(acc.id)? else {
             return Ok(false);
         };
-        let service = parse_service(&rec.service)?;
-        // Best effort on the network (the server may be unreachable): forgetting it here
-        // is what must happen.
+        self.retire_push(&acc.jid, &rec).await;
+        self.inner.store.delete_push_registration(acc.id)?;
+        self.inner.secrets.delete(&secret_key(&acc.jid)).await?;
+        Ok(true)
+    }
+
+    /// Disables `rec` on the account's server and tells its gateway to forget the node.
+    /// Best effort on the network (the server may be unreachable, the gateway gone): the
+    /// caller forgets or replaces it here either way.
+    async fn retire_push(&self, account: &str, rec: &PushRecord) {
+        let Ok(service) = parse_service(&rec.service) else {
+            return;
+        };
+        let server = match own(account) {
+            Ok(j) => j,
+            Err(_) => return,
+        };
         if let Err(e) = self
-            .iq(
-                &acc.jid,
-                own(&acc.jid)?,
-                true,
-                xml::disable(&service, &rec.node),
-            )
+            .iq(account, server, true, xml::disable(&service, &rec.node))
             .await
         {
-            tracing::info!(account = %acc.jid, error = %e, "push not disabled on the server");
+            tracing::info!(account, error = %e, "push not disabled on the server");
         }
         if let Err(e) = self
             .iq(
-                &acc.jid,
+                account,
                 Jid::from(service),
                 true,
                 xml::unregister(&rec.node),
             )
             .await
         {
-            tracing::info!(account = %acc.jid, error = %e, "push gateway not told");
+            tracing::info!(account, error = %e, "push gateway not told");
         }
-        self.inner.store.delete_push_registration(acc.id)?;
-        self.inner.secrets.delete(&secret_key(&acc.jid)).await?;
-        Ok(true)
     }
 
     /// The account's push registration, if push is on.
@@ -179,6 +242,15 @@ impl Client {
             Err(e) => tracing::warn!(account, error = %e, "push not enabled again"),
         }
     }
+}
+
+/// Lowercase hex SHA-256 of `s`.
+fn sha256_hex(s: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The keyring entry of an account's push secret.
@@ -269,5 +341,83 @@ impl Client {
             stored,
             took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
+    }
+}
+
+/// What a UnifiedPush distributor tells the app about one registration (the connector's
+/// callbacks on Android). Starling registers one UnifiedPush instance per account, named by
+/// the account's JID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnifiedPushEvent {
+    /// The distributor's endpoint for the instance: new, or the same one again (they repeat
+    /// it on every registration).
+    NewEndpoint(String),
+    /// A push message arrived. Its content is not read: a gateway's wakeup carries nothing.
+    Message,
+    /// The distributor dropped the instance (uninstalled, or the user chose another one).
+    Unregistered,
+    /// Registering with the distributor failed, for the reason it gave.
+    RegistrationFailed(String),
+}
+
+/// What [`Client::on_unified_push`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum UnifiedPushOutcome {
+    /// Push is on: the server wakes the device through this gateway and node.
+    Enabled { gateway: String, node: String },
+    /// The account was woken; what the wake did.
+    Woke(WakeReport),
+    /// Push is off for the account.
+    Disabled,
+}
+
+impl Client {
+    /// The UnifiedPush connector's logic: what to do with each distributor callback for the
+    /// account `instance`. A new endpoint gets the account online (within `timeout`), finds
+    /// its server's push gateway (or keeps the one it has) and enables push through it — an
+    /// endpoint seen before costs no new registration; a message wakes the account
+    /// ([`Client::wake`]); an unregistration turns push off. Safe to call again with the same
+    /// event. A failed registration is an error naming the distributor's reason.
+    pub async fn on_unified_push(
+        &self,
+        instance: &str,
+        event: UnifiedPushEvent,
+        timeout: Duration,
+    ) -> Result<UnifiedPushOutcome> {
+        let acc = self.account_record(instance)?;
+        match event {
+            UnifiedPushEvent::Message => Ok(UnifiedPushOutcome::Woke(
+                self.wake(&acc.jid, timeout).await?,
+            )),
+            UnifiedPushEvent::NewEndpoint(endpoint) => {
+                let endpoint = endpoint.trim();
+                if !(endpoint.starts_with("https://") || endpoint.starts_with("http://")) {
+                    return Err(Error::Push(format!(
+                        "the UnifiedPush distributor gave an endpoint that is not a web address \
+                         ({} characters); reinstall or change the distributor",
+                        endpoint.chars().count()
+                    )));
+                }
+                self.wake(&acc.jid, timeout).await?;
+                let gateway = match self.inner.store.push_registration(acc.id)? {
+                    Some(rec) => rec.service,
+                    None => self.push_gateway(&acc.jid).await?,
+                };
+                let rec = self.enable_push(&acc.jid, &gateway, endpoint).await?;
+                Ok(UnifiedPushOutcome::Enabled {
+                    gateway: rec.service,
+                    node: rec.node,
+                })
+            }
+            UnifiedPushEvent::Unregistered => {
+                self.disable_push(&acc.jid).await?;
+                Ok(UnifiedPushOutcome::Disabled)
+            }
+            UnifiedPushEvent::RegistrationFailed(reason) => Err(Error::Push(format!(
+                "the UnifiedPush distributor did not register Starling ({reason}); the app \
+                 still works while it is open — pick another distributor to get messages \
+                 while it sleeps"
+            ))),
+        }
     }
 }

@@ -96,11 +96,29 @@ impl Client {
     /// items, then each one's disco#info).
     pub async fn upload_service(&self, account: &str) -> Result<UploadService> {
         let acc = self.inner.store.account(parse_bare(account)?.as_str())?;
-        let domain = parse_bare(&acc.jid)?.domain().to_string();
+        self.discover_service(&acc.jid, xml::service)
+            .await?
+            .ok_or_else(|| {
+                let domain = acc.jid.rsplit('@').next().unwrap_or_default();
+                Error::Upload(format!(
+                    "{domain} offers no file upload (XEP-0363); ask its admin to enable it"
+                ))
+            })
+    }
+
+    /// XEP-0030 service discovery on the account's server: the server itself, then each of
+    /// its items, asked for their disco#info; the first that `pick` (given the item's JID and
+    /// its info) accepts. Items that do not answer are skipped.
+    pub(super) async fn discover_service<T>(
+        &self,
+        account: &str,
+        pick: impl Fn(&str, &DiscoInfoResult) -> Option<T>,
+    ) -> Result<Option<T>> {
+        let domain = parse_bare(account)?.domain().to_string();
         let mut candidates = vec![domain.clone()];
         if let Some(el) = self
             .iq(
-                &acc.jid,
+                account,
                 domain_jid(&domain)?,
                 false,
                 DiscoItemsQuery {
@@ -117,7 +135,7 @@ impl Client {
         for jid in candidates {
             let info = self
                 .iq(
-                    &acc.jid,
+                    account,
                     domain_jid(&jid)?,
                     false,
                     DiscoInfoQuery { node: None }.into(),
@@ -125,14 +143,12 @@ impl Client {
                 .await;
             if let Ok(Some(el)) = info
                 && let Ok(info) = DiscoInfoResult::try_from(el)
-                && let Some(service) = xml::service(&jid, &info)
+                && let Some(found) = pick(&jid, &info)
             {
-                return Ok(service);
+                return Ok(Some(found));
             }
         }
-        Err(Error::Upload(format!(
-            "{domain} offers no file upload (XEP-0363); ask its admin to enable it"
-        )))
+        Ok(None)
     }
 
     /// Uploads a file to the account's server, encrypted (XEP-0454) when `encrypt`, and

@@ -170,9 +170,39 @@ pub fn parse_publish(pubsub: &Element) -> Option<Publish> {
     Some(Publish { node, secret })
 }
 
+/// Whether a disco#info answer (XEP-0030) is a Starling push gateway: a push service
+/// (XEP-0357's `pubsub/push` identity) that takes registrations in [`NS_GATEWAY`].
+pub fn is_gateway(info: &xmpp_parsers::disco::DiscoInfoResult) -> bool {
+    info.identities
+        .iter()
+        .any(|i| i.category == "pubsub" && i.type_ == "push")
+        && info.features.iter().any(|f| f == NS_GATEWAY)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_is_a_push_service_taking_our_registrations() -> anyhow::Result<()> {
+        let info = |identity: &str, feature: &str| -> anyhow::Result<_> {
+            let el: Element = format!(
+                "<query xmlns='http://jabber.org/protocol/disco#info'>{identity}\
+                 <feature var='{feature}'/></query>"
+            )
+            .parse()?;
+            Ok(xmpp_parsers::disco::DiscoInfoResult::try_from(el)?)
+        };
+        let push = "<identity category='pubsub' type='push'/>";
+        assert!(is_gateway(&info(push, NS_GATEWAY)?));
+        // Another app server (no Starling registrations), or not a push service at all.
+        assert!(!is_gateway(&info(push, NS_PUSH)?));
+        assert!(!is_gateway(&info(
+            "<identity category='pubsub' type='service'/>",
+            NS_GATEWAY
+        )?));
+        Ok(())
+    }
 
     #[test]
     fn enable_carries_the_secret_as_a_publish_option() -> anyhow::Result<()> {

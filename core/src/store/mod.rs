@@ -79,6 +79,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/010_attachments.sql"),
     include_str!("../../migrations/011_revision.sql"),
     include_str!("../../migrations/012_push.sql"),
+    include_str!("../../migrations/013_push_endpoint.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -1,4 +1,5 @@
-//! The account's push registration (migration 012); its secret is kept with the secrets.
+//! The account's push registration (migrations 012, 013); its secret is kept with the
+//! secrets.
 
 use rusqlite::{OptionalExtension as _, params};
 
@@ -10,6 +11,8 @@ pub struct PushRecord {
     /// The push gateway's JID.
     pub service: String,
     pub node: String,
+    /// SHA-256 (hex) of the UnifiedPush endpoint registered with the gateway, when known.
+    pub endpoint_sha256: Option<String>,
 }
 
 impl Store {
@@ -17,12 +20,14 @@ impl Store {
         let conn = self.lock();
         Ok(conn
             .query_row(
-                "SELECT service, node FROM push_registration WHERE account_id = ?1",
+                "SELECT service, node, endpoint_sha256 FROM push_registration \
+                 WHERE account_id = ?1",
                 [account],
                 |r| {
                     Ok(PushRecord {
                         service: r.get(0)?,
                         node: r.get(1)?,
+                        endpoint_sha256: r.get(2)?,
                     })
                 },
             )
@@ -31,9 +36,10 @@ impl Store {
 
     pub fn set_push_registration(&self, account: AccountId, p: &PushRecord) -> Result<()> {
         self.lock().execute(
-            "INSERT OR REPLACE INTO push_registration (account_id, service, node, created_at) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![account, p.service, p.node, now_ms()],
+            "INSERT OR REPLACE INTO push_registration \
+             (account_id, service, node, endpoint_sha256, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![account, p.service, p.node, p.endpoint_sha256, now_ms()],
         )?;
         Ok(())
     }
@@ -60,10 +66,12 @@ mod tests {
         let p = PushRecord {
             service: "push.example.org".into(),
             node: "n1".into(),
+            endpoint_sha256: None,
         };
         store.set_push_registration(account, &p)?;
         let q = PushRecord {
             node: "n2".into(),
+            endpoint_sha256: Some("ab".repeat(32)),
             ..p
         };
         store.set_push_registration(account, &q)?;
