@@ -2,7 +2,8 @@
 //!
 //! Lookup order: the OS keyring (Secret Service) when a session bus is available, then a
 //! 0600 file in the profile directory (used, with a warning, where no keyring exists, e.g.
-//! on servers and CI), then `STARLING_PASSWORD` from the environment.
+//! on servers and CI; on Android, in the app's private storage), then `STARLING_PASSWORD`
+//! from the environment.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -69,7 +70,8 @@ impl Secrets {
         Secrets {
             file: profile_dir.join(FILE_NAME),
             use_keyring: keyring_available(),
-            file_is_fallback: true,
+            // On Android the app's private storage is where secrets belong: no warning.
+            file_is_fallback: !cfg!(target_os = "android"),
         }
     }
 
@@ -218,7 +220,9 @@ impl Secrets {
 
 /// A Secret Service can only be reached over a D-Bus session bus.
 fn keyring_available() -> bool {
-    if std::env::var_os("STARLING_NO_KEYRING").is_some() {
+    // keyring-rs has no Android store (it would keep secrets in memory only): there, the
+    // file in the app's private storage is the place.
+    if cfg!(target_os = "android") || std::env::var_os("STARLING_NO_KEYRING").is_some() {
         return false;
     }
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()

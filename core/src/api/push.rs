@@ -34,6 +34,18 @@ impl Client {
     pub fn client_active(&self) -> bool {
         self.inner.client_active.load(Ordering::SeqCst)
     }
+
+    /// The app may be killed any moment now (Android saving its state): everything stored
+    /// goes to disk for good. Messages are stored before they are sent or shown, so this
+    /// loses nothing if skipped; it makes a power cut lose nothing either.
+    pub async fn save_for_shutdown(&self) -> Result<()> {
+        let store = self.inner.store.clone();
+        let complete = tokio::task::spawn_blocking(move || store.checkpoint())
+            .await
+            .map_err(|e| Error::Push(format!("the flush task failed: {e}")))??;
+        tracing::debug!(complete, "profile database checkpointed");
+        Ok(())
+    }
 }
 
 impl Client {

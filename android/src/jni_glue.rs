@@ -1,0 +1,85 @@
+//! The native methods of the APK's Java classes (`apk/app/src/main/java/im/starling/android`).
+//! Thin by design: strings in, one call into [`crate::receiver`], a string out. Errors are
+//! logged to logcat here and never thrown: a push that cannot be handled must not crash the
+//! receiver, and the next one tries again.
+
+use std::path::PathBuf;
+
+use jni::EnvUnowned;
+use jni::errors::LogErrorAndDefault;
+use jni::objects::{JClass, JString};
+use jni::sys::jint;
+
+use crate::receiver;
+
+/// tracing to logcat under the tag "starling" (once per process; later calls do nothing).
+pub(crate) fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = tracing_subscriber::EnvFilter::new("info,starling=debug,starling_core=debug");
+    let _already = tracing_subscriber::registry()
+        .with(filter)
+        .with(paranoid_android::layer("starling"))
+        .try_init();
+}
+
+/// `PushReceiver.nativeEvent(String filesDir, String instance, int kind, String value)`:
+/// one UnifiedPush callback; blocks (on the receiver's own thread) until it is handled.
+/// Returns a line for the log, or null.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_im_starling_android_PushReceiver_nativeEvent<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    files_dir: JString<'caller>,
+    instance: JString<'caller>,
+    kind: jint,
+    value: JString<'caller>,
+) -> JString<'caller> {
+    init_logging();
+    env.with_env(|env| -> Result<JString<'caller>, jni::errors::Error> {
+        let files = PathBuf::from(files_dir.try_to_string(env)?);
+        let instance = instance.try_to_string(env)?;
+        let value = if value.is_null() {
+            None
+        } else {
+            Some(value.try_to_string(env)?)
+        };
+        let line = match receiver::event(kind, value)
+            .and_then(|event| receiver::handle(&files, &instance, event))
+        {
+            Ok(line) => {
+                tracing::info!("{line}");
+                line
+            }
+            Err(e) => {
+                tracing::warn!(instance, "push: {e}");
+                format!("push for {instance} not handled: {e}")
+            }
+        };
+        JString::from_str(env, line)
+    })
+    .resolve::<LogErrorAndDefault>()
+}
+
+/// `StarlingActivity.nativeInstances(String filesDir)`: the UnifiedPush instances to
+/// register (one per account), one per line.
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_im_starling_android_StarlingActivity_nativeInstances<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    files_dir: JString<'caller>,
+) -> JString<'caller> {
+    init_logging();
+    env.with_env(|env| -> Result<JString<'caller>, jni::errors::Error> {
+        let files = PathBuf::from(files_dir.try_to_string(env)?);
+        let lines = match receiver::instances(&files) {
+            Ok(jids) => jids.join("\n"),
+            Err(e) => {
+                tracing::warn!("cannot list the accounts to register for push: {e}");
+                String::new()
+            }
+        };
+        JString::from_str(env, lines)
+    })
+    .resolve::<LogErrorAndDefault>()
+}
