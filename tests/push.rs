@@ -504,3 +504,79 @@ async fn the_unified_push_connector_drives_push() -> Result<()> {
     bob_peer.quit().await?;
     Ok(())
 }
+
+/// Android seals the secrets file with a key its Keystore keeps: the password (and every
+/// other secret) is unreadable in the profile, a plain file from before is absorbed, and
+/// after a restart with the same key the account logs in; with another key it fails with
+/// a clear error, and nothing is overwritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_sealed_by_a_platform_key_survive_a_restart() -> Result<()> {
+    use starling_core::Client;
+    use starling_core::secrets::{FileKey, Password};
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let dir = tempfile::tempdir()?;
+    let key = FileKey::from_slice(&[42u8; 32]).context("a 32-byte key")?;
+    {
+        let client = Client::open_sealed(dir.path(), key.clone())?;
+        client
+            .add_account(
+                &alice.jid,
+                Password::new(alice.password.clone()),
+                crate::node::options(&server),
+            )
+            .await?;
+        // Push registers a secret too.
+        client.connect(&alice.jid).await?;
+        client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+        client
+            .enable_push_node(&alice.jid, "push.localhost", "node-1", "push-s3cret")
+            .await?;
+        client.disconnect_all().await;
+    }
+    let sealed = std::fs::read(dir.path().join("secrets.sealed"))?;
+    for secret in [
+        alice.password.as_bytes(),
+        b"push-s3cret",
+        alice.jid.as_bytes(),
+    ] {
+        ensure!(
+            !sealed.windows(secret.len()).any(|w| w == secret),
+            "a secret is readable in the sealed file"
+        );
+    }
+    ensure!(!dir.path().join("secrets.json").exists(), "no plain file");
+
+    // The next start, same key: the stored password logs in. (The files are copied: this
+    // process still holds the first client's profile lock, as a killed app would not.)
+    let restart = copy_profile(dir.path())?;
+    let client = Client::open_sealed(restart.path(), key)?;
+    let report = client.wake(&alice.jid, support::EVENT_TIMEOUT).await?;
+    ensure!(report.connected, "{report:?}");
+    client.disconnect_all().await;
+
+    // The Keystore lost its key: a clear error naming the way out; the file stays as it was.
+    let other = FileKey::from_slice(&[7u8; 32]).context("a 32-byte key")?;
+    let reset = copy_profile(dir.path())?;
+    let client = Client::open_sealed(reset.path(), other)?;
+    let err = client
+        .wake(&alice.jid, support::EVENT_TIMEOUT)
+        .await
+        .err()
+        .context("logged in without its password")?;
+    ensure!(err.to_string().contains("add the accounts again"), "{err}");
+    ensure!(std::fs::read(reset.path().join("secrets.sealed"))? == sealed);
+    Ok(())
+}
+
+/// A copy of a profile's files (not its lock), as the next start of the app finds them.
+fn copy_profile(dir: &std::path::Path) -> Result<tempfile::TempDir> {
+    let copy = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name() != "online.lock" {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name()))?;
+        }
+    }
+    Ok(copy)
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use jni::EnvUnowned;
 use jni::errors::LogErrorAndDefault;
-use jni::objects::{JClass, JString};
+use jni::objects::{JByteArray, JClass, JString};
 use jni::sys::jint;
 
 use crate::receiver;
@@ -80,6 +80,25 @@ pub extern "system" fn Java_im_starling_android_StarlingActivity_nativeInstances
             }
         };
         JString::from_str(env, lines)
+    })
+    .resolve::<LogErrorAndDefault>()
+}
+
+/// `SecretKeeper.nativeSetKey(byte[] key)`: the key the Android Keystore unwrapped, which
+/// seals the secrets file ([`crate::process::set_file_key`]).
+#[unsafe(no_mangle)]
+pub extern "system" fn Java_im_starling_android_SecretKeeper_nativeSetKey<'caller>(
+    mut env: EnvUnowned<'caller>,
+    _class: JClass<'caller>,
+    key: JByteArray<'caller>,
+) {
+    init_logging();
+    env.with_env(|env| -> Result<(), jni::errors::Error> {
+        let bytes = zeroize::Zeroizing::new(env.convert_byte_array(&key)?);
+        if let Err(e) = crate::process::set_file_key(&bytes) {
+            tracing::warn!("the secrets stay unsealed: {e}");
+        }
+        Ok(())
     })
     .resolve::<LogErrorAndDefault>()
 }

@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn pause_and_resume_set_the_client_state() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let core = crate::process::Core::open(dir.path())?;
+        let core = crate::process::Core::open(dir.path(), None)?;
         let client = core.client();
         assert!(client.client_active(), "a new client is in use");
         core.runtime().block_on(async {

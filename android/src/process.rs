@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use starling_core::Client;
+use starling_core::secrets::FileKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,6 +20,8 @@ pub enum Error {
     },
     #[error("this process runs the profile in {running}; it cannot open {wanted} as well")]
     OtherProfile { running: String, wanted: String },
+    #[error("the key that seals the secrets must be 32 bytes, not {0}")]
+    KeyLength(usize),
 }
 
 /// The runtime and client of the process.
@@ -26,12 +29,15 @@ pub struct Core {
     runtime: tokio::runtime::Runtime,
     client: Client,
     profile: PathBuf,
+    /// Whether the secrets file is sealed with the Keystore's key.
+    sealed: bool,
 }
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
             .field("profile", &self.profile)
+            .field("sealed", &self.sealed)
             .finish_non_exhaustive()
     }
 }
@@ -59,6 +65,22 @@ pub fn profile_dir(files_dir: &Path) -> PathBuf {
 
 static CORE: OnceLock<Core> = OnceLock::new();
 static OPENING: Mutex<()> = Mutex::new(());
+static FILE_KEY: OnceLock<FileKey> = OnceLock::new();
+
+/// The key the Android Keystore unwrapped for sealing the secrets file (`SecretKeeper`
+/// calls this before anything opens the core). Only the first key counts: the process
+/// keeps one. Without one (no Keystore), secrets stay in the app's private storage
+/// unsealed.
+pub fn set_file_key(bytes: &[u8]) -> Result<(), Error> {
+    let key = FileKey::from_slice(bytes).ok_or(Error::KeyLength(bytes.len()))?;
+    if FILE_KEY.set(key).is_err() {
+        tracing::debug!("the secrets key was set already");
+    }
+    if CORE.get().is_some_and(|c| !c.sealed) {
+        tracing::warn!("the core opened before the secrets key came: secrets stay unsealed");
+    }
+    Ok(())
+}
 
 /// The process's core, opened on first use for the profile in `files_dir`. Every later call
 /// gets the same one; asking for another profile is an error (one database, one owner).
@@ -84,14 +106,15 @@ pub fn core(files_dir: &Path) -> Result<&'static Core, Error> {
     if let Some(c) = CORE.get() {
         return check(c);
     }
-    let core = Core::open(files_dir)?;
+    let core = Core::open(files_dir, FILE_KEY.get().cloned())?;
     // Nobody else can have set it: we hold the opening lock and it was empty.
     Ok(CORE.get_or_init(|| core))
 }
 
 impl Core {
-    /// A core of its own for the profile in `files_dir` (the process's is [`core`]).
-    pub(crate) fn open(files_dir: &Path) -> Result<Core, Error> {
+    /// A core of its own for the profile in `files_dir`, its secrets sealed with `key` if
+    /// given (the process's is [`core`]).
+    pub(crate) fn open(files_dir: &Path, key: Option<FileKey>) -> Result<Core, Error> {
         let profile = profile_dir(files_dir);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -100,7 +123,11 @@ impl Core {
             .map_err(Error::Runtime)?;
         let client = {
             let _in_runtime = runtime.enter();
-            Client::open(&profile).map_err(|source| Error::Open {
+            match key.clone() {
+                Some(key) => Client::open_sealed(&profile, key),
+                None => Client::open(&profile),
+            }
+            .map_err(|source| Error::Open {
                 path: profile.display().to_string(),
                 source,
             })?
@@ -109,6 +136,7 @@ impl Core {
             runtime,
             client,
             profile,
+            sealed: key.is_some(),
         })
     }
 }
@@ -116,6 +144,12 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secrets_key_must_be_32_bytes() {
+        assert!(matches!(set_file_key(&[1; 16]), Err(Error::KeyLength(16))));
+        assert!(FILE_KEY.get().is_none(), "nothing was kept");
+    }
 
     /// The process keeps one core whoever asks first (the activity or the push receiver),
     /// and refuses a second profile. (One test: the core is per process.)

@@ -115,7 +115,8 @@ mod tests {
     #[test]
     fn a_push_for_an_unknown_account_is_refused() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
-        let core = Core::open(dir.path())?;
+        let key = starling_core::secrets::FileKey::from_slice(&[3; 32]).ok_or("key")?;
+        let core = Core::open(dir.path(), Some(key))?;
         assert!(instances_in(&core)?.is_empty());
         let err = handle_in(&core, "gone@example.org", UnifiedPushEvent::Message)
             .err()

@@ -4,16 +4,29 @@
 //! 0600 file in the profile directory (used, with a warning, where no keyring exists, e.g.
 //! on servers and CI; on Android, in the app's private storage), then `STARLING_PASSWORD`
 //! from the environment.
+//!
+//! Where the platform keeps a key for us (Android: a data key that the Android Keystore
+//! wraps), the file is sealed with it ([`Secrets::sealed`], AES-256-GCM): a copy of the
+//! app's files alone reveals nothing.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use zeroize::Zeroizing;
 
 /// The keyring service name our entries are filed under.
 const KEYRING_SERVICE: &str = "im.starling.Starling";
 /// Environment variable that supplies a password when none is stored.
 pub const PASSWORD_ENV: &str = "STARLING_PASSWORD";
 const FILE_NAME: &str = "secrets.json";
+/// The sealed file ([`Secrets::sealed`]): a 12-byte nonce, then the AES-256-GCM sealed JSON.
+const SEALED_FILE_NAME: &str = "secrets.sealed";
+/// Binds a sealed file to its purpose and format.
+const SEALED_AAD: &[u8] = b"starling secrets v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +39,35 @@ pub enum Error {
     Corrupt(String),
     #[error("no password stored for {0}; set {PASSWORD_ENV} or add the account again")]
     Missing(String),
+    #[error(
+        "the sealed password file {0} cannot be opened with this device's key (the key was \
+         reset, or the file is damaged); delete it and add the accounts again"
+    )]
+    Sealed(String),
+}
+
+/// A key the platform keeps for us that seals the secrets file (Android: unwrapped by the
+/// Keystore when the app starts). Never printed.
+#[derive(Clone)]
+pub struct FileKey(Arc<Zeroizing<[u8; 32]>>);
+
+impl FileKey {
+    /// A key from its 32 bytes; `None` for any other length.
+    pub fn from_slice(bytes: &[u8]) -> Option<FileKey> {
+        let key: [u8; 32] = bytes.try_into().ok()?;
+        Some(FileKey(Arc::new(Zeroizing::new(key))))
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        let key: &[u8; 32] = &self.0;
+        Aes256Gcm::new(key.into())
+    }
+}
+
+impl std::fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FileKey(***)")
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,6 +105,8 @@ pub struct Secrets {
     use_keyring: bool,
     /// Whether the file is a fallback (warn) or the chosen place (private profiles).
     file_is_fallback: bool,
+    /// Seals the file ([`Secrets::sealed`]).
+    seal: Option<FileKey>,
 }
 
 impl Secrets {
@@ -72,6 +116,19 @@ impl Secrets {
             use_keyring: keyring_available(),
             // On Android the app's private storage is where secrets belong: no warning.
             file_is_fallback: !cfg!(target_os = "android"),
+            seal: None,
+        }
+    }
+
+    /// A store that keeps everything in a file sealed with `key`, which the platform holds
+    /// (Android's Keystore). A plain file left from before is read, and replaced by the
+    /// sealed one at the first change.
+    pub fn sealed(profile_dir: &Path, key: FileKey) -> Secrets {
+        Secrets {
+            file: profile_dir.join(SEALED_FILE_NAME),
+            use_keyring: false,
+            file_is_fallback: false,
+            seal: Some(key),
         }
     }
 
@@ -81,6 +138,7 @@ impl Secrets {
             file: profile_dir.join(FILE_NAME),
             use_keyring: false,
             file_is_fallback: false,
+            seal: None,
         }
     }
 
@@ -181,20 +239,83 @@ impl Secrets {
     }
 
     fn read_file(&self) -> Result<BTreeMap<String, String>> {
-        match std::fs::read(&self.file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|_| Error::Corrupt(self.file.display().to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(source) => Err(self.file_err(source)),
+        let Some(key) = &self.seal else {
+            return self.read_plain(&self.file);
+        };
+        let mut map = match std::fs::read(&self.file) {
+            Ok(bytes) => self.open_sealed(key, &bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(source) => return Err(self.file_err(source)),
+        };
+        // A plain file from before sealing: its entries count until the next write seals
+        // them (and removes it).
+        for (k, v) in self.read_plain(&self.plain_file())? {
+            map.entry(k).or_insert(v);
         }
+        Ok(map)
+    }
+
+    fn read_plain(&self, path: &Path) -> Result<BTreeMap<String, String>> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|_| Error::Corrupt(path.display().to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(source) => Err(Error::File {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Where the plain file is (or was, before sealing).
+    fn plain_file(&self) -> PathBuf {
+        self.file.with_file_name(FILE_NAME)
+    }
+
+    fn open_sealed(&self, key: &FileKey, bytes: &[u8]) -> Result<BTreeMap<String, String>> {
+        let sealed_err = || Error::Sealed(self.file.display().to_string());
+        if bytes.len() < 12 {
+            return Err(sealed_err());
+        }
+        let (nonce, ct) = bytes.split_at(12);
+        let plain = Zeroizing::new(
+            key.cipher()
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: SEALED_AAD,
+                    },
+                )
+                .map_err(|_| sealed_err())?,
+        );
+        serde_json::from_slice(&plain).map_err(|_| sealed_err())
     }
 
     fn write_file(&self, map: &BTreeMap<String, String>) -> Result<()> {
         let dir = self.file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|e| self.file_err(e))?;
-        let tmp = self.file.with_extension("json.tmp");
-        let json =
-            serde_json::to_vec(map).map_err(|_| Error::Corrupt(self.file.display().to_string()))?;
+        let tmp = self.file.with_extension("tmp");
+        let json = Zeroizing::new(
+            serde_json::to_vec(map).map_err(|_| Error::Corrupt(self.file.display().to_string()))?,
+        );
+        let bytes = match &self.seal {
+            None => json,
+            Some(key) => {
+                let nonce: [u8; 12] = rand::random();
+                let sealed = key
+                    .cipher()
+                    .encrypt(
+                        Nonce::from_slice(&nonce),
+                        Payload {
+                            msg: &json,
+                            aad: SEALED_AAD,
+                        },
+                    )
+                    .map_err(|_| Error::Sealed(self.file.display().to_string()))?;
+                Zeroizing::new([&nonce[..], &sealed].concat())
+            }
+        };
         {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
@@ -204,10 +325,19 @@ impl Secrets {
                 opts.mode(0o600);
             }
             let mut f = opts.open(&tmp).map_err(|e| self.file_err(e))?;
-            f.write_all(&json).map_err(|e| self.file_err(e))?;
+            f.write_all(&bytes).map_err(|e| self.file_err(e))?;
             f.sync_all().map_err(|e| self.file_err(e))?;
         }
-        std::fs::rename(&tmp, &self.file).map_err(|e| self.file_err(e))
+        std::fs::rename(&tmp, &self.file).map_err(|e| self.file_err(e))?;
+        if self.seal.is_some() {
+            // Everything in the plain file is in the sealed one now.
+            match std::fs::remove_file(self.plain_file()) {
+                Ok(()) => tracing::info!("the secrets file is sealed now; the plain one is gone"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.file_err(e)),
+            }
+        }
+        Ok(())
     }
 
     fn file_err(&self, source: std::io::Error) -> Error {
@@ -257,5 +387,59 @@ mod tests {
     #[test]
     fn password_debug_is_redacted() {
         assert_eq!(format!("{:?}", Password::new("hunter2")), "Password(***)");
+    }
+
+    #[tokio::test]
+    async fn a_sealed_file_keeps_secrets_only_for_its_key() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let key = FileKey::from_slice(&[7u8; 32]).ok_or_else(|| anyhow::anyhow!("key"))?;
+        assert!(FileKey::from_slice(&[7u8; 31]).is_none());
+        assert_eq!(format!("{key:?}"), "FileKey(***)");
+        let s = Secrets::sealed(dir.path(), key.clone());
+        assert_eq!(
+            s.save("a@b", &Password::new("hunter2")).await?,
+            Location::File
+        );
+        assert_eq!(s.load("a@b").await?.expose(), "hunter2");
+        let bytes = std::fs::read(dir.path().join(SEALED_FILE_NAME))?;
+        assert!(
+            !bytes.windows(7).any(|w| w == b"hunter2") && !bytes.windows(3).any(|w| w == b"a@b"),
+            "nothing readable in the file"
+        );
+        // Reopened with the same key (the next start): still there.
+        let again = Secrets::sealed(dir.path(), key);
+        assert_eq!(
+            again.load_stored("a@b").await?.map(|p| p.0),
+            Some("hunter2".into())
+        );
+        // Another key (the Keystore was reset): a clear error, and the file is untouched.
+        let other = FileKey::from_slice(&[8u8; 32]).ok_or_else(|| anyhow::anyhow!("key"))?;
+        let wrong = Secrets::sealed(dir.path(), other);
+        let err = wrong.load_stored("a@b").await.err();
+        assert!(matches!(err, Some(Error::Sealed(_))), "{err:?}");
+        assert!(wrong.save("c@d", &Password::new("x")).await.is_err());
+        assert_eq!(std::fs::read(dir.path().join(SEALED_FILE_NAME))?, bytes);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_plain_file_from_before_is_sealed_at_the_first_change() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let plain = Secrets::file_only(dir.path());
+        plain.save("old@b", &Password::new("pw-old")).await?;
+        let key = FileKey::from_slice(&[1u8; 32]).ok_or_else(|| anyhow::anyhow!("key"))?;
+        let s = Secrets::sealed(dir.path(), key);
+        // Readable before anything changes.
+        assert_eq!(s.load("old@b").await?.expose(), "pw-old");
+        s.save("new@b", &Password::new("pw-new")).await?;
+        assert!(
+            !dir.path().join(FILE_NAME).exists(),
+            "the plain file is gone"
+        );
+        assert_eq!(s.load("old@b").await?.expose(), "pw-old");
+        assert_eq!(s.load("new@b").await?.expose(), "pw-new");
+        s.delete("old@b").await?;
+        assert!(s.load_stored("old@b").await?.is_none());
+        Ok(())
     }
 }

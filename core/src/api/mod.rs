@@ -542,6 +542,12 @@ impl Client {
         Self::open_with(dir, Secrets::file_only(dir))
     }
 
+    /// Like [`Client::open`], with every secret in the profile's file sealed by `key`, which
+    /// the platform keeps (Android: the Keystore).
+    pub fn open_sealed(dir: &Path, key: secrets::FileKey) -> Result<Client> {
+        Self::open_with(dir, Secrets::sealed(dir, key))
+    }
+
     fn open_with(dir: &Path, secrets: Secrets) -> Result<Client> {
         let store = Store::open(&dir.join("starling.sqlite3"))?;
         let (events, _) = broadcast::channel(4096);

@@ -22,6 +22,13 @@ public class PushReceiver extends PushService {
     private static final int UNREGISTERED = 2;
     private static final int REGISTRATION_FAILED = 3;
 
+    @Override
+    public void onCreate() {
+        super.onCreate();
+        // The process may have started for this push alone: the secrets key first.
+        SecretKeeper.install(this);
+    }
+
     /** Handles one event; blocks until done (at most receiver::WAKE_TIMEOUT). */
     private static native String nativeEvent(String filesDir, String instance, int kind, String value);
 

@@ -1,6 +1,7 @@
 package im.starling.android;
 
 import android.app.NativeActivity;
+import android.os.Bundle;
 
 import org.unifiedpush.android.connector.UnifiedPush;
 
@@ -17,6 +18,13 @@ public class StarlingActivity extends NativeActivity {
 
     /** The accounts' JIDs, one per line (starling-android: receiver::instances). */
     private static native String nativeInstances(String filesDir);
+
+    @Override
+    protected void onCreate(Bundle savedInstanceState) {
+        // The secrets key before NativeActivity starts android_main, which opens the profile.
+        SecretKeeper.install(this);
+        super.onCreate(savedInstanceState);
+    }
 
     @Override
     protected void onResume() {
