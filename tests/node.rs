@@ -122,6 +122,15 @@ impl Node {
         }
     }
 
+    /// The events that have arrived and not been waited for yet (without waiting).
+    pub fn arrived(&mut self) -> Vec<Event> {
+        let mut got = Vec::new();
+        while let Ok(e) = self.events.try_recv() {
+            got.push(e);
+        }
+        got
+    }
+
     /// Forgets the events received so far: the next waits see only what happens from now.
     pub fn skip_pending(&mut self) {
         self.events = self.events.resubscribe();

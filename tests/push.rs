@@ -58,6 +58,71 @@ async fn the_server_hears_when_the_app_goes_to_the_background() -> Result<()> {
     Ok(())
 }
 
+/// How many stanzas Prosody holds back for the account's inactive session (mod_csi_simple).
+fn server_held(server: &support::TestServer, user: &str) -> Result<u64> {
+    let out = server.shell(&format!(
+        "local n = 0; for _, s in pairs(prosody.full_sessions) do \
+         if s.username == \"{user}\" then n = n + (s.csi_counter or 0) end end; \
+         return \"held=\" .. n"
+    ))?;
+    out.split("held=")
+        .nth(1)
+        .and_then(|n| n.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no held count in {out:?}"))
+}
+
+/// What client state indication is for: in the background the server holds back what is
+/// not urgent (a typing notification here) — it does not reach the app — and sends it along
+/// with the next thing that is (a message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_background_the_server_holds_back_chatter_not_messages() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut bob_peer = server.peer(&bob).await?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.client.set_client_active(false).await;
+    server_sees(&server, &alice.user, "inactive").await?;
+
+    bob_peer
+        .command(serde_json::json!({"cmd": "chatstate", "to": alice.jid, "state": "composing"}))
+        .await?;
+    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
+    while server_held(&server, &alice.user)? == 0 {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the server never held anything back"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Held on the server, so not here.
+    let early = a.arrived();
+    ensure!(
+        !early
+            .iter()
+            .any(|e| matches!(e, starling_core::Event::ChatState { .. })),
+        "the typing notification came through: {early:?}"
+    );
+
+    // A message is urgent: it comes at once, and what was held comes with it.
+    bob_peer.send_message(&alice.jid, "still there?").await?;
+    let mut typing = false;
+    a.wait_for("the message", |e| match e {
+        starling_core::Event::ChatState { from, state, .. } if from.contains(&bob.user) => {
+            typing |= state == "composing";
+            None
+        }
+        starling_core::Event::Message { message, .. } if message.body == "still there?" => Some(()),
+        _ => None,
+    })
+    .await?;
+    ensure!(typing, "the held typing notification came with the message");
+    a.shutdown().await;
+    bob_peer.quit().await?;
+    Ok(())
+}
+
 /// The account's XEP-0357 registrations as Prosody's mod_cloud_notify stores them
 /// ("service<node" keys).
 fn server_push_services(server: &support::TestServer, user: &str) -> Result<String> {
