@@ -20,6 +20,8 @@ pub mod receiver;
 
 #[cfg(all(target_os = "android", feature = "ui"))]
 mod activity;
+#[cfg(test)]
+mod jni_contract;
 #[cfg(target_os = "android")]
 mod jni_glue;
 
