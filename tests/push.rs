@@ -15,21 +15,29 @@ fn server_client_state(server: &support::TestServer, user: &str) -> Result<Strin
     Ok(out)
 }
 
-/// Waits (bounded) until Prosody reports `want` for the account.
-async fn server_sees(server: &support::TestServer, user: &str, want: &str) -> Result<()> {
+/// Probes until `probe` gives `Ok(None)` (bounded by the event timeout); fails with the
+/// last `Some(why)`. For state observed from outside (the server's shell, the gateway's
+/// database, the proxy), which sends no event to wait for.
+async fn eventually(mut probe: impl FnMut() -> Result<Option<String>>) -> Result<()> {
     let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
     loop {
-        let out = server_client_state(server, user)?;
-        if out.contains(&format!("csi={want}")) {
+        let Some(why) = probe()? else {
             return Ok(());
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the server never saw {want}: {out}"
-        );
-        // Each probe is a prosodyctl run (tens of ms); the state arrives over the stream.
+        };
+        ensure!(std::time::Instant::now() < deadline, "{why}");
+        // A probe is a prosodyctl run or a file read; what it waits for arrives meanwhile.
         tokio::task::yield_now().await;
     }
+}
+
+/// Waits (bounded) until Prosody reports `want` for the account.
+async fn server_sees(server: &support::TestServer, user: &str, want: &str) -> Result<()> {
+    eventually(|| {
+        let out = server_client_state(server, user)?;
+        Ok((!out.contains(&format!("csi={want}")))
+            .then(|| format!("the server never saw {want}: {out}")))
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,14 +96,11 @@ async fn in_the_background_the_server_holds_back_chatter_not_messages() -> Resul
     bob_peer
         .command(serde_json::json!({"cmd": "chatstate", "to": alice.jid, "state": "composing"}))
         .await?;
-    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
-    while server_held(&server, &alice.user)? == 0 {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the server never held anything back"
-        );
-        tokio::task::yield_now().await;
-    }
+    eventually(|| {
+        Ok((server_held(&server, &alice.user)? == 0)
+            .then(|| "the server never held anything back".to_owned()))
+    })
+    .await?;
     // Held on the server, so not here.
     let early = a.arrived();
     ensure!(
@@ -357,14 +362,7 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
         .await?
         .context("no second wakeup")?;
     let gateway_db = dir.path().join("gateway.sqlite");
-    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
-    while starling::push_gateway::Registrations::open(&gateway_db)?.count()? != 0 {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the gone endpoint was kept"
-        );
-        tokio::task::yield_now().await;
-    }
+    gateway_keeps(&gateway_db, 0).await?;
     a.shutdown().await;
     bob_peer.quit().await?;
     Ok(())
@@ -402,14 +400,8 @@ async fn a_hibernated_session_is_pushed_and_resumed() -> Result<()> {
     // The phone sleeps: the connection dies at the next byte and cannot come back.
     proxy.cut_after(1);
     a.client.set_client_active(false).await;
-    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
-    while proxy.cuts() == 0 {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the connection was never cut"
-        );
-        tokio::task::yield_now().await;
-    }
+    eventually(|| Ok((proxy.cuts() == 0).then(|| "the connection was never cut".to_owned())))
+        .await?;
     bob_peer.send_message(&alice.jid, "while you slept").await?;
     let (_, body) = tokio::time::timeout(support::EVENT_TIMEOUT, wakeups.recv())
         .await?
@@ -438,18 +430,11 @@ async fn a_hibernated_session_is_pushed_and_resumed() -> Result<()> {
 
 /// The number of registrations the gateway keeps, once it settles on `want` (bounded).
 async fn gateway_keeps(db: &std::path::Path, want: i64) -> Result<()> {
-    let deadline = std::time::Instant::now() + support::EVENT_TIMEOUT;
-    loop {
+    eventually(|| {
         let n = starling::push_gateway::Registrations::open(db)?.count()?;
-        if n == want {
-            return Ok(());
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the gateway keeps {n} registrations, not {want}"
-        );
-        tokio::task::yield_now().await;
-    }
+        Ok((n != want).then(|| format!("the gateway keeps {n} registrations, not {want}")))
+    })
+    .await
 }
 
 /// The UnifiedPush connector's logic, as the Android push receiver drives it: a new

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use jni::EnvUnowned;
 use jni::errors::LogErrorAndDefault;
 use jni::objects::{JByteArray, JClass, JString};
 use jni::sys::jint;
+use jni::{Env, EnvUnowned};
 
 use crate::receiver;
 
@@ -28,15 +28,14 @@ pub(crate) fn init_logging() {
 /// Returns a line for the log, or null.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_im_starling_android_PushReceiver_nativeEvent<'caller>(
-    mut env: EnvUnowned<'caller>,
+    env: EnvUnowned<'caller>,
     _class: JClass<'caller>,
     files_dir: JString<'caller>,
     instance: JString<'caller>,
     kind: jint,
     value: JString<'caller>,
 ) -> JString<'caller> {
-    init_logging();
-    env.with_env(|env| -> Result<JString<'caller>, jni::errors::Error> {
+    answer(env, |env| {
         let files = PathBuf::from(files_dir.try_to_string(env)?);
         let instance = instance.try_to_string(env)?;
         let value = if value.is_null() {
@@ -44,42 +43,53 @@ pub extern "system" fn Java_im_starling_android_PushReceiver_nativeEvent<'caller
         } else {
             Some(value.try_to_string(env)?)
         };
-        let line = match receiver::event(kind, value)
-            .and_then(|event| receiver::handle(&files, &instance, event))
-        {
-            Ok(line) => {
-                tracing::info!("{line}");
-                line
-            }
-            Err(e) => {
-                tracing::warn!(instance, "push: {e}");
-                format!("push for {instance} not handled: {e}")
-            }
-        };
-        JString::from_str(env, line)
+        Ok(
+            match receiver::event(kind, value)
+                .and_then(|event| receiver::handle(&files, &instance, event))
+            {
+                Ok(line) => {
+                    tracing::info!("{line}");
+                    line
+                }
+                Err(e) => {
+                    tracing::warn!(instance, "push: {e}");
+                    format!("push for {instance} not handled: {e}")
+                }
+            },
+        )
     })
-    .resolve::<LogErrorAndDefault>()
 }
 
 /// `StarlingActivity.nativeInstances(String filesDir)`: the UnifiedPush instances to
 /// register (one per account), one per line.
 #[unsafe(no_mangle)]
 pub extern "system" fn Java_im_starling_android_StarlingActivity_nativeInstances<'caller>(
-    mut env: EnvUnowned<'caller>,
+    env: EnvUnowned<'caller>,
     _class: JClass<'caller>,
     files_dir: JString<'caller>,
 ) -> JString<'caller> {
-    init_logging();
-    env.with_env(|env| -> Result<JString<'caller>, jni::errors::Error> {
+    answer(env, |env| {
         let files = PathBuf::from(files_dir.try_to_string(env)?);
-        let lines = match receiver::instances(&files) {
+        Ok(match receiver::instances(&files) {
             Ok(jids) => jids.join("\n"),
             Err(e) => {
                 tracing::warn!("cannot list the accounts to register for push: {e}");
                 String::new()
             }
-        };
-        JString::from_str(env, lines)
+        })
+    })
+}
+
+/// Runs the body of a native method that answers with a string: logging set up, JNI
+/// errors and panics logged, never thrown (null comes back instead).
+fn answer<'caller>(
+    mut env: EnvUnowned<'caller>,
+    body: impl FnOnce(&mut Env<'caller>) -> Result<String, jni::errors::Error>,
+) -> JString<'caller> {
+    init_logging();
+    env.with_env(|env| -> Result<JString<'caller>, jni::errors::Error> {
+        let text = body(env)?;
+        JString::from_str(env, text)
     })
     .resolve::<LogErrorAndDefault>()
 }
