@@ -68,16 +68,20 @@ async fn the_server_hears_when_the_app_goes_to_the_background() -> Result<()> {
 
 /// How many stanzas Prosody holds back for the account's inactive session (mod_csi_simple).
 fn server_held(server: &support::TestServer, user: &str) -> Result<u64> {
+    session_sum(server, user, "(s.csi_counter or 0)")
+}
+
+/// The sum of a Lua expression over the account's sessions on the server (`s` is one).
+fn session_sum(server: &support::TestServer, user: &str, expr: &str) -> Result<u64> {
     let out = server.shell(&format!(
         "local n = 0; for _, s in pairs(prosody.full_sessions) do \
-         if s.username == \"{user}\" then n = n + (s.csi_counter or 0) end end; \
-         return \"held=\" .. n"
+         if s.username == \"{user}\" then n = n + {expr} end end; return \"sum=\" .. n"
     ))?;
-    out.split("held=")
+    out.split("sum=")
         .nth(1)
         .and_then(|n| n.split_whitespace().next())
         .and_then(|n| n.parse().ok())
-        .with_context(|| format!("no held count in {out:?}"))
+        .with_context(|| format!("no sum in {out:?}"))
 }
 
 /// What client state indication is for: in the background the server holds back what is
@@ -214,16 +218,8 @@ fn stored_once(node: &Node, peer: &str, body: &str) -> Result<()> {
 }
 
 /// The account's sessions on the server.
-fn sessions(server: &support::TestServer, user: &str) -> Result<usize> {
-    let out = server.shell(&format!(
-        "local n = 0; for _, s in pairs(prosody.full_sessions) do \
-         if s.username == \"{user}\" then n = n + 1 end end; return \"sessions=\" .. n"
-    ))?;
-    out.split("sessions=")
-        .nth(1)
-        .and_then(|n| n.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .with_context(|| format!("no session count in {out:?}"))
+fn sessions(server: &support::TestServer, user: &str) -> Result<u64> {
+    session_sum(server, user, "1")
 }
 
 /// The wake API the push receiver calls: the message Bob sent while Alice's app slept is
