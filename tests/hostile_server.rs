@@ -281,3 +281,149 @@ async fn refused_resumption_starts_a_fresh_session_and_resends_what_was_never_ac
     peer.quit().await?;
     Ok(())
 }
+
+/// The deepest nesting of an element tree (the element itself is 1), without recursion.
+fn depth(root: &minidom::Element) -> usize {
+    let mut deepest = 0;
+    let mut todo = vec![(root, 1)];
+    while let Some((el, d)) = todo.pop() {
+        deepest = deepest.max(d);
+        todo.extend(el.children().map(|c| (c, d + 1)));
+    }
+    deepest
+}
+
+/// How many elements a tree holds, without recursion.
+fn elements(root: &minidom::Element) -> usize {
+    let mut n = 0;
+    let mut todo = vec![root];
+    while let Some(el) = todo.pop() {
+        n += 1;
+        todo.extend(el.children());
+    }
+    n
+}
+
+/// A server (or a contact, through it) sends a stanza nested 200,000 deep — a few hundred
+/// KiB that would overflow the stack while the tree is built or dropped, and took minutes
+/// to parse — and one far over the size budget (4 MiB: half a million small elements). The client's XML stream keeps each stanza, pruned to
+/// bounded depth and size, and goes on with the next: no crash, bounded memory, and no
+/// broken stream that a server would answer by sending the same stanza again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stanzas_nested_too_deep_or_too_big_are_pruned_and_the_stream_goes_on() -> Result<()> {
+    use futures::StreamExt as _;
+    use tokio_xmpp::xmlstream::{
+        MAX_XSO_BYTES, MAX_XSO_DEPTH, StreamHeader, Timeouts, initiate_stream,
+    };
+    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        // Our stream header goes first; read it so that writing never blocks on it.
+        let mut header = vec![0u8; 4096];
+        let _ = theirs.read(&mut header).await?;
+        theirs
+            .write_all(
+                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='s1' \
+                  from='localhost'><stream:features/>",
+            )
+            .await?;
+        let levels = 200_000;
+        let mut deep = String::from("<message xmlns='jabber:client' id='deep'><body>deep</body>");
+        deep.push_str(&"<a>".repeat(levels));
+        deep.push_str(&"</a>".repeat(levels));
+        deep.push_str("</message>");
+        theirs.write_all(deep.as_bytes()).await?;
+        theirs
+            .write_all(b"<message xmlns='jabber:client' id='big'><body>big</body>")
+            .await?;
+        let chunk = "<b>x</b>".repeat(8192);
+        for _ in 0..(4 << 20) / chunk.len() {
+            theirs.write_all(chunk.as_bytes()).await?;
+        }
+        theirs.write_all(b"</message>").await?;
+        theirs
+            .write_all(b"<message xmlns='jabber:client' id='after'><body>after</body></message>")
+            .await?;
+        Ok::<_, std::io::Error>(theirs)
+    });
+    let header = StreamHeader {
+        to: Some("localhost".into()),
+        ..StreamHeader::default()
+    };
+    let pending = initiate_stream(
+        tokio::io::BufStream::new(ours),
+        "jabber:client",
+        header,
+        Timeouts::tight(),
+    )
+    .await?;
+    let (_, mut stream) = pending.recv_features::<minidom::Element>().await?;
+    let mut next = async || -> Result<minidom::Element> {
+        Ok(tokio::time::timeout(support::EVENT_TIMEOUT, stream.next())
+            .await?
+            .context("the stream ended")??)
+    };
+    let body = |el: &minidom::Element| {
+        el.get_child("body", "jabber:client")
+            .map(minidom::Element::text)
+    };
+
+    let started = std::time::Instant::now();
+    let deep = next().await?;
+    println!("200,000 levels read in {:?}", started.elapsed());
+    ensure!(deep.attr("id") == Some("deep") && body(&deep).as_deref() == Some("deep"));
+    ensure!(
+        depth(&deep) <= MAX_XSO_DEPTH,
+        "pruned to {MAX_XSO_DEPTH} levels: {}",
+        depth(&deep)
+    );
+    let big = next().await?;
+    ensure!(big.attr("id") == Some("big") && body(&big).as_deref() == Some("big"));
+    let kept = elements(&big);
+    ensure!(
+        kept * 128 <= MAX_XSO_BYTES,
+        "pruned to the budget: {kept} elements kept"
+    );
+    let after = next().await?;
+    ensure!(
+        after.attr("id") == Some("after"),
+        "the stream goes on: {after:?}"
+    );
+    drop(stream);
+    server.await??;
+    Ok(())
+}
+
+/// The same through the whole client: a message nested 200,000 deep reaches Starling (as
+/// from a contact, injected by the man in the middle). Its text is stored, the client
+/// survives it, and everything after it still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_nested_200000_deep_is_stored_pruned_and_nothing_breaks() -> Result<()> {
+    let server = support::fresh_server()?;
+    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+    let mut peer = server.peer(&bob).await?;
+    let mitm = Mitm::start(&server).await?;
+    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
+    let mut a = Node::with_options(&alice, opts).await?;
+    a.online().await?;
+    let levels = 200_000;
+    let mut deep = format!(
+        "<message xmlns='jabber:client' from='{}/phone' to='{}' type='chat' id='deep-1'>\
+         <body>from the deep</body>",
+        bob.jid, alice.jid
+    );
+    deep.push_str(&"<a>".repeat(levels));
+    deep.push_str(&"</a>".repeat(levels));
+    deep.push_str("</message>");
+    mitm.inject(deep.as_bytes()).await?;
+    a.wait_message("from the deep").await?;
+
+    a.send(&bob.jid, "still here").await?;
+    let got = bodies_until(&mut peer, "still here").await?;
+    ensure!(got.is_empty(), "nothing else went out: {got:?}");
+    peer.send_message(&alice.jid, "and you hear me").await?;
+    a.wait_message("and you hear me").await?;
+    a.shutdown().await;
+    peer.quit().await?;
+    Ok(())
+}

@@ -576,7 +576,12 @@ pub(super) enum ReadXsoState<T: FromXml> {
     /// we'll only send events in its general direction.
     // We use the fallible parsing here so that we don't have to do the depth
     // accounting ourselves.
-    Parsing(<Result<T, xso::error::Error> as FromXml>::Builder),
+    // Starling patch: the depth and size accounting below prunes what a hostile
+    // peer nests too deep (stack overflow) or sends too much of (memory).
+    Parsing {
+        builder: <Result<T, xso::error::Error> as FromXml>::Builder,
+        limits: XsoLimits,
+    },
 
     /// The parsing has completed (successful or not).
     ///
@@ -627,6 +632,10 @@ impl<T: FromXml> ReadXsoState<T> {
                 .set_text_buffering(text_buffering);
 
             let ev = ready!(source.as_mut().poll_next(cx)).transpose();
+            let ev_len = match &ev {
+                Ok(Some(ev)) => ev.metrics().len(),
+                _ => 0,
+            };
             match self {
                 ReadXsoState::PreData => {
                     log::trace!("ReadXsoState::PreData ev = {:?}", ev);
@@ -650,12 +659,14 @@ impl<T: FromXml> ReadXsoState<T> {
                             let source_tmp = source.as_mut();
                             let ctx = xso::Context::empty()
                                 .with_language(source_tmp.lang_stack.current());
-                            *self = ReadXsoState::Parsing(
-                                <Result<T, xso::error::Error> as FromXml>::from_events(
+                            let limits = XsoLimits::new(ev_len);
+                            *self = ReadXsoState::Parsing {
+                                builder: <Result<T, xso::error::Error> as FromXml>::from_events(
                                     name, attrs, &ctx,
                                 )
                                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
-                            );
+                                limits,
+                            };
                         }
                         // Amounts to EOF, as we expect to start on the stream level.
                         Ok(Some(rxml::Event::EndElement(_))) => {
@@ -680,7 +691,7 @@ impl<T: FromXml> ReadXsoState<T> {
                         }
                     }
                 }
-                ReadXsoState::Parsing(builder) => {
+                ReadXsoState::Parsing { builder, limits } => {
                     log::trace!("ReadXsoState::Parsing ev = {:?}", ev);
                     let ev = match ev {
                         Ok(Some(ev)) => ev,
@@ -708,6 +719,9 @@ impl<T: FromXml> ReadXsoState<T> {
                         }
                     };
 
+                    if limits.skip(&ev) {
+                        continue;
+                    }
                     let source_tmp = source.as_mut();
                     let ctx = xso::Context::empty().with_language(source_tmp.lang_stack.current());
                     match builder.feed(ev, &ctx) {
@@ -726,6 +740,14 @@ impl<T: FromXml> ReadXsoState<T> {
                             return Poll::Ready(Err(ReadXsoError::Parse(err)));
                         }
                         Ok(Some(Ok(value))) => {
+                            if limits.pruned {
+                                log::warn!(
+                                    "Pruned an incoming element nested deeper than {} levels or \
+                                     larger than {} bytes",
+                                    MAX_XSO_DEPTH,
+                                    MAX_XSO_BYTES
+                                );
+                            }
                             *self = ReadXsoState::Done;
                             log_recv(None, source.as_mut().stream_pinned().take_capture());
                             return Poll::Ready(Ok(value));
@@ -738,6 +760,86 @@ impl<T: FromXml> ReadXsoState<T> {
                 // where `Self` is used (inside `core::future::Future::poll`).
                 ReadXsoState::Done => panic!("future polled after completion"),
             }
+        }
+    }
+}
+
+/// Starling patch: how deep a top-level element (a stanza) may nest. Deeper
+/// subtrees are left out of it: building and dropping element trees recurses,
+/// and a peer could otherwise overflow the stack with a few hundred KiB of
+/// `<a><a><a>…`. XMPP stanzas (even MAM results of pubsub items with XHTML)
+/// stay far below this.
+pub const MAX_XSO_DEPTH: usize = 128;
+
+/// Starling patch: how much of one top-level element is kept, counted in bytes
+/// of XML plus [`ELEMENT_COST`] per element (what an element costs in memory
+/// beyond its bytes). Elements and text past the budget are left out, so a
+/// peer streaming an endless stanza cannot fill memory.
+pub const MAX_XSO_BYTES: usize = 8 << 20;
+
+/// See [`MAX_XSO_BYTES`].
+const ELEMENT_COST: usize = 128;
+
+/// Starling patch: depth and size accounting for one top-level element. The
+/// builder still sees well-formed events: a subtree that starts too deep or
+/// past the budget is skipped whole, text past the budget is dropped, and every
+/// element the builder saw start also ends. The element is kept (pruned), so a
+/// stanza still counts for XEP-0198 and a hostile one cannot make the server
+/// resend it forever by breaking the stream.
+#[derive(Debug)]
+pub(super) struct XsoLimits {
+    /// Nesting depth of the current event (the top-level element is 1).
+    depth: usize,
+    /// While skipping a subtree: the depth of its root.
+    skipping: Option<usize>,
+    /// Budget spent so far.
+    spent: usize,
+    /// Whether anything was left out.
+    pruned: bool,
+}
+
+impl XsoLimits {
+    fn new(root_len: usize) -> Self {
+        Self {
+            depth: 1,
+            skipping: None,
+            spent: root_len.saturating_add(ELEMENT_COST),
+            pruned: false,
+        }
+    }
+
+    /// Accounts for `ev`; true if it must not reach the builder.
+    fn skip(&mut self, ev: &rxml::Event) -> bool {
+        let len = ev.metrics().len();
+        match ev {
+            rxml::Event::StartElement(..) => {
+                self.depth += 1;
+                self.spent = self.spent.saturating_add(len).saturating_add(ELEMENT_COST);
+                if self.skipping.is_none()
+                    && (self.depth > MAX_XSO_DEPTH || self.spent > MAX_XSO_BYTES)
+                {
+                    self.skipping = Some(self.depth);
+                    self.pruned = true;
+                }
+                self.skipping.is_some()
+            }
+            rxml::Event::EndElement(..) => {
+                let skip = self.skipping.is_some();
+                if self.skipping == Some(self.depth) {
+                    self.skipping = None;
+                }
+                self.depth = self.depth.saturating_sub(1);
+                skip
+            }
+            rxml::Event::Text(..) => {
+                self.spent = self.spent.saturating_add(len);
+                if self.skipping.is_none() && self.spent > MAX_XSO_BYTES {
+                    self.pruned = true;
+                    return true;
+                }
+                self.skipping.is_some()
+            }
+            rxml::Event::XmlDeclaration(..) => false,
         }
     }
 }

@@ -82,7 +82,7 @@ mod tests;
 pub(crate) mod xmpp;
 
 use self::common::{RawError, RawXmlStream, ReadXsoError, ReadXsoState};
-pub use self::common::{StreamHeader, Timeouts};
+pub use self::common::{MAX_XSO_BYTES, MAX_XSO_DEPTH, StreamHeader, Timeouts};
 pub use self::initiator::{InitiatingStream, PendingFeaturesRecv, RecvFeaturesError};
 pub use self::responder::{AcceptedStream, PendingFeaturesSend};
 pub use self::xmpp::{
