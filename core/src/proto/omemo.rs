@@ -1058,6 +1058,52 @@ fn server_processed(el: &Element) -> bool {
         || el.is("envelope", SCE)
 }
 
+/// How deep a decrypted XEP-0420 envelope may nest (a real one is 3 or 4 levels).
+pub const MAX_ENVELOPE_DEPTH: usize = 32;
+
+/// Whether XML `bytes` nest no deeper than `max` elements, by a scan that needs no tree:
+/// tags are counted outside quoted attribute values, `<?…>` and `<!…>` are skipped.
+/// Malformed input may be counted loosely, but never as shallower than it would parse.
+pub fn nesting_within(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        if b != b'<' {
+            continue;
+        }
+        let kind = bytes.get(i).copied();
+        let mut quote = None;
+        let mut prev = b'<';
+        // To the end of the tag, outside quotes.
+        while let Some(&c) = bytes.get(i) {
+            i += 1;
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == b'"' || c == b'\'' => quote = Some(c),
+                None if c == b'>' => break,
+                None => {}
+            }
+            if quote.is_none() && !c.is_ascii_whitespace() {
+                prev = c;
+            }
+        }
+        match kind {
+            Some(b'/') => depth = depth.saturating_sub(1),
+            Some(b'?') | Some(b'!') => {}
+            _ if prev == b'/' => {}
+            _ => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
 impl Envelope {
     /// An envelope for `content` from `from` to `to` (bare JIDs; the room for group chats),
     /// stamped `time`, with random padding.
@@ -1125,8 +1171,15 @@ impl Envelope {
         String::from(&self.to_element()).into_bytes()
     }
 
-    /// Parses a decrypted payload.
+    /// Parses a decrypted payload. Whoever can encrypt to us chose these bytes, and
+    /// minidom builds (and drops) the tree recursively: nesting deeper than
+    /// [`MAX_ENVELOPE_DEPTH`] is refused before that.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if !nesting_within(bytes, MAX_ENVELOPE_DEPTH) {
+            return Err(Error::InvalidXml(format!(
+                "the envelope nests deeper than {MAX_ENVELOPE_DEPTH} levels"
+            )));
+        }
         let el =
             Element::from_reader(bytes).map_err(|e| Error::InvalidXml(snippet(&e.to_string())))?;
         Envelope::parse(&el)

@@ -1210,3 +1210,32 @@ fn mangled_input_never_panics() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[test]
+fn an_envelope_nested_too_deep_is_refused_before_it_is_built() {
+    // 100,000 levels: building or dropping this tree would overflow the stack.
+    let levels = 100_000;
+    let mut xml = String::from("<envelope xmlns='urn:xmpp:sce:1'><content>");
+    xml.push_str(&"<a>".repeat(levels));
+    xml.push_str(&"</a>".repeat(levels));
+    xml.push_str("</content></envelope>");
+    let err = Envelope::from_bytes(xml.as_bytes()).err();
+    assert!(
+        matches!(&err, Some(Error::InvalidXml(why)) if why.contains("deeper")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn nesting_is_counted_outside_quotes_comments_and_self_closing_tags() {
+    assert!(nesting_within(b"<a><b/><c x='/>'/></a>", 2));
+    assert!(!nesting_within(b"<a><b><c/></b></a>", 1));
+    // '/>' inside attribute values does not close anything: still 3 deep.
+    assert!(!nesting_within(b"<a x='/>'><b y=\"/>\"><c z='/>'>", 2));
+    assert!(nesting_within(
+        b"<?xml version='1.0'?><!-- note --><a></a>",
+        1
+    ));
+    // Siblings do not add up.
+    assert!(nesting_within(&b"<a></a>".repeat(1000), 1));
+}
