@@ -7,6 +7,7 @@ mod account;
 mod api;
 pub mod connection;
 pub mod crypto;
+pub mod fuzz;
 pub mod proto;
 pub mod secrets;
 pub mod services;
