@@ -167,6 +167,33 @@ async fn relay(
     Ok(())
 }
 
+/// Alice's Starling online through the man in the middle; Bob as a slixmpp peer.
+struct Scene {
+    alice: support::Account,
+    bob: support::Account,
+    peer: support::Peer,
+    mitm: Mitm,
+    a: Node,
+}
+
+impl Scene {
+    async fn start(server: &support::TestServer) -> Result<Scene> {
+        let (alice, bob) = (server.account("alice")?, server.account("bob")?);
+        let peer = server.peer(&bob).await?;
+        let mitm = Mitm::start(server).await?;
+        let opts = options_via(server, mitm.port, TlsMode::DirectTls);
+        let mut a = Node::with_options(&alice, opts).await?;
+        a.online().await?;
+        Ok(Scene {
+            alice,
+            bob,
+            peer,
+            mitm,
+            a,
+        })
+    }
+}
+
 /// Well-formedness violations a broken or hostile server could send.
 const GARBAGE: &[&[u8]] = &[
     b"<message xmlns='jabber:client'><body>unclosed</message>",
@@ -184,12 +211,13 @@ const GARBAGE: &[&[u8]] = &[
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Result<()> {
     let server = support::fresh_server()?;
-    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
-    let mut peer = server.peer(&bob).await?;
-    let mitm = Mitm::start(&server).await?;
-    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
-    let mut a = Node::with_options(&alice, opts).await?;
-    a.online().await?;
+    let Scene {
+        alice,
+        bob,
+        mut peer,
+        mitm,
+        mut a,
+    } = Scene::start(&server).await?;
 
     let mut broke = 0;
     for (i, garbage) in GARBAGE.iter().enumerate() {
@@ -400,12 +428,13 @@ async fn stanzas_nested_too_deep_or_too_big_are_pruned_and_the_stream_goes_on() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_nested_200000_deep_is_stored_pruned_and_nothing_breaks() -> Result<()> {
     let server = support::fresh_server()?;
-    let (alice, bob) = (server.account("alice")?, server.account("bob")?);
-    let mut peer = server.peer(&bob).await?;
-    let mitm = Mitm::start(&server).await?;
-    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
-    let mut a = Node::with_options(&alice, opts).await?;
-    a.online().await?;
+    let Scene {
+        alice,
+        bob,
+        mut peer,
+        mitm,
+        mut a,
+    } = Scene::start(&server).await?;
     let levels = 200_000;
     let mut deep = format!(
         "<message xmlns='jabber:client' from='{}/phone' to='{}' type='chat' id='deep-1'>\
