@@ -79,15 +79,27 @@ async fn self_signed_certificate_without_ca_file_is_refused() -> Result<()> {
     Ok(())
 }
 
-/// A TLS server presenting a certificate (signed by the test CA) for another name.
-async fn tls_server_for_wrong_name(certs: &Path, dir: &Path) -> Result<u16> {
+/// What the certificate of [`tls_server_with`] is like (always signed by the test CA).
+enum Cert {
+    /// For another name.
+    OtherName,
+    /// For the right name, expired on 2020-01-02.
+    Expired,
+}
+
+/// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
+async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
+    let name = match cert {
+        Cert::OtherName => "other.example",
+        Cert::Expired => "localhost",
+    };
     let key = dir.join("other.key");
     let csr = dir.join("other.csr");
     let crt = dir.join("other.crt");
     let ext = dir.join("other.ext");
     std::fs::write(
         &ext,
-        "subjectAltName=DNS:other.example\nextendedKeyUsage=serverAuth\n",
+        format!("subjectAltName=DNS:{name}\nextendedKeyUsage=serverAuth\n"),
     )?;
     let run = |args: &[&str]| -> Result<()> {
         let out = Command::new("openssl").args(args).output()?;
@@ -108,33 +120,73 @@ async fn tls_server_for_wrong_name(certs: &Path, dir: &Path) -> Result<u16> {
         "-out",
         &p(&key),
     ])?;
+    let subject = format!("/CN={name}");
     run(&[
         "req",
         "-new",
         "-key",
         &p(&key),
         "-subj",
-        "/CN=other.example",
+        &subject,
         "-out",
         &p(&csr),
     ])?;
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &p(&csr),
-        "-CA",
-        &p(&certs.join("ca.crt")),
-        "-CAkey",
-        &p(&certs.join("ca.key")),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &p(&ext),
-        "-out",
-        &p(&crt),
-    ])?;
+    let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
+    match cert {
+        Cert::OtherName => run(&[
+            "x509",
+            "-req",
+            "-in",
+            &p(&csr),
+            "-CA",
+            &ca_crt,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &p(&ext),
+            "-out",
+            &p(&crt),
+        ])?,
+        // `openssl x509` cannot date a certificate in the past; `openssl ca` can.
+        Cert::Expired => {
+            let cfg = dir.join("ca.cnf");
+            std::fs::write(dir.join("index.txt"), "")?;
+            std::fs::write(dir.join("serial"), "01\n")?;
+            std::fs::write(
+                &cfg,
+                format!(
+                    "[ca]\ndefault_ca = test\n[test]\ndatabase = {d}/index.txt\n\
+                     new_certs_dir = {d}\nserial = {d}/serial\ndefault_md = sha256\n\
+                     policy = any\n[any]\ncommonName = supplied\n",
+                    d = dir.display()
+                ),
+            )?;
+            run(&[
+                "ca",
+                "-batch",
+                "-notext",
+                "-config",
+                &p(&cfg),
+                "-cert",
+                &ca_crt,
+                "-keyfile",
+                &ca_key,
+                "-in",
+                &p(&csr),
+                "-startdate",
+                "20200101000000Z",
+                "-enddate",
+                "20200102000000Z",
+                "-extfile",
+                &p(&ext),
+                "-out",
+                &p(&crt),
+            ])?;
+        }
+    }
     let chain: Vec<_> =
         rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(&crt)?))
             .collect::<Result<_, _>>()?;
@@ -154,7 +206,7 @@ async fn tls_server_for_wrong_name(certs: &Path, dir: &Path) -> Result<u16> {
         while let Ok((tcp, _)) = listener.accept().await {
             // The client must abort the handshake; nothing else to do.
             if let Ok(_stream) = acceptor.accept(tcp).await {
-                eprintln!("unexpected: the client accepted a certificate for another name");
+                eprintln!("unexpected: the client accepted a wrong certificate");
             }
         }
     });
@@ -167,7 +219,7 @@ async fn certificate_for_another_name_is_refused() -> Result<()> {
     let alice = server.account("alice")?;
     let work = tempfile::tempdir()?;
     let certs = server.ca_file().parent().context("certs dir")?;
-    let port = tls_server_for_wrong_name(certs, work.path())
+    let port = tls_server_with(Cert::OtherName, certs, work.path())
         .await?
         .to_string();
     let cli = Cli::new(&server)?;
@@ -187,10 +239,42 @@ async fn certificate_for_another_name_is_refused() -> Result<()> {
         &cli,
         &add_args(&alice.jid, &args),
         &alice.password,
-        "not valid for localhost",
+        "not valid for localhost (it is for other.example)",
     )
     .await?;
     Ok(())
+}
+
+/// An expired certificate is refused, saying since when and who must act.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_certificate_is_refused_with_its_date() -> Result<()> {
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let work = tempfile::tempdir()?;
+    let certs = server.ca_file().parent().context("certs dir")?;
+    let port = tls_server_with(Cert::Expired, certs, work.path())
+        .await?
+        .to_string();
+    let cli = Cli::new(&server)?;
+    let ca = server.ca_file().display().to_string();
+    let args = [
+        "--server",
+        "127.0.0.1",
+        "--port",
+        port.as_str(),
+        "--tls",
+        "direct",
+        "--ca-file",
+        ca.as_str(),
+    ]
+    .map(String::from);
+    refused(
+        &cli,
+        &add_args(&alice.jid, &args),
+        &alice.password,
+        "certificate not trusted for localhost: expired on 2020-01-02; its admin must renew it",
+    )
+    .await
 }
 
 /// A DNS server on 127.0.0.1 that answers NXDOMAIN to every query.

@@ -173,11 +173,29 @@ impl ConnectError {
         let reason = match error {
             rustls::Error::InvalidCertificate(cert) => match cert {
                 C::UnknownIssuer | C::BadSignature => "self-signed or unknown issuer".to_owned(),
-                C::Expired | C::ExpiredContext { .. } => "expired".to_owned(),
-                C::NotValidYet | C::NotValidYetContext { .. } => "not valid yet".to_owned(),
-                C::NotValidForName | C::NotValidForNameContext { .. } => {
-                    format!("not valid for {domain}")
+                C::Expired => "expired".to_owned(),
+                C::ExpiredContext { not_after, .. } => {
+                    format!("expired on {}; its admin must renew it", day(*not_after))
                 }
+                C::NotValidYet => "not valid yet".to_owned(),
+                C::NotValidYetContext { not_before, .. } => format!(
+                    "not valid before {}; check this device's clock",
+                    day(*not_before)
+                ),
+                C::NotValidForName => format!("not valid for {domain}"),
+                C::NotValidForNameContext { presented, .. } if !presented.is_empty() => {
+                    // rustls writes them as `DnsName("x")`; the name is what matters.
+                    let names: Vec<&str> = presented
+                        .iter()
+                        .map(|p| {
+                            p.split_once('"')
+                                .and_then(|(_, rest)| rest.rsplit_once('"'))
+                                .map_or(p.as_str(), |(name, _)| name)
+                        })
+                        .collect();
+                    format!("not valid for {domain} (it is for {})", names.join(", "))
+                }
+                C::NotValidForNameContext { .. } => format!("not valid for {domain}"),
                 C::Revoked => "revoked".to_owned(),
                 C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
                     "not issued for server use".to_owned()
@@ -255,6 +273,17 @@ fn stream_condition_is_fatal(condition: &StreamCondition) -> bool {
 }
 
 impl tokio_xmpp::connect::ServerConnectorError for ConnectError {}
+
+/// A certificate time as a UTC day (`2026-11-27`).
+fn day(t: rustls::pki_types::UnixTime) -> String {
+    i64::try_from(t.as_secs())
+        .ok()
+        .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
+        .map_or_else(
+            || "an unknown date".to_owned(),
+            |d| d.format("%Y-%m-%d").to_string(),
+        )
+}
 
 #[cfg(test)]
 mod tests {
@@ -344,6 +373,24 @@ mod tests {
             )),
         );
         assert!(e.to_string().ends_with(": expired"));
+        let e = ConnectError::from_io(
+            "example.org",
+            &io_err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ExpiredContext {
+                    time: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(1_800_000_000),
+                    ),
+                    not_after: rustls::pki_types::UnixTime::since_unix_epoch(
+                        std::time::Duration::from_secs(1_577_923_200),
+                    ),
+                },
+            )),
+        );
+        assert!(
+            e.to_string()
+                .ends_with(": expired on 2020-01-02; its admin must renew it"),
+            "{e}"
+        );
         let e = ConnectError::from_io(
             "example.org",
             &io_err(rustls::Error::AlertReceived(
