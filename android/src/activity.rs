@@ -32,7 +32,11 @@ fn run(app: AndroidApp) -> Result<(), Box<dyn std::error::Error>> {
             PollEvent::Main(MainEvent::Destroy) => Lifecycle::Destroy,
             _ => return,
         };
-        starling::ui::set_foreground(change == Lifecycle::Resume);
+        match change {
+            Lifecycle::Resume => starling::ui::set_foreground(true),
+            Lifecycle::Pause | Lifecycle::Destroy => starling::ui::set_foreground(false),
+            Lifecycle::SaveState | Lifecycle::LowMemory => {}
+        }
         let client = client.clone();
         // SaveState is synchronised with Android's main thread: the flush must be done
         // before it returns, so it waits here (a WAL checkpoint: milliseconds).
