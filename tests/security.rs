@@ -80,17 +80,17 @@ async fn self_signed_certificate_without_ca_file_is_refused() -> Result<()> {
 }
 
 /// What the certificate of [`tls_server_with`] is like (always signed by the test CA).
-enum Cert {
-    /// For another name.
-    OtherName,
+pub(crate) enum Cert {
+    /// For this name (any other than the one the client wants).
+    For(&'static str),
     /// For the right name, expired on 2020-01-02.
     Expired,
 }
 
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
-async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
+pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
     let name = match cert {
-        Cert::OtherName => "other.example",
+        Cert::For(name) => name,
         Cert::Expired => "localhost",
     };
     let key = dir.join("other.key");
@@ -133,7 +133,7 @@ async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
     ])?;
     let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
     match cert {
-        Cert::OtherName => run(&[
+        Cert::For(_) => run(&[
             "x509",
             "-req",
             "-in",
@@ -219,7 +219,7 @@ async fn certificate_for_another_name_is_refused() -> Result<()> {
     let alice = server.account("alice")?;
     let work = tempfile::tempdir()?;
     let certs = server.ca_file().parent().context("certs dir")?;
-    let port = tls_server_with(Cert::OtherName, certs, work.path())
+    let port = tls_server_with(Cert::For("other.example"), certs, work.path())
         .await?
         .to_string();
     let cli = Cli::new(&server)?;

@@ -147,3 +147,47 @@ async fn account_found_through_srv_records_in_priority_order() -> Result<()> {
     peer.quit().await?;
     Ok(())
 }
+
+/// RFC 6125 / RFC 7590: the certificate must be for the account's domain, wherever SRV
+/// points. The SRV target's name is not an acceptable identity without DNSSEC (RFC 7673,
+/// DANE), so a server whose certificate names only the target is refused, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_for_the_srv_target_only_is_refused() -> Result<()> {
+    use anyhow::Context as _;
+    let server = support::fresh_server()?;
+    let jid = format!("{}@{SRV_DOMAIN}", support::unique_name("alice"));
+    let work = tempfile::tempdir()?;
+    let certs = server.ca_file().parent().context("certs dir")?;
+    let port = crate::security::tls_server_with(
+        crate::security::Cert::For("xmpp.srv.test"),
+        certs,
+        work.path(),
+    )
+    .await?;
+    let host = Name::from_ascii("xmpp.srv.test.")?;
+    let records = vec![
+        (
+            Name::from_ascii("_xmpps-client._tcp.srv.test.")?,
+            RData::SRV(SRV::new(1, 0, port, host.clone())),
+        ),
+        (host, RData::A(A(Ipv4Addr::LOCALHOST))),
+    ];
+    let dns = dns_server(records).await?;
+    let cli = Cli::new(&server)?;
+    let ca = server.ca_file().display().to_string();
+    let out = cli
+        .command(&["account", "add", &jid, "--ca-file", &ca])
+        .env("STARLING_PASSWORD", "irrelevant")
+        .env("STARLING_DNS_SERVER", format!("127.0.0.1:{dns}"))
+        .output()
+        .await?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(!out.status.success(), "accepted: {err}");
+    ensure!(
+        err.contains("not valid for srv.test (it is for xmpp.srv.test)"),
+        "{err}"
+    );
+    let accounts = cli.json(&["account", "list"]).await?;
+    ensure!(accounts == json!([]), "nothing stored: {accounts}");
+    Ok(())
+}
