@@ -7,6 +7,7 @@ mod support;
 
 mod chat;
 mod cli;
+mod dane;
 mod hostile_server;
 mod media;
 mod muc;

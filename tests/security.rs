@@ -83,6 +83,8 @@ async fn self_signed_certificate_without_ca_file_is_refused() -> Result<()> {
 pub(crate) enum Cert {
     /// For this name (any other than the one the client wants).
     For(&'static str),
+    /// For this name, sent with the test CA's certificate after it (a DANE-TA chain).
+    WithCa(&'static str),
     /// For the right name, expired on 2020-01-02.
     Expired,
 }
@@ -90,7 +92,7 @@ pub(crate) enum Cert {
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
 pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
     let name = match cert {
-        Cert::For(name) => name,
+        Cert::For(name) | Cert::WithCa(name) => name,
         Cert::Expired => "localhost",
     };
     let key = dir.join("other.key");
@@ -133,7 +135,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     ])?;
     let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
     match cert {
-        Cert::For(_) => run(&[
+        Cert::For(_) | Cert::WithCa(_) => run(&[
             "x509",
             "-req",
             "-in",
@@ -187,9 +189,17 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
             ])?;
         }
     }
-    let chain: Vec<_> =
+    let mut chain: Vec<_> =
         rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(&crt)?))
             .collect::<Result<_, _>>()?;
+    if matches!(cert, Cert::WithCa(_)) {
+        for ca in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(
+            certs.join("ca.crt"),
+        )?)) {
+            chain.push(ca?);
+        }
+    }
+    std::fs::copy(&crt, dir.join("served.crt"))?;
     let key =
         rustls_pemfile::private_key(&mut std::io::BufReader::new(std::fs::File::open(&key)?))?
             .context("no key")?;

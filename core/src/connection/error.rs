@@ -201,6 +201,8 @@ impl ConnectError {
                     "not issued for server use".to_owned()
                 }
                 C::BadEncoding => "malformed certificate".to_owned(),
+                // Our own verifiers' reasons (DANE) say it themselves.
+                C::Other(other) => other.to_string(),
                 other => format!("invalid certificate ({other})"),
             },
             rustls::Error::NoCertificatesPresented => "the server sent no certificate".to_owned(),
@@ -401,6 +403,20 @@ mod tests {
         assert!(
             e.to_string()
                 .ends_with("the server has no certificate for example.org")
+        );
+        let e = ConnectError::from_io(
+            "example.org",
+            &io_err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Other(rustls::OtherError(std::sync::Arc::new(
+                    super::super::dane::DaneMismatch,
+                ))),
+            )),
+        );
+        assert!(e.is_fatal());
+        assert!(
+            e.to_string()
+                .ends_with("matches none of the domain's DNSSEC-signed TLSA records (DANE)"),
+            "{e}"
         );
         let e = ConnectError::from_io("example.org", &io_err(rustls::Error::DecryptError));
         assert!(matches!(e, ConnectError::Protocol { .. }));

@@ -9,6 +9,7 @@
 
 mod auth;
 mod backoff;
+pub mod dane;
 mod dns;
 mod error;
 mod reconnect;
