@@ -56,14 +56,10 @@ async fn handshake(port: u16, sni: &str, records: &[Tlsa], names: &[&str]) -> Re
         .map(|n| name(n))
         .collect::<Result<Vec<_>>>()
         .map_err(|e| e.to_string())?;
-    let verifier =
-        DaneVerifier::new(records, names, provider.clone()).ok_or("no usable TLSA record")?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+    let config = DaneVerifier::new(records, names, provider)
+        .ok_or("no usable TLSA record")?
+        .client_config()
+        .map_err(|e| e.to_string())?;
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;

@@ -105,6 +105,18 @@ impl DaneVerifier {
         })
     }
 
+    /// A client configuration that trusts only this verifier (safe default TLS versions).
+    /// rustls calls installing any verifier of one's own "dangerous": here it is stricter
+    /// than PKIX, not weaker — nothing but the domain's signed records is trusted.
+    pub fn client_config(self) -> Result<rustls::ClientConfig, rustls::Error> {
+        let provider = self.provider.clone();
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(self))
+            .with_no_client_auth())
+    }
+
     fn mismatch() -> rustls::Error {
         rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
             DaneMismatch,
