@@ -303,7 +303,8 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
     let server = support::fresh_server()?;
     let (alice, bob) = (server.account("alice")?, server.account("bob")?);
     let dir = tempfile::tempdir()?;
-    let _gateway = Gateway::start(&server, &dir.path().join("gateway.sqlite")).await?;
+    let gateway_db = dir.path().join("gateway.sqlite");
+    let _gateway = Gateway::start(&server, &gateway_db).await?;
     let (port, mut wakeups) =
         scripted_server(&server, vec![Act::Status(201), Act::Status(410)]).await?;
     let endpoint = format!("https://localhost:{port}/up/alice-phone");
@@ -380,7 +381,6 @@ async fn push_wakes_a_sleeping_client() -> Result<()> {
     tokio::time::timeout(support::EVENT_TIMEOUT, wakeups.recv())
         .await?
         .context("no second wakeup")?;
-    let gateway_db = dir.path().join("gateway.sqlite");
     gateway_keeps(&gateway_db, 0).await?;
     a.shutdown().await;
     bob_peer.quit().await?;

@@ -5,7 +5,6 @@
 //! `core/fuzz/corpus/`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use jid::BareJid;
 use minidom::Element;
@@ -87,77 +86,86 @@ fn elements(el: &Element) {
     let _ = pubsub::parse_event(el);
 }
 
+/// What every message is checked against: our account, one open archive query, one room
+/// we are in, and the store. Built once per thread.
+struct Fixture {
+    own: BareJid,
+    open: HashMap<String, BareJid>,
+    rooms: HashMap<BareJid, RoomCx>,
+    store: Store,
+    account: i64,
+}
+
+impl Fixture {
+    fn new() -> Option<Fixture> {
+        let own = BareJid::new(OWN).ok()?;
+        let room = BareJid::new("room@conference.example.org").ok()?;
+        let store = Store::open_in_memory().ok()?;
+        let account = store
+            .add_account(&NewAccount {
+                jid: OWN.into(),
+                resource: "fuzz".into(),
+                server_host: None,
+                server_port: None,
+                tls_mode: "auto".into(),
+                ca_file: None,
+                first_sync_days: 30,
+            })
+            .ok()?
+            .id;
+        let room_cx = RoomCx {
+            nick: "alice".into(),
+            present: true,
+            own_occupant_id: None,
+            occupant_ids: true,
+        };
+        Some(Fixture {
+            open: HashMap::from([("q1".to_owned(), own.clone())]),
+            rooms: HashMap::from([(room, room_cx)]),
+            own,
+            store,
+            account,
+        })
+    }
+}
+
+thread_local! {
+    static FIXTURE: Option<Fixture> = Fixture::new();
+}
+
 /// A message through the first stages of the inbound pipeline: validate and classify,
 /// then dedup and store what is a chat message.
 fn message(msg: Message) {
-    static OWN_JID: OnceLock<Option<BareJid>> = OnceLock::new();
-    let Some(own) = OWN_JID.get_or_init(|| BareJid::new(OWN).ok()).as_ref() else {
-        return;
-    };
-    let mut open = HashMap::new();
-    let mut rooms = HashMap::new();
-    if let (Ok(archive), Ok(room)) = (
-        BareJid::new(OWN),
-        BareJid::new("room@conference.example.org"),
-    ) {
-        open.insert("q1".to_owned(), archive);
-        rooms.insert(
-            room,
-            RoomCx {
-                nick: "alice".into(),
-                present: true,
-                own_occupant_id: None,
-                occupant_ids: true,
+    FIXTURE.with(|fixture| {
+        let Some(f) = fixture else { return };
+        let cx = Context {
+            own: &f.own,
+            open_queries: &f.open,
+            rooms: &f.rooms,
+        };
+        let Ok(inbound) = classify(msg, &cx) else {
+            return;
+        };
+        if let Some(ev) = &inbound.own_pep_event {
+            elements(ev);
+        }
+        let Some(chat) = inbound.chat else {
+            return;
+        };
+        let _ = f.store.ingest(
+            f.account,
+            &IncomingMessage {
+                peer: chat.peer.to_string(),
+                outgoing: chat.outgoing,
+                sender: chat.sender.to_string(),
+                stanza_id: chat.id,
+                origin_id: chat.origin_id,
+                archive_id: chat.archive_id,
+                body: chat.body,
+                timestamp: 0,
+                replace: chat.replace,
+                ..IncomingMessage::default()
             },
         );
-    }
-    let cx = Context {
-        own,
-        open_queries: &open,
-        rooms: &rooms,
-    };
-    let Ok(inbound) = classify(msg, &cx) else {
-        return;
-    };
-    if let Some(ev) = &inbound.own_pep_event {
-        elements(ev);
-    }
-    let Some(chat) = inbound.chat else {
-        return;
-    };
-    thread_local! {
-        static STORE: Option<(Store, i64)> = Store::open_in_memory().ok().and_then(|s| {
-            let acc = s
-                .add_account(&NewAccount {
-                    jid: OWN.into(),
-                    resource: "fuzz".into(),
-                    server_host: None,
-                    server_port: None,
-                    tls_mode: "auto".into(),
-                    ca_file: None,
-                    first_sync_days: 30,
-                })
-                .ok()?;
-            Some((s, acc.id))
-        });
-    }
-    STORE.with(|store| {
-        if let Some((store, account)) = store {
-            let _ = store.ingest(
-                *account,
-                &IncomingMessage {
-                    peer: chat.peer.to_string(),
-                    outgoing: chat.outgoing,
-                    sender: chat.sender.to_string(),
-                    stanza_id: chat.id,
-                    origin_id: chat.origin_id,
-                    archive_id: chat.archive_id,
-                    body: chat.body,
-                    timestamp: 0,
-                    replace: chat.replace,
-                    ..IncomingMessage::default()
-                },
-            );
-        }
     });
 }

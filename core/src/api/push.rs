@@ -12,7 +12,7 @@ use super::{Client, ConnectionState, Error, Event, Result, parse_bare};
 use crate::account::Command;
 use crate::proto::push as xml;
 use crate::secrets::Password;
-use crate::store::PushRecord;
+use crate::store::{AccountRecord, PushRecord};
 
 impl Client {
     /// The app is in use (`true`: visible) or in the background (`false`). Every account
@@ -95,7 +95,7 @@ impl Client {
             node: reg.node,
             endpoint_sha256: Some(endpoint_sha256),
         };
-        self.enable_record(&acc.jid, rec, &reg.secret).await
+        self.enable_record(&acc, rec, &reg.secret).await
     }
 
     /// The account's push gateway, found by service discovery on its server (XEP-0030): an
@@ -137,17 +137,16 @@ impl Client {
             node: node.to_owned(),
             endpoint_sha256: None,
         };
-        self.enable_record(&acc.jid, rec, secret).await
+        self.enable_record(&acc, rec, secret).await
     }
 
     /// Keeps the secret, enables `rec` on the server, then keeps `rec`.
     async fn enable_record(
         &self,
-        account: &str,
+        acc: &AccountRecord,
         rec: PushRecord,
         secret: &str,
     ) -> Result<PushRecord> {
-        let acc = self.account_record(account)?;
         // The secret first: a registration in the store always has its secret.
         self.inner
             .secrets
@@ -178,9 +177,8 @@ impl Client {
         let Ok(service) = parse_service(&rec.service) else {
             return;
         };
-        let server = match own(account) {
-            Ok(j) => j,
-            Err(_) => return,
+        let Ok(server) = own(account) else {
+            return;
         };
         if let Err(e) = self
             .iq(account, server, true, xml::disable(&service, &rec.node))
