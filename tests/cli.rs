@@ -124,6 +124,21 @@ async fn cli_account_send_history_search_roster() -> Result<()> {
             .contains(&alice.password),
         "password must not be in the database"
     );
+    let info = cli.json(&["account", "info"]).await?;
+    ensure!(
+        info["host"] == "127.0.0.1"
+            && info["tls_version"] == "TLS 1.3"
+            && info["dane"] == false
+            && info["mechanism"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("SCRAM-SHA-")),
+        "account info: {info}"
+    );
+    let human = cli.run(&["account", "info"]).await?;
+    ensure!(
+        human.contains("certificate authorities (PKIX)"),
+        "account info: {human}"
+    );
 
     cli.run(&["send", &bob.jid, "from the command line"])
         .await?;

@@ -149,6 +149,11 @@ pub enum AccountCmd {
     Remove {
         jid: String,
     },
+    /// Connect and show how the connection is secured: server, TLS, DANE, login.
+    Info {
+        /// The account (default: the only one, or --account).
+        jid: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -258,7 +263,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Client::open(&dir).with_context(|| format!("opening profile {}", dir.display()))?;
     let out = Output { json: cli.json };
     match command {
-        Command::Account(cmd) => account(&client, &out, cmd).await,
+        Command::Account(cmd) => account(&client, &out, cmd, cli.account.as_deref()).await,
         Command::Roster(cmd) => {
             let acc = pick_account(&client, cli.account.as_deref())?;
             roster(&client, &out, &acc, cmd).await
@@ -396,7 +401,12 @@ fn read_password(jid: &str) -> Result<Password> {
     Ok(Password::new(pw))
 }
 
-async fn account(client: &Client, out: &Output, cmd: AccountCmd) -> Result<()> {
+async fn account(
+    client: &Client,
+    out: &Output,
+    cmd: AccountCmd,
+    chosen: Option<&str>,
+) -> Result<()> {
     match cmd {
         AccountCmd::Add {
             jid,
@@ -442,7 +452,38 @@ async fn account(client: &Client, out: &Output, cmd: AccountCmd) -> Result<()> {
             }
             Ok(())
         }
+        AccountCmd::Info { jid } => {
+            let account = pick_account(client, jid.as_deref().or(chosen))?;
+            account_info(client, out, &account).await
+        }
     }
+}
+
+async fn account_info(client: &Client, out: &Output, account: &str) -> Result<()> {
+    connect_online(client, account, Duration::from_secs(60)).await?;
+    let info = client.connection_info(account).await;
+    client.disconnect_all().await;
+    let Some(info) = info? else {
+        bail!("{account} went offline before its connection info was known; try again");
+    };
+    if out.json {
+        return out.line(&info);
+    }
+    println!("Server:  {}:{}", info.host, info.port);
+    let tls = if info.direct_tls {
+        "direct TLS"
+    } else {
+        "STARTTLS"
+    };
+    println!("TLS:     {} ({tls})", info.tls_version);
+    let certificate = if info.dane {
+        "DANE: matches the domain's DNSSEC-signed TLSA records"
+    } else {
+        "certificate authorities (PKIX)"
+    };
+    println!("Trust:   {certificate}");
+    println!("Login:   {}", info.mechanism);
+    Ok(())
 }
 
 /// Connects `account` and waits until it is online (or fails with the reason).

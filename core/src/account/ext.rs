@@ -37,7 +37,7 @@ pub async fn check_login(
         .with_resource_str(resource)
         .map(Jid::from)
         .unwrap_or_else(|_| Jid::from(settings.jid.clone()));
-    let conn = connection::authenticate(
+    let (conn, _) = connection::authenticate(
         &connector,
         &jid,
         password.expose(),

@@ -84,6 +84,10 @@ pub enum Command {
         approve: bool,
         reply: oneshot::Sender<Result<()>>,
     },
+    /// How the current (or last) connection is secured.
+    ConnectionInfo {
+        reply: oneshot::Sender<Option<connection::ConnectionInfo>>,
+    },
     /// What the server and the account support (disco#info), once known this session.
     Features {
         reply: oneshot::Sender<crate::api::ServerFeatures>,
@@ -246,6 +250,7 @@ pub fn spawn(
         client_active,
         csi: false,
         csi_sent: None,
+        security: None,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -323,6 +328,8 @@ pub(crate) struct Actor {
     client_active: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The server offers XEP-0352 on this stream.
     csi: bool,
+    /// How the last login was secured (kept while reconnecting).
+    security: Option<connection::ConnectionInfo>,
     /// The client state this stream was last told (none yet: the server assumes active).
     csi_sent: Option<bool>,
 }
@@ -427,7 +434,11 @@ impl Actor {
                 }
                 false
             }
-            ConnectStatus::Authenticated => false,
+            ConnectStatus::Authenticated(info) => {
+                tracing::info!(account = %self.rec.jid, ?info, "logged in");
+                self.security = Some(info);
+                false
+            }
             ConnectStatus::Failed { error, retry_in } => match retry_in {
                 Some(delay) => {
                     self.set_state(ConnectionState::Reconnecting {
@@ -845,6 +856,11 @@ impl Actor {
                     reply_to(reply, Ok(()));
                 } else {
                     reply_to(reply, Err(Error::NotConnected(self.rec.jid.clone())));
+                }
+            }
+            Command::ConnectionInfo { reply } => {
+                if reply.send(self.security.clone()).is_err() {
+                    tracing::debug!("connection info requester went away");
                 }
             }
             Command::Features { reply } => {

@@ -22,6 +22,7 @@ use crate::store::{
     MessageKind, MessageRecord, NewAccount, OutgoingMessage, PostRecord, ProfileRecord, Store,
 };
 
+pub use crate::connection::ConnectionInfo;
 pub use crate::proto::muc::{Affiliation, Role, RoomConfig, RoomInfo};
 pub use crate::services::muc::Occupant;
 pub use crate::store::MessageState;
@@ -1131,6 +1132,12 @@ impl Client {
         make: impl FnOnce(oneshot::Sender<Result<()>>) -> Command,
     ) -> Result<()> {
         self.query(account, make).await?
+    }
+
+    /// How the account's connection is secured (TLS, DANE, login), once it has logged in.
+    pub async fn connection_info(&self, account: &str) -> Result<Option<ConnectionInfo>> {
+        self.query(account, |reply| Command::ConnectionInfo { reply })
+            .await
     }
 
     /// What our server and account support, as discovered this session.

@@ -12,9 +12,9 @@ use tokio_xmpp::stanzastream::Connection;
 use tokio_xmpp::xmlstream::{StreamHeader, Timeouts};
 use tracing::{debug, info};
 
-use super::Connector;
 use super::error::ConnectError;
 use super::tls::features_error;
+use super::{ConnectionInfo, Connector};
 
 /// The mechanisms Starling uses, most preferred first. This is also the order in which
 /// `tokio_xmpp::client_login` tries them. PLAIN is acceptable because TLS is always on.
@@ -30,13 +30,13 @@ pub(super) fn usable_mechanisms(offered: &BTreeSet<String>) -> BTreeSet<String> 
 }
 
 /// Connect, secure, and log in — everything before resource binding — and return what
-/// `StanzaStream`'s connector must deliver.
+/// `StanzaStream`'s connector must deliver, with how the connection is secured.
 pub async fn authenticate(
     connector: &Connector,
     jid: &jid::Jid,
     password: &str,
     timeouts: Timeouts,
-) -> Result<Connection, ConnectError> {
+) -> Result<(Connection, ConnectionInfo), ConnectError> {
     let domain = jid.domain().as_str();
     let bare = jid.to_bare();
     let Some(username) = jid.node() else {
@@ -45,7 +45,7 @@ pub async fn authenticate(
         )));
     };
 
-    let pending = connector.open(jid, ns::JABBER_CLIENT, timeouts).await?;
+    let (pending, mut info) = connector.open(jid, ns::JABBER_CLIENT, timeouts).await?;
     let (features, stream) = pending
         .recv_features()
         .await
@@ -92,11 +92,15 @@ pub async fn authenticate(
         .await
         .map_err(|e| features_error(domain, e))?;
     info!(jid = %bare, mechanism = %chosen, "authenticated");
-    Ok(Connection {
-        stream: stream.box_stream(),
-        features,
-        identity: jid.clone(),
-    })
+    info.mechanism = (*chosen).to_owned();
+    Ok((
+        Connection {
+            stream: stream.box_stream(),
+            features,
+            identity: jid.clone(),
+        },
+        info,
+    ))
 }
 
 /// Classify an error from `tokio_xmpp::client_login`.

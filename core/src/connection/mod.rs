@@ -25,7 +25,7 @@ use sasl::common::ChannelBinding;
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::rustls::{self, ClientConfig};
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
 use tracing::{debug, info};
@@ -63,6 +63,24 @@ pub enum TlsMode {
     StartTls,
     /// Direct TLS only (`_xmpps-client._tcp`, fallback port 5223), ALPN `xmpp-client`.
     DirectTls,
+}
+
+/// How an account's current connection is secured: what the account's connection info
+/// shows. Contains no secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConnectionInfo {
+    /// The server host connected to (an SRV target, the `--server` host, or the domain).
+    pub host: String,
+    pub port: u16,
+    /// Direct TLS (XEP-0368) rather than STARTTLS.
+    pub direct_tls: bool,
+    /// The TLS protocol version, e.g. `TLS 1.3`.
+    pub tls_version: String,
+    /// The certificate was checked against the domain's DNSSEC-signed TLSA records (DANE,
+    /// RFC 7673) instead of the public certificate authorities.
+    pub dane: bool,
+    /// The SASL mechanism used, e.g. `SCRAM-SHA-256`.
+    pub mechanism: String,
 }
 
 /// Where and how to connect. Contains no secrets.
@@ -146,13 +164,19 @@ impl Connector {
     }
 
     /// Find the server, connect, secure the connection and open the XML stream; the stream
-    /// features are not read yet.
+    /// features are not read yet. The info has everything but the login.
     pub(crate) async fn open(
         &self,
         jid: &jid::Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>, ConnectError> {
+    ) -> Result<
+        (
+            PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>,
+            ConnectionInfo,
+        ),
+        ConnectError,
+    > {
         let domain = jid.domain().as_str();
         if domain != self.inner.domain {
             return Err(ConnectError::invalid_settings(format!(
@@ -233,7 +257,13 @@ impl Connector {
         jid: &jid::Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>, ConnectError> {
+    ) -> Result<
+        (
+            PendingFeaturesRecv<BufStream<TlsStream<TcpStream>>>,
+            ConnectionInfo,
+        ),
+        ConnectError,
+    > {
         let domain = jid.domain().as_str();
         let resolver = self.inner.resolver.as_ref().map_err(String::as_str);
         let tcp = dns::connect_tcp(resolver, &candidate.host, candidate.port, domain).await?;
@@ -246,15 +276,28 @@ impl Connector {
                 tls::handshake(self.inner.direct_tls_config.clone(), tcp, domain).await?
             }
         };
+        let info = ConnectionInfo {
+            host: candidate.host.clone(),
+            port: candidate.port,
+            direct_tls: candidate.transport == Transport::DirectTls,
+            tls_version: match tls.get_ref().1.protocol_version() {
+                Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3".to_owned(),
+                Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_owned(),
+                other => format!("{other:?}"),
+            },
+            dane: false,
+            mechanism: String::new(),
+        };
         let bare = jid.to_bare();
         let header = StreamHeader {
             to: Some(domain.into()),
             from: Some(bare.as_str().into()),
             id: None,
         };
-        initiate_stream(BufStream::new(tls), ns, header, timeouts)
+        let stream = initiate_stream(BufStream::new(tls), ns, header, timeouts)
             .await
-            .map_err(|e| ConnectError::from_io(domain, &e))
+            .map_err(|e| ConnectError::from_io(domain, &e))?;
+        Ok((stream, info))
     }
 }
 
@@ -268,7 +311,7 @@ impl ServerConnector for Connector {
         timeouts: Timeouts,
     ) -> Result<(PendingFeaturesRecv<Self::Stream>, ChannelBinding), tokio_xmpp::Error> {
         // Channel binding (SCRAM-*-PLUS) is not implemented yet.
-        let stream = self.open(jid, ns, timeouts).await?;
+        let (stream, _) = self.open(jid, ns, timeouts).await?;
         Ok((stream, ChannelBinding::None))
     }
 }

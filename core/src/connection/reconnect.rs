@@ -8,10 +8,10 @@ use tokio_xmpp::stanzastream::Connection;
 use tokio_xmpp::xmlstream::Timeouts;
 use tracing::{debug, info, warn};
 
-use super::Connector;
 use super::auth::authenticate;
 use super::backoff::Backoff;
 use super::error::ConnectError;
+use super::{ConnectionInfo, Connector};
 
 /// How long to wait for a polite close of a stream nobody wants any more.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,7 +25,7 @@ pub enum ConnectStatus {
         attempt: u32,
     },
     /// Logged in; the `StanzaStream` now binds a resource or resumes the session.
-    Authenticated,
+    Authenticated(ConnectionInfo),
     /// The attempt failed. `retry_in: None` means the error is fatal and no further attempt
     /// is made: the `StanzaStream` ends and the user has to act.
     Failed {
@@ -117,8 +117,8 @@ async fn connect_loop(
             }
         };
         match result {
-            Ok(connection) => {
-                report(&status, ConnectStatus::Authenticated);
+            Ok((connection, info)) => {
+                report(&status, ConnectStatus::Authenticated(info));
                 if let Err(mut connection) = slot.send(connection) {
                     debug!(%jid, "stanza stream went away; closing the fresh stream");
                     match tokio::time::timeout(SHUTDOWN_TIMEOUT, connection.stream.shutdown()).await
