@@ -73,6 +73,11 @@ pub struct ProsodyOptions {
     /// `http_file_share_size_limit` of the upload component, bytes (Prosody's default is
     /// 10 MiB).
     pub upload_size_limit: Option<u64>,
+    /// Offer SASL2 (XEP-0388) with Bind2 (XEP-0386) besides RFC 6120 SASL: prosody-modules'
+    /// `mod_sasl2` and `mod_sasl2_bind2`. (`mod_sasl2_sm` and `mod_sasl2_fast` are not
+    /// loaded: on Prosody 0.12 the first calls functions mod_smacks 0.12 lacks, the second
+    /// fails on every stream.)
+    pub sasl2: bool,
 }
 
 impl Default for ProsodyOptions {
@@ -83,6 +88,7 @@ impl Default for ProsodyOptions {
             max_archive_query_results: None,
             debug_log: false,
             upload_size_limit: None,
+            sasl2: true,
         }
     }
 }
@@ -200,6 +206,15 @@ impl Prosody {
 
         let debug = opts.debug_log || std::env::var(DEBUG_ENV).is_ok_and(|v| v == "1");
         let config_path = dir.join("prosody.cfg.lua");
+        let plugins = dir.join("plugins");
+        fs::create_dir_all(&plugins)
+            .and_then(|()| fs::write(plugins.join("mod_starling_compat.lua"), COMPAT_MODULE))
+            .with_context(|| {
+                format!(
+                    "writing the test server's plugin into {}",
+                    plugins.display()
+                )
+            })?;
         let mut last_bind_failure = String::new();
         for _attempt in 0..2 {
             let ports = pick_ports()?;
@@ -354,6 +369,22 @@ impl Prosody {
     pub fn restart(&mut self) -> Result<()> {
         self.stop_child()
             .context("stopping Prosody for a restart")?;
+        self.start_again()
+    }
+
+    /// Like [`Prosody::restart`], with other options (what a server reconfigured by its
+    /// admin looks like: e.g. SASL2 turned off).
+    pub fn restart_with(&mut self, opts: &ProsodyOptions) -> Result<()> {
+        self.stop_child()
+            .context("stopping Prosody for a restart")?;
+        let debug = opts.debug_log || std::env::var(DEBUG_ENV).is_ok_and(|v| v == "1");
+        let config = render_config(&self.dir, &self.ports, opts, debug, running_as_root());
+        fs::write(&self.config_path, config)
+            .with_context(|| format!("writing {}", self.config_path.display()))?;
+        self.start_again()
+    }
+
+    fn start_again(&mut self) -> Result<()> {
         let log_offset = file_len(&self.log_path());
         self.spawn()?;
         match self.wait_ready(log_offset)? {
@@ -627,6 +658,9 @@ fn running_as_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
+/// Makes prosody-modules' SASL2 modules work on Prosody 0.12 (see the file).
+const COMPAT_MODULE: &str = include_str!("../assets/prosody/mod_starling_compat.lua");
+
 fn render_config(
     dir: &Path,
     ports: &Ports,
@@ -668,7 +702,7 @@ c2s_require_encryption = true
 modules_enabled = {{
     "roster"; "saslauth"; "tls"; "disco"; "carbons"; "mam"; "smacks"; "pep"; "ping";
     "register"; "time"; "version"; "vcard4"; "vcard_legacy"; "blocklist"; "bookmarks";
-    "csi_simple"; "posix"; "admin_shell"; "cloud_notify";
+    "csi_simple"; "posix"; "admin_shell"; "cloud_notify"; {sasl2}
 }}
 modules_disabled = {{ {disabled} }}
 allow_registration = true
@@ -679,6 +713,7 @@ smacks_hibernation_time = 600
 archive_expires_after = "never"
 default_archive_policy = true
 certificates = "{d}/certs"
+plugin_paths = {{ "{d}/plugins" }}
 ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key" }}
 "#,
         c2s = ports.c2s,
@@ -687,6 +722,11 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
         https = ports.https,
         component = ports.component,
         disabled = disabled.join(", "),
+        sasl2 = if opts.sasl2 {
+            "\"starling_compat\"; \"sasl2\"; \"sasl2_bind2\";"
+        } else {
+            ""
+        },
     );
     if let Some(n) = opts.archive_item_limit {
         let _ = writeln!(c, "storage_archive_item_limit = {n}");
@@ -884,6 +924,7 @@ mod tests {
             max_archive_query_results: Some(100),
             debug_log: true,
             upload_size_limit: Some(64 << 20),
+            sasl2: false,
         };
         let first = Prosody::start(tmp.path(), opts.clone())?;
         first.register("bob", "pw-bob")?;
@@ -893,6 +934,7 @@ mod tests {
         assert!(config.contains("storage_archive_item_limit = 1000000"));
         assert!(config.contains("max_archive_query_results = 100"));
         assert!(config.contains("http_file_share_size_limit = 67108864"));
+        assert!(!config.contains("sasl2"), "{config}");
         first.stop()?;
 
         let second = Prosody::start(tmp.path(), opts)?;

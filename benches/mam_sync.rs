@@ -70,8 +70,7 @@ fn run() -> Result<()> {
             offline_delivery: false,
             archive_item_limit: Some(1_000_000),
             max_archive_query_results: Some(PAGE_SIZE),
-            debug_log: false,
-            upload_size_limit: None,
+            ..ProsodyOptions::default()
         },
     )
     .context("starting Prosody")?;

@@ -129,14 +129,17 @@ async fn cli_account_send_history_search_roster() -> Result<()> {
         info["host"] == "127.0.0.1"
             && info["tls_version"] == "TLS 1.3"
             && info["dane"] == false
-            && info["mechanism"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("SCRAM-SHA-")),
+            && info["mechanism"] == "SCRAM-SHA-1-PLUS"
+            && info["channel_binding"] == "tls-exporter"
+            && info["sasl2"] == true
+            && info["bound_inline"] == true,
         "account info: {info}"
     );
     let human = cli.run(&["account", "info"]).await?;
     ensure!(
-        human.contains("certificate authorities (PKIX)"),
+        human.contains("certificate authorities (PKIX)")
+            && human.contains("SCRAM-SHA-1-PLUS via SASL2")
+            && human.contains("bound to this TLS connection (tls-exporter)"),
         "account info: {human}"
     );
 

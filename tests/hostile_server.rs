@@ -167,6 +167,16 @@ async fn relay(
     Ok(())
 }
 
+/// A server that lets these tests' man in the middle through: no SASL2, so no channel
+/// binding. With it, the login through the man in the middle is refused, which
+/// [`channel_binding_catches_a_man_in_the_middle_with_a_trusted_certificate`] checks.
+fn mitm_friendly_server() -> Result<support::TestServer> {
+    support::fresh_server_with(starling::testbed::ProsodyOptions {
+        sasl2: false,
+        ..Default::default()
+    })
+}
+
 /// Alice's Starling online through the man in the middle; Bob as a slixmpp peer.
 struct Scene {
     alice: support::Account,
@@ -194,6 +204,31 @@ impl Scene {
     }
 }
 
+/// The man in the middle holds a certificate the client trusts (the test CA), so TLS alone
+/// cannot tell. SCRAM-SHA-1-PLUS binds the login to the client's own TLS connection; the
+/// server sees a different one and refuses, and the client says why and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_binding_catches_a_man_in_the_middle_with_a_trusted_certificate() -> Result<()> {
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mitm = Mitm::start(&server).await?;
+    let opts = options_via(&server, mitm.port, TlsMode::DirectTls);
+    let error = match Node::with_options(&alice, opts).await {
+        Ok(_) => anyhow::bail!("the login through the man in the middle succeeded"),
+        Err(e) => format!("{e:#}"),
+    };
+    ensure!(
+        error.contains("channel binding failed")
+            && error.contains("someone may be intercepting the connection"),
+        "{error}"
+    );
+    // Directly, the same account logs in with channel binding.
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    a.shutdown().await;
+    Ok(())
+}
+
 /// Well-formedness violations a broken or hostile server could send.
 const GARBAGE: &[&[u8]] = &[
     b"<message xmlns='jabber:client'><body>unclosed</message>",
@@ -210,7 +245,7 @@ const GARBAGE: &[&[u8]] = &[
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Result<()> {
-    let server = support::fresh_server()?;
+    let server = mitm_friendly_server()?;
     let Scene {
         alice,
         bob,
@@ -271,7 +306,7 @@ async fn malformed_xml_from_the_server_changes_nothing_and_loses_nothing() -> Re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_resumption_starts_a_fresh_session_and_resends_what_was_never_acked() -> Result<()>
 {
-    let server = support::fresh_server()?;
+    let server = mitm_friendly_server()?;
     let (alice, bob) = (server.account("alice")?, server.account("bob")?);
     let mut peer = server.peer(&bob).await?;
     let mitm = Mitm::start(&server).await?;
@@ -427,7 +462,7 @@ async fn stanzas_nested_too_deep_or_too_big_are_pruned_and_the_stream_goes_on() 
 /// survives it, and everything after it still works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_nested_200000_deep_is_stored_pruned_and_nothing_breaks() -> Result<()> {
-    let server = support::fresh_server()?;
+    let server = mitm_friendly_server()?;
     let Scene {
         alice,
         bob,

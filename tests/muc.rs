@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Result, ensure};
+use anyhow::{Context as _, Result, ensure};
 use serde_json::{Value, json};
 use starling::testbed::CONFERENCE_DOMAIN;
 use starling_core::store::{MessageKind, MessageRecord};
@@ -613,12 +613,17 @@ async fn invitations_and_forged_group_chat() -> Result<()> {
         .await?;
 
     // A group chat message from someone who is not a room: dropped, not stored.
-    let resource = a.client.store().account(&alice.jid)?.resource;
+    let full = a
+        .client
+        .connection_info(&alice.jid)
+        .await?
+        .and_then(|info| info.jid)
+        .context("not bound yet")?;
     let before = a.client.conversations(&alice.jid)?.len();
     bob_peer
         .command(json!({"cmd": "raw", "xml": format!(
-            "<message xmlns='jabber:client' type='groupchat' to='{}/{resource}' id='forged'>\
-             <body>forged room message</body></message>", alice.jid)}))
+            "<message xmlns='jabber:client' type='groupchat' to='{full}' id='forged'>\
+             <body>forged room message</body></message>")}))
         .await?;
     let why = a
         .wait_for("ignored", |e| match e {

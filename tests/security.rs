@@ -308,7 +308,11 @@ async fn unknown_host_is_refused_clearly() -> Result<()> {
 async fn own_full_jid(node: &Node) -> Result<String> {
     let acc = node.client.accounts()?;
     let a = acc.first().context("no account")?;
-    Ok(format!("{}/{}", a.jid, a.resource))
+    node.client
+        .connection_info(&a.jid)
+        .await?
+        .and_then(|info| info.jid)
+        .context("not bound yet")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -482,7 +482,19 @@ async fn account_info(client: &Client, out: &Output, account: &str) -> Result<()
         "certificate authorities (PKIX)"
     };
     println!("Trust:   {certificate}");
-    println!("Login:   {}", info.mechanism);
+    let via = if info.sasl2 {
+        "SASL2, session bound in the same step"
+    } else {
+        "SASL"
+    };
+    let binding = match &info.channel_binding {
+        Some(kind) => format!("bound to this TLS connection ({kind})"),
+        None => "not bound to the TLS connection".to_owned(),
+    };
+    println!("Login:   {} via {via}; {binding}", info.mechanism);
+    if let Some(jid) = &info.jid {
+        println!("Session: {jid}");
+    }
     Ok(())
 }
 

@@ -15,12 +15,13 @@ pub mod store;
 
 pub use api::{
     AccountOptions, Affiliation, AffiliationEntry, Audience, Availability, ChatStateKind,
-    CircleRecord, Client, ConnectionState, DEFAULT_AUTO_DOWNLOAD, DEFAULT_DOWNLOAD_LIMIT, Error,
-    Event, FeedDiff, MessageState, MucService, Occupant, OmemoDeviceInfo, OtrInfo, OwnPresence,
-    PostDraft, PresenceView, ProfileUpdate, Result, Role, RoomConfig, RoomInfo, RoomJoined,
-    RoomListing, RoomState, RosterDiff, ServerFeatures, TimelineDiff, UnifiedPushEvent,
-    UnifiedPushOutcome, UploadedFile, WakeReport, default_profile_dir, human_size, parse_bare,
-    parse_contact, parse_peer, parse_room, safe_file_name,
+    CircleRecord, Client, ConnectionInfo, ConnectionState, DEFAULT_AUTO_DOWNLOAD,
+    DEFAULT_DOWNLOAD_LIMIT, Error, Event, FeedDiff, MessageState, MucService, Occupant,
+    OmemoDeviceInfo, OtrInfo, OwnPresence, PostDraft, PresenceView, ProfileUpdate, Result, Role,
+    RoomConfig, RoomInfo, RoomJoined, RoomListing, RoomState, RosterDiff, ServerFeatures,
+    TimelineDiff, UnifiedPushEvent, UnifiedPushOutcome, UploadedFile, WakeReport,
+    default_profile_dir, human_size, parse_bare, parse_contact, parse_peer, parse_room,
+    safe_file_name,
 };
 
 /// The core's version, for about screens and the CLI.

@@ -42,6 +42,7 @@ pub async fn check_login(
         &jid,
         password.expose(),
         tokio_xmpp::xmlstream::Timeouts::tight(),
+        connection::LoginOptions::default(),
     )
     .await?;
     let mut stream = conn.stream;
@@ -65,6 +66,7 @@ impl ConnectError {
             ConnectError::ServerUnreachable { .. } => "server_unreachable",
             ConnectError::NoTls { .. } => "no_tls",
             ConnectError::NoSupportedMechanism { .. } => "no_supported_mechanism",
+            ConnectError::Tampered { .. } => "login_tampered",
             ConnectError::StreamError { .. } => "stream_error",
             ConnectError::Protocol { .. } => "protocol",
             ConnectError::InvalidSettings { .. } => "invalid_settings",

@@ -172,6 +172,10 @@ pub fn settings(rec: &AccountRecord) -> Result<ConnectionSettings> {
         tls: TlsMode::parse(&rec.tls_mode).unwrap_or_default(),
         ca_file: rec.ca_file.as_ref().map(Into::into),
         dns_server: None,
+        pins: connection::LoginPins {
+            scram: rec.pin_scram,
+            channel_binding: rec.pin_channel_binding,
+        },
     })
 }
 
@@ -436,6 +440,13 @@ impl Actor {
             }
             ConnectStatus::Authenticated(info) => {
                 tracing::info!(account = %self.rec.jid, ?info, "logged in");
+                let pins = connection::LoginPins::default().after(&info);
+                if let Err(e) =
+                    self.store
+                        .raise_login_pins(self.rec.id, pins.scram, pins.channel_binding)
+                {
+                    tracing::warn!(account = %self.rec.jid, error = %e, "cannot record the login pins");
+                }
                 self.security = Some(info);
                 false
             }
@@ -466,6 +477,9 @@ impl Actor {
                 features,
             } => {
                 tracing::info!(account = %self.rec.jid, %bound_jid, "fresh session");
+                if let Some(info) = self.security.as_mut() {
+                    info.jid = Some(bound_jid.to_string());
+                }
                 for p in self.iqs.drain() {
                     fail_pending(p, Error::NotConnected(self.rec.jid.clone()));
                 }

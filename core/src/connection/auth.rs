@@ -1,26 +1,93 @@
-//! SASL login: everything between the secured stream and resource binding.
+//! Login: everything between the secured stream and the bound session.
 //!
-//! Mirrors tokio-xmpp's private `client_auth` (client/login.rs) but keeps errors typed and
-//! restricts the mechanisms to SCRAM-SHA-256 > SCRAM-SHA-1 > PLAIN (never ANONYMOUS).
+//! Two ways in, chosen by what the server offers:
+//! - **SASL2** (XEP-0388) when offered: one exchange that also binds the session (Bind2,
+//!   XEP-0386) and enables carbons, so a fresh session costs no extra round trips. When
+//!   the stream holds a resumable XEP-0198 session, nothing is bound: the `StanzaStream`
+//!   resumes it right after.
+//! - **SASL** (RFC 6120) otherwise, then a stream restart; binding is left to the
+//!   `StanzaStream`.
+//!
+//! Mechanisms, most preferred first: SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (channel
+//! binding `tls-exporter`, RFC 9266, on TLS 1.3), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (TLS is
+//! always on); never ANONYMOUS. The SCRAM arithmetic is the `sasl` crate's; this module
+//! drives the exchange so that it can check what the server signs:
+//! - XEP-0474: a server-first-message with `h` must hash exactly the mechanism and
+//!   channel-binding lists we were shown, or the login is refused as tampered with;
+//! - pinning: once an account logged in with SCRAM, PLAIN is refused; once with channel
+//!   binding, a login without it is refused unless XEP-0474 vouches for the new lists.
 
 use std::collections::BTreeSet;
 
-use sasl::common::{ChannelBinding, Credentials};
-use tokio_xmpp::error::{AuthError, Error as XmppError};
-use tokio_xmpp::parsers::ns;
-use tokio_xmpp::stanzastream::Connection;
-use tokio_xmpp::xmlstream::{StreamHeader, Timeouts};
-use tracing::{debug, info};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use futures::{SinkExt, StreamExt};
+use sasl::client::Mechanism;
+use sasl::client::mechanisms::{Plain, Scram};
+use sasl::common::scram::{Sha1, Sha256};
+use sasl::common::{ChannelBinding, parse_frame};
+use sha2::Digest as _;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_xmpp::parsers::{bind2, ns, sasl as sasl1, sasl2, sm};
+use tokio_xmpp::stanzastream::{BoundSession, Connection};
+use tokio_xmpp::xmlstream::{
+    FallibleStreamElement, ReadError, StreamHeader, Timeouts, XmlStream, XmppStreamElement,
+};
+use tracing::{debug, info, warn};
+use xmpp_parsers::minidom::Element;
+use xmpp_parsers::stream_features::StreamFeatures;
 
 use super::error::ConnectError;
 use super::tls::features_error;
 use super::{ConnectionInfo, Connector};
 
-/// The mechanisms Starling uses, most preferred first. This is also the order in which
-/// `tokio_xmpp::client_login` tries them. PLAIN is acceptable because TLS is always on.
-pub(super) const MECHANISMS: [&str; 3] = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
+type Io = BufStream<TlsStream<TcpStream>>;
 
-/// The offered mechanisms Starling is willing to use (drops ANONYMOUS, -PLUS, unknown ones).
+/// The mechanisms Starling uses, most preferred first.
+pub(super) const MECHANISMS: [&str; 5] = [
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "PLAIN",
+];
+
+/// The channel-binding type Starling implements (RFC 9266; TLS 1.3 only).
+pub(super) const TLS_EXPORTER: &str = "tls-exporter";
+
+/// The Bind2 tag: the server makes the resource `Starling~…` from it and the user agent.
+const BIND2_TAG: &str = "Starling";
+
+/// What earlier logins of this account proved about its server (not secret).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoginPins {
+    /// A SCRAM mechanism was used: PLAIN is refused from now on.
+    pub scram: bool,
+    /// Channel binding (-PLUS) was used: a login without it is refused unless XEP-0474
+    /// shows the server really changed its offer.
+    pub channel_binding: bool,
+}
+
+impl LoginPins {
+    /// The pins after a successful login described by `info`.
+    pub fn after(self, info: &ConnectionInfo) -> LoginPins {
+        LoginPins {
+            scram: self.scram || info.mechanism.starts_with("SCRAM-"),
+            channel_binding: self.channel_binding || info.channel_binding.is_some(),
+        }
+    }
+}
+
+/// What the caller knows about this login.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoginOptions {
+    /// The stream holds a resumable XEP-0198 session: do not bind a new one.
+    pub resumable: bool,
+}
+
+/// The offered mechanisms Starling is willing to use (drops ANONYMOUS, unknown ones).
 pub(super) fn usable_mechanisms(offered: &BTreeSet<String>) -> BTreeSet<String> {
     offered
         .iter()
@@ -29,13 +96,298 @@ pub(super) fn usable_mechanisms(offered: &BTreeSet<String>) -> BTreeSet<String> 
         .collect()
 }
 
-/// Connect, secure, and log in — everything before resource binding — and return what
-/// `StanzaStream`'s connector must deliver, with how the connection is secured.
+/// The mechanism, and how SCRAM's GS2 header is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Choice {
+    pub mechanism: &'static str,
+    /// `p=tls-exporter`, `y` (we bind, the server seems not to) or `n`.
+    pub binding: ChannelBinding,
+}
+
+/// What the server offered, as signed by XEP-0474.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Offer {
+    pub mechanisms: BTreeSet<String>,
+    /// XEP-0440's list, if the server sent one.
+    pub channel_bindings: Option<Vec<String>>,
+}
+
+impl Offer {
+    fn from_features(features: &StreamFeatures, sasl2: bool) -> Offer {
+        let mechanisms = match (&features.sasl2, sasl2) {
+            (Some(auth), true) => auth.mechanisms.iter().cloned().collect(),
+            _ => features.sasl_mechanisms.clone(),
+        };
+        let channel_bindings = features.sasl_cb.as_ref().map(|cb| {
+            cb.types
+                .iter()
+                .map(|t| {
+                    use xmpp_parsers::sasl_cb::Type;
+                    match t {
+                        Type::TlsUnique => "tls-unique",
+                        Type::TlsServerEndPoint => "tls-server-end-point",
+                        Type::TlsUniqueForTelnet => "tls-unique-for-telnet",
+                        Type::TlsExporter => TLS_EXPORTER,
+                    }
+                    .to_owned()
+                })
+                .collect()
+        });
+        Offer {
+            mechanisms,
+            channel_bindings,
+        }
+    }
+
+    /// XEP-0474 §3.1: the string the server hashes.
+    pub(super) fn ssdp_input(&self) -> Vec<u8> {
+        let mut mechanisms: Vec<&str> = self.mechanisms.iter().map(String::as_str).collect();
+        mechanisms.sort_unstable();
+        let mut s = mechanisms.join("\u{1e}");
+        if let Some(cb) = &self.channel_bindings {
+            let mut cb: Vec<&str> = cb.iter().map(String::as_str).collect();
+            cb.sort_unstable();
+            s.push('\u{1f}');
+            s.push_str(&cb.join("\u{1e}"));
+        }
+        s.into_bytes()
+    }
+
+    /// Whether the server lists `tls-exporter` (or lists nothing, so we may try it).
+    fn exporter_allowed(&self) -> bool {
+        self.channel_bindings
+            .as_ref()
+            .is_none_or(|cb| cb.iter().any(|t| t == TLS_EXPORTER))
+    }
+}
+
+/// Pick the mechanism: the first of [`MECHANISMS`] offered and usable, with the GS2 flag
+/// RFC 5802 asks for. `exporter` is the `tls-exporter` value (TLS 1.3 only).
+pub(super) fn choose(
+    offer: &Offer,
+    exporter: Option<&[u8]>,
+    pins: LoginPins,
+    domain: &str,
+) -> Result<Choice, ConnectError> {
+    let offered = usable_mechanisms(&offer.mechanisms);
+    let plus_offered = offer.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
+    let can_bind = exporter.filter(|_| offer.exporter_allowed());
+    for &mechanism in &MECHANISMS {
+        if !offered.contains(mechanism) {
+            continue;
+        }
+        let binding = if mechanism.ends_with("-PLUS") {
+            match can_bind {
+                Some(data) => ChannelBinding::TlsExporter(data.to_vec()),
+                None => continue,
+            }
+        } else if plus_offered || exporter.is_none() {
+            // The server binds but not in a way we can: say "n" (XEP-0474 §6, rule 6).
+            ChannelBinding::None
+        } else {
+            // We could bind, the server offers no -PLUS: "y" lets it detect a stripped list.
+            ChannelBinding::Unsupported
+        };
+        if mechanism == "PLAIN" && pins.scram {
+            return Err(ConnectError::Tampered {
+                domain: domain.to_owned(),
+                detail: "it now offers only PLAIN, but this account has logged in with SCRAM \
+                         before"
+                    .to_owned(),
+            });
+        }
+        return Ok(Choice { mechanism, binding });
+    }
+    let offered = offer
+        .mechanisms
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    Err(ConnectError::NoSupportedMechanism {
+        domain: domain.to_owned(),
+        offered: if offered.is_empty() {
+            "none".to_owned()
+        } else {
+            offered
+        },
+    })
+}
+
+/// One SASL exchange: the mechanism plus the checks on what the server sends.
+struct Exchange {
+    mechanism: Box<dyn Mechanism + Send>,
+    name: &'static str,
+    offer: Offer,
+    /// The account pinned channel binding and this login has none: only a verified
+    /// XEP-0474 hash lets it go on.
+    needs_ssdp: bool,
+    /// We told the server we bind but it seemed not to ("y"): if it answers that this is
+    /// wrong, the -PLUS mechanisms were stripped on the way.
+    said_y: bool,
+    /// The login is bound to our TLS connection (-PLUS).
+    bound: bool,
+    challenges: u32,
+    domain: String,
+}
+
+impl Exchange {
+    fn new(
+        choice: &Choice,
+        offer: Offer,
+        pins: LoginPins,
+        username: &str,
+        password: &str,
+        domain: &str,
+    ) -> Result<Exchange, ConnectError> {
+        let failed =
+            |e: String| ConnectError::protocol(domain, format!("cannot start the login: {e}"));
+        let binding = choice.binding.clone();
+        let mechanism: Box<dyn Mechanism + Send> = match choice.mechanism {
+            "SCRAM-SHA-256" | "SCRAM-SHA-256-PLUS" => Box::new(
+                Scram::<Sha256>::new(username, password, binding)
+                    .map_err(|e| failed(format!("{e:?}")))?,
+            ),
+            "SCRAM-SHA-1" | "SCRAM-SHA-1-PLUS" => Box::new(
+                Scram::<Sha1>::new(username, password, binding)
+                    .map_err(|e| failed(format!("{e:?}")))?,
+            ),
+            _ => Box::new(Plain::new(username, password)),
+        };
+        let bound = matches!(choice.binding, ChannelBinding::TlsExporter(_));
+        let needs_ssdp = pins.channel_binding && !bound;
+        if needs_ssdp && choice.mechanism == "PLAIN" {
+            return Err(ConnectError::Tampered {
+                domain: domain.to_owned(),
+                detail: "it no longer offers channel binding, which this account has used before"
+                    .to_owned(),
+            });
+        }
+        Ok(Exchange {
+            mechanism,
+            name: choice.mechanism,
+            offer,
+            needs_ssdp,
+            said_y: choice.binding == ChannelBinding::Unsupported,
+            bound,
+            challenges: 0,
+            domain: domain.to_owned(),
+        })
+    }
+
+    /// A SASL failure as a typed error. A server that binds channels refuses a "y"
+    /// (RFC 5802 §6) with malformed-request: then the offer we saw had its -PLUS
+    /// mechanisms removed on the way.
+    fn failure(&self, who: &str, condition: &sasl1::DefinedCondition) -> ConnectError {
+        if self.bound && *condition == sasl1::DefinedCondition::MalformedRequest {
+            return ConnectError::Tampered {
+                domain: self.domain.clone(),
+                detail: "the server's end of the encrypted connection is not the one we are \
+                         talking to (channel binding failed)"
+                    .to_owned(),
+            };
+        }
+        if self.said_y && *condition == sasl1::DefinedCondition::MalformedRequest {
+            return ConnectError::Tampered {
+                domain: self.domain.clone(),
+                detail: "the server supports channel binding, but the login methods we were \
+                         shown had it removed"
+                    .to_owned(),
+            };
+        }
+        ConnectError::from_sasl_failure(who, condition)
+    }
+
+    fn initial(&mut self) -> Vec<u8> {
+        self.mechanism.initial()
+    }
+
+    /// Answer a challenge; the first one (SCRAM's server-first-message) is checked.
+    fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>, ConnectError> {
+        self.challenges += 1;
+        if self.challenges == 1 && self.name.starts_with("SCRAM-") {
+            self.check_ssdp(challenge)?;
+        }
+        self.mechanism.response(challenge).map_err(|e| {
+            ConnectError::protocol(&self.domain, format!("the login exchange failed: {e}"))
+        })
+    }
+
+    /// XEP-0474 §3.2.
+    fn check_ssdp(&self, server_first: &[u8]) -> Result<(), ConnectError> {
+        let attributes = parse_frame(server_first).map_err(|_| {
+            ConnectError::protocol(&self.domain, "the server's login challenge is not UTF-8")
+        })?;
+        let Some(claimed) = attributes.get("h") else {
+            if self.needs_ssdp {
+                return Err(ConnectError::Tampered {
+                    domain: self.domain.clone(),
+                    detail: "it no longer offers channel binding, which this account has used \
+                             before"
+                        .to_owned(),
+                });
+            }
+            return Ok(());
+        };
+        let input = self.offer.ssdp_input();
+        let ours = if self.name.starts_with("SCRAM-SHA-256") {
+            BASE64.encode(Sha256Hash::digest(&input))
+        } else {
+            BASE64.encode(sha1::Sha1::digest(&input))
+        };
+        if *claimed != ours {
+            return Err(ConnectError::Tampered {
+                domain: self.domain.clone(),
+                detail: "the list of login methods we were shown is not the one the server sent \
+                         (XEP-0474)"
+                    .to_owned(),
+            });
+        }
+        debug!("XEP-0474: the offered mechanisms and channel bindings are as the server sent them");
+        Ok(())
+    }
+
+    /// Check the server's final message (SCRAM's server signature).
+    fn success(&mut self, data: Option<&[u8]>) -> Result<(), ConnectError> {
+        if !self.name.starts_with("SCRAM-") {
+            return Ok(());
+        }
+        let data = data.unwrap_or_default();
+        self.mechanism
+            .success(data)
+            .map_err(|e| ConnectError::Tampered {
+                domain: self.domain.clone(),
+                detail: format!("the server could not prove it knows the password ({e})"),
+            })
+    }
+}
+
+type Sha256Hash = sha2::Sha256;
+
+/// The `tls-exporter` channel-binding value (RFC 9266), on TLS 1.3 only.
+fn tls_exporter(stream: &Io) -> Option<Vec<u8>> {
+    let (_, session) = stream.get_ref().get_ref();
+    if session.protocol_version() != Some(tokio_rustls::rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    let mut out = vec![0u8; 32];
+    match session.export_keying_material(&mut out, b"EXPORTER-Channel-Binding", None) {
+        Ok(_) => Some(out),
+        Err(e) => {
+            warn!(error = %e, "no tls-exporter value; logging in without channel binding");
+            None
+        }
+    }
+}
+
+/// Connect, secure and log in, and return what `StanzaStream`'s connector must deliver,
+/// with how the connection is secured.
 pub async fn authenticate(
     connector: &Connector,
     jid: &jid::Jid,
     password: &str,
     timeouts: Timeouts,
+    options: LoginOptions,
 ) -> Result<(Connection, ConnectionInfo), ConnectError> {
     let domain = jid.domain().as_str();
     let bare = jid.to_bare();
@@ -47,81 +399,304 @@ pub async fn authenticate(
 
     let (pending, mut info) = connector.open(jid, ns::JABBER_CLIENT, timeouts).await?;
     let (features, stream) = pending
-        .recv_features()
+        .recv_features::<FallibleStreamElement>()
         .await
         .map_err(|e| features_error(domain, e))?;
+    let exporter = tls_exporter(stream.get_stream());
+    let pins = connector.pins();
+    let sasl2 = features
+        .sasl2
+        .as_ref()
+        .is_some_and(|a| !usable_mechanisms(&a.mechanisms.iter().cloned().collect()).is_empty());
+    let offer = Offer::from_features(&features, sasl2);
+    let choice = choose(&offer, exporter.as_deref(), pins, domain)?;
+    debug!(offered = ?offer.mechanisms, cb = ?offer.channel_bindings, mechanism = choice.mechanism, sasl2, "login");
+    let mut exchange = Exchange::new(&choice, offer, pins, username.as_str(), password, domain)?;
+    let who = bare.as_str();
 
-    let mechanisms = usable_mechanisms(&features.sasl_mechanisms);
-    let Some(chosen) = MECHANISMS.iter().find(|m| mechanisms.contains(**m)) else {
-        let offered = features
-            .sasl_mechanisms
-            .iter()
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(ConnectError::NoSupportedMechanism {
-            domain: domain.to_owned(),
-            offered: if offered.is_empty() {
-                "none".to_owned()
-            } else {
-                offered
-            },
-        });
+    let (stream, features, bound) = if sasl2 {
+        let bind = !options.resumable
+            && features
+                .sasl2
+                .as_ref()
+                .and_then(|a| a.inline.as_ref())
+                .is_some_and(|i| i.bind2.is_some());
+        let inline = features
+            .sasl2
+            .as_ref()
+            .and_then(|a| a.inline.as_ref())
+            .and_then(|i| i.bind2.as_ref())
+            .map(|b| b.inline_features.clone())
+            .unwrap_or_default();
+        let user_agent = user_agent_id(jid);
+        sasl2_login(
+            stream.retype(),
+            &mut exchange,
+            who,
+            domain,
+            user_agent,
+            bind.then_some(inline.as_slice()),
+        )
+        .await?
+    } else {
+        let stream = sasl1_login(stream, &mut exchange, who, domain).await?;
+        let header = StreamHeader {
+            to: Some(domain.into()),
+            from: Some(who.into()),
+            id: None,
+        };
+        let stream = stream
+            .initiate_reset()
+            .send_header(header)
+            .await
+            .map_err(|e| ConnectError::from_io(domain, &e))?;
+        let (features, stream) = stream
+            .recv_features()
+            .await
+            .map_err(|e| features_error(domain, e))?;
+        (stream, features, None)
     };
-    debug!(offered = ?features.sasl_mechanisms, %chosen, "SASL mechanism chosen");
-
-    let credentials = Credentials::default()
-        .with_username(username.as_str())
-        .with_password(password)
-        .with_channel_binding(ChannelBinding::None);
-    let stream = tokio_xmpp::client_login(stream, mechanisms, credentials)
-        .await
-        .map_err(|e| login_error(bare.as_str(), domain, e))?;
-
-    let header = StreamHeader {
-        to: Some(domain.into()),
-        from: Some(bare.as_str().into()),
-        id: None,
-    };
-    let stream = stream
-        .send_header(header)
-        .await
-        .map_err(|e| ConnectError::from_io(domain, &e))?;
-    let (features, stream) = stream
-        .recv_features()
-        .await
-        .map_err(|e| features_error(domain, e))?;
-    info!(jid = %bare, mechanism = %chosen, "authenticated");
-    info.mechanism = (*chosen).to_owned();
+    info.mechanism = choice.mechanism.to_owned();
+    info.sasl2 = sasl2;
+    info.channel_binding =
+        matches!(choice.binding, ChannelBinding::TlsExporter(_)).then(|| TLS_EXPORTER.to_owned());
+    info.bound_inline = bound.is_some();
+    connector.set_pins(pins.after(&info));
+    info!(jid = %bare, mechanism = %choice.mechanism, sasl2, bound = bound.is_some(), "authenticated");
     Ok((
         Connection {
             stream: stream.box_stream(),
             features,
             identity: jid.clone(),
+            bound,
         },
         info,
     ))
 }
 
-/// Classify an error from `tokio_xmpp::client_login`.
-fn login_error(jid: &str, domain: &str, error: XmppError) -> ConnectError {
-    match error {
-        XmppError::Auth(AuthError::Fail(condition)) => {
-            ConnectError::from_sasl_failure(jid, &condition)
+/// A stable XEP-0388 user-agent id for this account on this device: the server keys the
+/// Bind2 resource (and FAST tokens) on it. Derived from the full JID, whose resource is
+/// random per account and device, so nothing more needs storing.
+fn user_agent_id(jid: &jid::Jid) -> uuid::Uuid {
+    let digest = Sha256Hash::digest(format!("starling user agent\0{jid}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
+/// Read the next element, skipping soft timeouts; errors as `ConnectError`.
+async fn next_element<T: xso::FromXml + std::fmt::Debug>(
+    stream: &mut XmlStream<Io, T>,
+    domain: &str,
+) -> Result<T, ConnectError> {
+    loop {
+        match stream.next().await {
+            Some(Ok(item)) => return Ok(item),
+            Some(Err(ReadError::SoftTimeout)) => {}
+            Some(Err(ReadError::HardError(e))) => return Err(ConnectError::from_io(domain, &e)),
+            Some(Err(ReadError::ParseError(e))) => {
+                return Err(ConnectError::protocol(
+                    domain,
+                    format!("invalid data from the server during login: {e}"),
+                ));
+            }
+            Some(Err(ReadError::StreamFooterReceived)) | None => {
+                return Err(ConnectError::unreachable(
+                    domain,
+                    "the server closed the connection during login",
+                ));
+            }
         }
-        XmppError::Auth(AuthError::NoMechanism) => ConnectError::NoSupportedMechanism {
-            domain: domain.to_owned(),
-            offered: "none usable".to_owned(),
+    }
+}
+
+async fn send<T: xso::FromXml, U: xso::AsXml>(
+    stream: &mut XmlStream<Io, T>,
+    item: &U,
+    domain: &str,
+) -> Result<(), ConnectError> {
+    stream
+        .send(item)
+        .await
+        .map_err(|e| ConnectError::from_io(domain, &e))
+}
+
+/// RFC 6120 §6 SASL.
+async fn sasl1_login(
+    mut stream: XmlStream<Io, FallibleStreamElement>,
+    exchange: &mut Exchange,
+    who: &str,
+    domain: &str,
+) -> Result<XmlStream<Io, FallibleStreamElement>, ConnectError> {
+    let auth = sasl1::Auth {
+        mechanism: mechanism_of(exchange.name),
+        data: exchange.initial(),
+    };
+    send(
+        &mut stream,
+        &XmppStreamElement::Sasl(sasl1::Nonza::Auth(auth)),
+        domain,
+    )
+    .await?;
+    loop {
+        let element = next_element(&mut stream, domain)
+            .await?
+            .into_read_error()
+            .map_err(|e| {
+                ConnectError::protocol(domain, format!("invalid data from the server: {e:?}"))
+            })?;
+        match element {
+            XmppStreamElement::Sasl(sasl1::Nonza::Challenge(c)) => {
+                let data = exchange.respond(&c.data)?;
+                let response = sasl1::Nonza::Response(sasl1::Response { data });
+                send(&mut stream, &XmppStreamElement::Sasl(response), domain).await?;
+            }
+            XmppStreamElement::Sasl(sasl1::Nonza::Success(s)) => {
+                exchange.success(Some(&s.data))?;
+                return Ok(stream);
+            }
+            XmppStreamElement::Sasl(sasl1::Nonza::Failure(f)) => {
+                return Err(exchange.failure(who, &f.defined_condition));
+            }
+            XmppStreamElement::StreamError(e) => {
+                return Err(ConnectError::from_stream_error(domain, &e.0));
+            }
+            other => debug!(element = ?other, "ignored during login"),
+        }
+    }
+}
+
+fn mechanism_of(name: &str) -> sasl1::Mechanism {
+    match name {
+        "SCRAM-SHA-256-PLUS" => sasl1::Mechanism::ScramSha256Plus,
+        "SCRAM-SHA-1-PLUS" => sasl1::Mechanism::ScramSha1Plus,
+        "SCRAM-SHA-256" => sasl1::Mechanism::ScramSha256,
+        "SCRAM-SHA-1" => sasl1::Mechanism::ScramSha1,
+        _ => sasl1::Mechanism::Plain,
+    }
+}
+
+/// XEP-0388 SASL2, binding inline (XEP-0386) when `bind` lists the server's inline
+/// features. Returns the stream (no restart), the features the server sends after
+/// success, and the bound session.
+async fn sasl2_login(
+    mut stream: XmlStream<Io, Element>,
+    exchange: &mut Exchange,
+    who: &str,
+    domain: &str,
+    user_agent: uuid::Uuid,
+    bind: Option<&[String]>,
+) -> Result<
+    (
+        XmlStream<Io, FallibleStreamElement>,
+        StreamFeatures,
+        Option<BoundSession>,
+    ),
+    ConnectError,
+> {
+    let mut payloads = Vec::new();
+    if let Some(inline) = bind {
+        let mut bind_payloads = Vec::new();
+        if inline.iter().any(|f| f == ns::CARBONS) {
+            bind_payloads.push(Element::from(xmpp_parsers::carbons::Enable));
+        }
+        if inline.iter().any(|f| f == ns::SM) {
+            bind_payloads.push(Element::from(sm::Enable {
+                max: None,
+                resume: true,
+            }));
+        }
+        payloads.push(Element::from(bind2::BindQuery {
+            tag: Some(BIND2_TAG.to_owned()),
+            payloads: bind_payloads,
+        }));
+    }
+    let authenticate = sasl2::Authenticate {
+        mechanism: exchange.name.to_owned(),
+        initial_response: Some(exchange.initial()),
+        user_agent: sasl2::UserAgent {
+            id: user_agent,
+            software: Some("Starling".to_owned()),
+            device: None,
         },
-        XmppError::Auth(AuthError::Sasl(e)) => {
-            ConnectError::protocol(domain, format!("the login exchange failed: {e}"))
+        payloads,
+    };
+    send(&mut stream, &authenticate, domain).await?;
+    let success = loop {
+        let element = next_element(&mut stream, domain).await?;
+        if element.is("challenge", ns::SASL2) {
+            let challenge = sasl2::Challenge::try_from(element).map_err(|e| {
+                ConnectError::protocol(domain, format!("invalid login challenge: {e}"))
+            })?;
+            let data = exchange.respond(&challenge.sasl_data)?;
+            send(&mut stream, &sasl2::Response { sasl_data: data }, domain).await?;
+        } else if element.is("success", ns::SASL2) {
+            break sasl2::Success::try_from(element).map_err(|e| {
+                ConnectError::protocol(domain, format!("invalid login success: {e}"))
+            })?;
+        } else if element.is("failure", ns::SASL2) {
+            return Err(sasl2_failure(exchange, who, &element));
+        } else if element.is("continue", ns::SASL2) {
+            return Err(ConnectError::protocol(
+                domain,
+                "the server asks for a further login step (XEP-0388 task) Starling does not support",
+            ));
+        } else if element.is("error", ns::STREAM) {
+            let e = xmpp_parsers::stream_error::StreamError::try_from(element).map_err(|e| {
+                ConnectError::protocol(domain, format!("invalid stream error: {e}"))
+            })?;
+            return Err(ConnectError::from_stream_error(domain, &e));
+        } else {
+            debug!(element = %String::from(&element), "ignored during login");
         }
-        XmppError::Io(e) => ConnectError::from_io(domain, &e),
-        XmppError::Disconnected => {
-            ConnectError::unreachable(domain, "the server closed the connection")
+    };
+    exchange.success(success.additional_data.as_deref())?;
+    let mut bound = None;
+    for payload in &success.payloads {
+        if payload.is("bound", ns::BIND2) {
+            let jid = match success.authorization_identifier.clone().try_into_full() {
+                Ok(full) => full,
+                Err(bare) => {
+                    return Err(ConnectError::protocol(
+                        domain,
+                        format!("the server bound a session but named no resource ({bare})"),
+                    ));
+                }
+            };
+            let sm = payload
+                .get_child("enabled", ns::SM)
+                .cloned()
+                .and_then(|e| sm::Enabled::try_from(e).ok());
+            bound = Some(BoundSession { jid, sm });
+        } else if payload.is("failed", ns::BIND2) {
+            warn!("the server could not bind a session during login; binding afterwards");
         }
-        XmppError::StreamError(e) => ConnectError::from_stream_error(domain, &e.0),
-        other => ConnectError::protocol(domain, other.to_string()),
+    }
+    // No stream restart: the server sends the features of the authenticated stream.
+    let features = loop {
+        let element = next_element(&mut stream, domain).await?;
+        if element.is("features", ns::STREAM) {
+            break StreamFeatures::try_from(element).map_err(|e| {
+                ConnectError::protocol(domain, format!("invalid stream features: {e}"))
+            })?;
+        }
+        debug!(element = %String::from(&element), "ignored while waiting for features");
+    };
+    Ok((stream.retype(), features, bound))
+}
+
+/// A XEP-0388 `<failure/>` as a typed error.
+fn sasl2_failure(exchange: &Exchange, who: &str, element: &Element) -> ConnectError {
+    let condition = element
+        .children()
+        .filter(|c| c.ns() == ns::SASL)
+        .find_map(|c| sasl1::DefinedCondition::try_from(c.clone()).ok());
+    match condition {
+        Some(condition) => exchange.failure(who, &condition),
+        None => ConnectError::protocol(
+            &exchange.domain,
+            "the server refused the login without a reason",
+        ),
     }
 }
 
@@ -133,8 +708,15 @@ mod tests {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 
+    fn offer(items: &[&str]) -> Offer {
+        Offer {
+            mechanisms: set(items),
+            channel_bindings: None,
+        }
+    }
+
     #[test]
-    fn anonymous_plus_and_unknown_are_dropped() {
+    fn anonymous_and_unknown_are_dropped() {
         let offered = set(&[
             "ANONYMOUS",
             "PLAIN",
@@ -145,23 +727,186 @@ mod tests {
         ]);
         assert_eq!(
             usable_mechanisms(&offered),
-            set(&["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"])
+            set(&["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"])
         );
         assert!(usable_mechanisms(&set(&["ANONYMOUS", "EXTERNAL"])).is_empty());
     }
 
     #[test]
-    fn sasl_failures_are_typed() {
-        use xmpp_parsers::sasl::DefinedCondition;
-        let e = login_error(
-            "alice@example.org",
-            "example.org",
-            XmppError::Auth(AuthError::Fail(DefinedCondition::NotAuthorized)),
+    fn plus_needs_tls_exporter_and_the_flag_follows_rfc_5802() {
+        let pins = LoginPins::default();
+        let both = offer(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"]);
+        let c = choose(&both, Some(b"cb"), pins, "d").expect("choice");
+        assert_eq!(c.mechanism, "SCRAM-SHA-1-PLUS");
+        assert_eq!(c.binding, ChannelBinding::TlsExporter(b"cb".to_vec()));
+        // No exporter (TLS 1.2): plain SCRAM, "n" because the server binds.
+        let c = choose(&both, None, pins, "d").expect("choice");
+        assert_eq!(
+            (c.mechanism, c.binding),
+            ("SCRAM-SHA-1", ChannelBinding::None)
         );
+        // The server lists only a type we lack: "n" as XEP-0474 asks.
+        let mut other = both.clone();
+        other.channel_bindings = Some(vec!["tls-server-end-point".to_owned()]);
+        let c = choose(&other, Some(b"cb"), pins, "d").expect("choice");
+        assert_eq!(
+            (c.mechanism, c.binding),
+            ("SCRAM-SHA-1", ChannelBinding::None)
+        );
+        // No -PLUS at all while we could bind: "y".
+        let c =
+            choose(&offer(&["SCRAM-SHA-256", "PLAIN"]), Some(b"cb"), pins, "d").expect("choice");
+        assert_eq!(
+            (c.mechanism, c.binding),
+            ("SCRAM-SHA-256", ChannelBinding::Unsupported)
+        );
+    }
+
+    #[test]
+    fn plain_is_refused_once_scram_was_used() {
+        let only_plain = offer(&["PLAIN"]);
+        let c = choose(&only_plain, None, LoginPins::default(), "d").expect("first login");
+        assert_eq!(c.mechanism, "PLAIN");
+        let pinned = LoginPins {
+            scram: true,
+            channel_binding: false,
+        };
+        let e = choose(&only_plain, None, pinned, "example.org").expect_err("pinned");
+        assert!(matches!(e, ConnectError::Tampered { .. }), "{e:?}");
+        assert!(e.is_fatal());
+        assert!(e.to_string().contains("example.org"), "{e}");
+    }
+
+    #[test]
+    fn ssdp_input_follows_xep_0474() {
+        // The example of XEP-0474 §4.
+        let offer = Offer {
+            mechanisms: set(&["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"]),
+            channel_bindings: Some(vec![
+                "tls-server-end-point".to_owned(),
+                "tls-exporter".to_owned(),
+            ]),
+        };
+        assert_eq!(
+            offer.ssdp_input(),
+            b"SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point".to_vec()
+        );
+        assert_eq!(
+            BASE64.encode(sha1::Sha1::digest(offer.ssdp_input())),
+            "G6k/rBLDqgOhRRaCuuatSDFkJ08="
+        );
+        let no_cb = Offer {
+            channel_bindings: None,
+            ..offer
+        };
+        assert_eq!(
+            no_cb.ssdp_input(),
+            b"SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS".to_vec()
+        );
+    }
+
+    fn exchange(offer: Offer, binding: ChannelBinding, pins: LoginPins) -> Exchange {
+        let choice = Choice {
+            mechanism: "SCRAM-SHA-1",
+            binding,
+        };
+        Exchange::new(&choice, offer, pins, "alice", "pencil", "example.org").expect("exchange")
+    }
+
+    fn failure(condition: &str) -> Element {
+        Element::builder("failure", ns::SASL2)
+            .append(Element::builder(condition, ns::SASL).build())
+            .build()
+    }
+
+    #[test]
+    fn sasl_failures_are_typed() {
+        let x = exchange(
+            offer(&["SCRAM-SHA-1"]),
+            ChannelBinding::None,
+            LoginPins::default(),
+        );
+        let e = sasl2_failure(&x, "alice@example.org", &failure("not-authorized"));
         assert_eq!(e.to_string(), "wrong password for alice@example.org");
         assert!(e.is_fatal());
-        let e = login_error("a@b", "b", XmppError::Disconnected);
-        assert!(matches!(e, ConnectError::ServerUnreachable { .. }));
-        assert!(!e.is_fatal());
+        let bare = Element::builder("failure", ns::SASL2).build();
+        assert!(matches!(
+            sasl2_failure(&x, "a@b", &bare),
+            ConnectError::Protocol { .. }
+        ));
+        // "n" and malformed-request: just a refusal.
+        let e = sasl2_failure(&x, "a@b", &failure("malformed-request"));
+        assert!(matches!(e, ConnectError::LoginRefused { .. }), "{e:?}");
+        // "y" and malformed-request: the server binds, the offer we saw did not say so.
+        let y = exchange(
+            offer(&["SCRAM-SHA-1"]),
+            ChannelBinding::Unsupported,
+            LoginPins::default(),
+        );
+        let e = sasl2_failure(&y, "a@b", &failure("malformed-request"));
+        assert!(matches!(e, ConnectError::Tampered { .. }), "{e:?}");
+    }
+
+    /// A SCRAM-SHA-1 server-first-message for our exchange, with `h` if given.
+    fn server_first(x: &mut Exchange, h: Option<&str>) -> Vec<u8> {
+        let client_first = String::from_utf8(x.initial()).expect("utf-8");
+        let nonce = client_first
+            .split(',')
+            .find_map(|a| a.strip_prefix("r="))
+            .expect("client nonce");
+        let mut message = format!("r={nonce}server,s=QSXCR+Q6sek8bf92,i=4096");
+        if let Some(h) = h {
+            message.push_str(",h=");
+            message.push_str(h);
+        }
+        message.into_bytes()
+    }
+
+    #[test]
+    fn xep_0474_hash_is_checked_against_the_offer_we_saw() {
+        let seen = Offer {
+            mechanisms: set(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS"]),
+            channel_bindings: Some(vec!["tls-exporter".to_owned()]),
+        };
+        let right = BASE64.encode(sha1::Sha1::digest(seen.ssdp_input()));
+        let mut x = exchange(seen.clone(), ChannelBinding::None, LoginPins::default());
+        let challenge = server_first(&mut x, Some(&right));
+        x.respond(&challenge).expect("matching hash");
+
+        // The server signed a list with SCRAM-SHA-256 in it: ours was tampered with.
+        let sent = Offer {
+            mechanisms: set(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256"]),
+            ..seen.clone()
+        };
+        let theirs = BASE64.encode(sha1::Sha1::digest(sent.ssdp_input()));
+        let mut x = exchange(seen.clone(), ChannelBinding::None, LoginPins::default());
+        let challenge = server_first(&mut x, Some(&theirs));
+        let e = x.respond(&challenge).expect_err("tampered list");
+        assert!(matches!(e, ConnectError::Tampered { .. }), "{e:?}");
+
+        // No hash: fine on a first login, refused once channel binding was pinned…
+        let pinned = LoginPins {
+            scram: true,
+            channel_binding: true,
+        };
+        let mut x = exchange(seen.clone(), ChannelBinding::None, LoginPins::default());
+        let challenge = server_first(&mut x, None);
+        x.respond(&challenge).expect("no hash, no pin");
+        let mut x = exchange(seen.clone(), ChannelBinding::None, pinned);
+        let challenge = server_first(&mut x, None);
+        let e = x.respond(&challenge).expect_err("pinned");
+        assert!(matches!(e, ConnectError::Tampered { .. }), "{e:?}");
+        // …unless the server vouches for its new offer (XEP-0474 §6).
+        let mut x = exchange(seen, ChannelBinding::None, pinned);
+        let challenge = server_first(&mut x, Some(&right));
+        x.respond(&challenge).expect("pinned, but the hash vouches");
+    }
+
+    #[test]
+    fn the_user_agent_is_stable_per_account_and_device() {
+        let a: jid::Jid = "alice@example.org/abc".parse().expect("jid");
+        let b: jid::Jid = "alice@example.org/xyz".parse().expect("jid");
+        assert_eq!(user_agent_id(&a), user_agent_id(&a));
+        assert_ne!(user_agent_id(&a), user_agent_id(&b));
     }
 }

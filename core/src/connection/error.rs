@@ -65,6 +65,19 @@ pub enum ConnectError {
         offered: String,
     },
 
+    /// The login offer or exchange was tampered with (channel binding failed, XEP-0474's
+    /// hash did not match), or fell below what this account proved before (pinned SCRAM or
+    /// channel binding). Never retried: someone may be intercepting the connection.
+    #[error(
+        "refusing to log in to {domain}: {detail}; someone may be intercepting the connection, so check your network (or ask the server's admin whether they changed the login setup)"
+    )]
+    Tampered {
+        /// The JID domain.
+        domain: String,
+        /// What was wrong.
+        detail: String,
+    },
+
     /// The server ended the stream with a stream error.
     #[error("{domain} closed the connection: {condition}{}", text_suffix(.text))]
     StreamError {
@@ -109,6 +122,7 @@ impl ConnectError {
             | Self::CertificateNotTrusted { .. }
             | Self::NoTls { .. }
             | Self::NoSupportedMechanism { .. }
+            | Self::Tampered { .. }
             | Self::InvalidSettings { .. } => true,
             Self::LoginRefused { temporary, .. } => !temporary,
             Self::StreamError { condition, .. } => stream_condition_is_fatal(condition),

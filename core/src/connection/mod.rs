@@ -30,7 +30,7 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
 use tracing::{debug, info};
 
-pub use self::auth::authenticate;
+pub use self::auth::{LoginOptions, LoginPins, authenticate};
 pub use self::backoff::Backoff;
 pub use self::error::ConnectError;
 pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
@@ -79,8 +79,16 @@ pub struct ConnectionInfo {
     /// The certificate was checked against the domain's DNSSEC-signed TLSA records (DANE,
     /// RFC 7673) instead of the public certificate authorities.
     pub dane: bool,
-    /// The SASL mechanism used, e.g. `SCRAM-SHA-256`.
+    /// The SASL mechanism used, e.g. `SCRAM-SHA-256-PLUS`.
     pub mechanism: String,
+    /// The login used SASL2 (XEP-0388) rather than RFC 6120 SASL.
+    pub sasl2: bool,
+    /// The channel-binding type that tied the login to this TLS connection, if any.
+    pub channel_binding: Option<String>,
+    /// The session was bound during login (XEP-0386 Bind2).
+    pub bound_inline: bool,
+    /// The full JID of the session, once bound (the server may choose the resource).
+    pub jid: Option<String>,
 }
 
 /// Where and how to connect. Contains no secrets.
@@ -97,6 +105,8 @@ pub struct ConnectionSettings {
     /// A nameserver to use instead of the system configuration; if `None`, the
     /// `STARLING_DNS_SERVER` environment variable is consulted.
     pub dns_server: Option<SocketAddr>,
+    /// What earlier logins proved (SCRAM, channel binding): never accept less.
+    pub pins: LoginPins,
 }
 
 /// Opens TLS-secured XML streams to the account's server. Cheap to clone.
@@ -117,6 +127,8 @@ struct Inner {
     /// The resolver, or why it could not be set up (only fatal when DNS is actually needed).
     resolver: Result<TokioResolver, String>,
     dns_server: Option<SocketAddr>,
+    /// Raised by every successful login.
+    pins: std::sync::Mutex<LoginPins>,
 }
 
 impl fmt::Debug for Connector {
@@ -159,8 +171,24 @@ impl Connector {
                 direct_tls_config,
                 resolver,
                 dns_server,
+                pins: std::sync::Mutex::new(settings.pins),
             }),
         })
+    }
+
+    /// The login pins as of the last successful login.
+    pub fn pins(&self) -> LoginPins {
+        match self.inner.pins.lock() {
+            Ok(pins) => *pins,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn set_pins(&self, pins: LoginPins) {
+        match self.inner.pins.lock() {
+            Ok(mut guard) => *guard = pins,
+            Err(poisoned) => *poisoned.into_inner() = pins,
+        }
     }
 
     /// Find the server, connect, secure the connection and open the XML stream; the stream
@@ -287,6 +315,10 @@ impl Connector {
             },
             dane: false,
             mechanism: String::new(),
+            sasl2: false,
+            channel_binding: None,
+            bound_inline: false,
+            jid: None,
         };
         let bare = jid.to_bare();
         let header = StreamHeader {

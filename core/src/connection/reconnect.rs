@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_xmpp::stanzastream::Connection;
+use tokio_xmpp::stanzastream::{Connection, ReconnectHint};
 use tokio_xmpp::xmlstream::Timeouts;
 use tracing::{debug, info, warn};
 
-use super::auth::authenticate;
+use super::auth::{LoginOptions, authenticate};
 use super::backoff::Backoff;
 use super::error::ConnectError;
 use super::{ConnectionInfo, Connector};
@@ -37,7 +37,7 @@ pub enum ConnectStatus {
 }
 
 /// The connector closure type `StanzaStream::new` expects.
-pub type ReconnectFn = Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static>;
+pub type ReconnectFn = tokio_xmpp::stanzastream::Reconnector;
 
 /// Build the reconnect closure for `tokio_xmpp::stanzastream::StanzaStream::new`.
 ///
@@ -59,13 +59,15 @@ pub fn reconnector(
     status: mpsc::UnboundedSender<ConnectStatus>,
 ) -> ReconnectFn {
     let password: Arc<str> = password.into();
-    Box::new(move |_preferred_location, slot| {
-        // XEP-0198 `location` hints are not used: we reconnect via the normal discovery.
+    Box::new(move |hint: ReconnectHint, slot| {
+        let options = LoginOptions {
+            resumable: hint.resumable,
+        };
         tokio::spawn(connect_loop(
             connector.clone(),
             jid.clone(),
             Arc::clone(&password),
-            timeouts,
+            (timeouts, options),
             status.clone(),
             slot,
         ));
@@ -91,7 +93,7 @@ async fn connect_loop(
     connector: Connector,
     jid: jid::Jid,
     password: Arc<str>,
-    timeouts: Timeouts,
+    (timeouts, options): (Timeouts, LoginOptions),
     status: mpsc::UnboundedSender<ConnectStatus>,
     mut slot: oneshot::Sender<Connection>,
 ) {
@@ -105,7 +107,7 @@ async fn connect_loop(
         attempt = attempt.saturating_add(1);
         report(&status, ConnectStatus::Connecting { attempt });
         let result = tokio::select! {
-            result = authenticate(&connector, &jid, &password, timeouts) => result,
+            result = authenticate(&connector, &jid, &password, timeouts, options) => result,
             () = slot.closed() => {
                 debug!(%jid, "stanza stream went away while connecting");
                 return;

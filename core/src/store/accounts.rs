@@ -23,6 +23,10 @@ pub struct AccountRecord {
     #[serde(skip)]
     pub mam_last_id: Option<String>,
     pub mam_synced_at: Option<i64>,
+    /// An earlier login used SCRAM: PLAIN is refused.
+    pub pin_scram: bool,
+    /// An earlier login used channel binding: a login without it is refused.
+    pub pin_channel_binding: bool,
 }
 
 /// What `add_account` needs.
@@ -38,7 +42,8 @@ pub struct NewAccount {
 }
 
 const COLUMNS: &str = "id, jid, resource, server_host, server_port, tls_mode, ca_file, enabled, \
-                       first_sync_days, roster_ver, mam_last_id, mam_synced_at";
+                       first_sync_days, roster_ver, mam_last_id, mam_synced_at, pin_scram, \
+                       pin_channel_binding";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
     Ok(AccountRecord {
@@ -54,6 +59,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AccountRecord> {
         roster_ver: r.get(9)?,
         mam_last_id: r.get(10)?,
         mam_synced_at: r.get(11)?,
+        pin_scram: r.get(12)?,
+        pin_channel_binding: r.get(13)?,
     })
 }
 
@@ -107,6 +114,21 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| Error::NoSuchAccount(jid.to_owned()))
+    }
+
+    /// Records what a login proved (never lowers a pin).
+    pub fn raise_login_pins(
+        &self,
+        account: AccountId,
+        scram: bool,
+        channel_binding: bool,
+    ) -> Result<()> {
+        self.lock().execute(
+            "UPDATE account SET pin_scram = MAX(pin_scram, ?2), \
+             pin_channel_binding = MAX(pin_channel_binding, ?3) WHERE id = ?1",
+            rusqlite::params![account, scram, channel_binding],
+        )?;
+        Ok(())
     }
 
     /// Removes an account and everything stored for it.

@@ -80,6 +80,7 @@ const MIGRATION_SQL: &[&str] = &[
     include_str!("../../migrations/011_revision.sql"),
     include_str!("../../migrations/012_push.sql"),
     include_str!("../../migrations/013_push_endpoint.sql"),
+    include_str!("../../migrations/014_login_pins.sql"),
 ];
 
 fn migrations() -> Migrations<'static> {

@@ -50,7 +50,7 @@ mod worker;
 
 use self::queue::{QueueEntry, QueueItem};
 pub use self::queue::{StanzaStage, StanzaState, StanzaToken};
-pub use self::worker::{Connection, XmppStream};
+pub use self::worker::{BoundSession, Connection, ReconnectHint, Reconnector, XmppStream};
 use self::worker::{StanzaStreamWorker, LOCAL_SHUTDOWN_TIMEOUT};
 
 /// Event informing about the change of the [`StanzaStream`]'s status.
@@ -125,7 +125,7 @@ impl StanzaStream {
         queue_depth: usize,
     ) -> Self {
         let reconnector = Box::new(
-            move |_preferred_location: Option<String>, slot: oneshot::Sender<Connection>| {
+            move |_hint: ReconnectHint, slot: oneshot::Sender<Connection>| {
                 let jid = jid.clone();
                 let server = server.clone();
                 let password = password.clone();
@@ -149,6 +149,7 @@ impl StanzaStream {
                                     stream,
                                     features,
                                     identity: jid,
+                                    bound: None,
                                 }) else {
                                     // Send succeeded, we're done here.
                                     return;
@@ -214,7 +215,7 @@ impl StanzaStream {
     /// full for example because of a slow server, you can still receive
     /// data).
     pub fn new(
-        connector: Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static>,
+        connector: Reconnector,
         queue_depth: usize,
     ) -> Self {
         // c2f = core to frontend, f2c = frontend to core

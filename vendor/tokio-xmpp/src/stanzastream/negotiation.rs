@@ -56,6 +56,14 @@ pub(super) enum NegotiationState {
 
     /// Receive the bind response.
     ReceiveBindResponse { sm_supported: bool },
+
+    /// Starling patch: the connector bound the session during login (XEP-0386)
+    /// and stream management is settled (enabled inline, or not offered): report
+    /// the fresh session.
+    Bound {
+        sm_state: Option<SmState>,
+        bound_jid: Option<FullJid>,
+    },
 }
 
 /// The ultimate result of a stream negotiation.
@@ -100,7 +108,33 @@ pub(super) enum NegotiationResult {
 }
 
 impl NegotiationState {
-    pub fn new(features: &StreamFeatures, sm_state: Option<SmState>) -> io::Result<Self> {
+    pub fn new(
+        features: &StreamFeatures,
+        sm_state: Option<SmState>,
+        bound: Option<super::worker::BoundSession>,
+    ) -> io::Result<Self> {
+        // Starling patch: a session bound during login is fresh; any previous stream
+        // management state cannot be resumed on it.
+        if let Some(bound) = bound {
+            if sm_state.is_some() {
+                log::warn!("The connector bound a new session although a resumable one was held. Dropping the old state.");
+            }
+            return Ok(match bound.sm {
+                Some(enabled) => Self::Bound {
+                    sm_state: Some(enabled.into()),
+                    bound_jid: Some(bound.jid),
+                },
+                None if features.stream_management.is_some() => Self::SendSmRequest {
+                    sm_state: None,
+                    bound_jid: Some(bound.jid),
+                },
+                None => Self::Bound {
+                    sm_state: None,
+                    bound_jid: Some(bound.jid),
+                },
+            });
+        }
+
         if let Some(sm_state) = sm_state {
             if features.stream_management.is_some() {
                 return Ok(Self::SendSmRequest {
@@ -149,6 +183,20 @@ impl NegotiationState {
         // that we can proceed.
         // TODO: define a deadline for negotiation.
         match self {
+            Self::Bound {
+                sm_state,
+                bound_jid,
+            } => match bound_jid.take() {
+                Some(bound_jid) => Poll::Ready(Break(NegotiationResult::StreamReset {
+                    sm_state: sm_state.take(),
+                    bound_jid: Jid::from(bound_jid),
+                })),
+                None => Poll::Ready(Break(NegotiationResult::Disconnect {
+                    sm_state: None,
+                    error: io::Error::other("negotiation polled again after it ended"),
+                })),
+            },
+
             Self::SendBindRequest { sm_supported } => {
                 match ready!(<XmppStream as Sink<&Stanza>>::poll_ready(
                     stream.as_mut(),

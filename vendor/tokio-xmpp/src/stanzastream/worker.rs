@@ -19,7 +19,7 @@ use tokio::{
 
 use xmpp_parsers::{
     iq,
-    jid::Jid,
+    jid::{FullJid, Jid},
     ping,
     stream_error::{DefinedCondition, StreamError},
     stream_features::StreamFeatures,
@@ -55,7 +55,35 @@ pub struct Connection {
     /// bind time. If `identity` is a bare JID, the peer will assign the
     /// resource.
     pub identity: Jid,
+
+    /// Starling patch: the session the connector already bound during login
+    /// (XEP-0386 Bind2 inside XEP-0388 SASL2), if it did. The stream then skips
+    /// resource binding (and stream management if it was enabled inline).
+    pub bound: Option<BoundSession>,
 }
+
+/// Starling patch: a session bound by the connector (XEP-0386 Bind2).
+#[derive(Debug)]
+pub struct BoundSession {
+    /// The full JID the server bound.
+    pub jid: FullJid,
+    /// XEP-0198 enabled inline, if the connector asked for it and the server agreed.
+    pub sm: Option<xmpp_parsers::sm::Enabled>,
+}
+
+/// Starling patch: what the stream will do with the next connection, so that a
+/// connector can decide whether to bind during login (XEP-0386) or leave it to
+/// the stream.
+#[derive(Debug, Clone, Default)]
+pub struct ReconnectHint {
+    /// The stream holds a resumable XEP-0198 session: it will try `<resume/>`,
+    /// so the connector must not bind a new session.
+    pub resumable: bool,
+}
+
+/// Starling patch: the connector callback type (it used to take an unused
+/// `Option<String>` "preferred location").
+pub type Reconnector = Box<dyn FnMut(ReconnectHint, oneshot::Sender<Connection>) + Send + 'static>;
 
 // Allow for up to 10s for local shutdown.
 // TODO: make this configurable maybe?
@@ -161,13 +189,14 @@ impl WorkerStream {
                             stream,
                             features,
                             identity,
+                            bound,
                         }) => {
                             let substate = ConnectedState::Negotiating {
                                 // We panic here, but that is ok-ish, because
                                 // that will "only" crash the worker and thus
                                 // the stream, and that is kind of exactly
                                 // what we want.
-                                substate: NegotiationState::new(&features, sm_state.take())
+                                substate: NegotiationState::new(&features, sm_state.take(), bound)
                                     .expect("Non-negotiable stream"),
                             };
                             *this = Self::Connected {
@@ -406,7 +435,7 @@ pub(super) fn parse_error_to_stream_error(e: xso::error::Error) -> StreamError {
 
 /// Worker system for a [`StanzaStream`].
 pub(super) struct StanzaStreamWorker {
-    reconnector: Box<dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static>,
+    reconnector: Reconnector,
     frontend_tx: mpsc::Sender<Event>,
     stream: WorkerStream,
     transmit_queue: TransmitQueue<QueueEntry>,
@@ -435,13 +464,11 @@ macro_rules! send_or_break {
 
 impl StanzaStreamWorker {
     pub fn spawn(
-        mut reconnector: Box<
-            dyn FnMut(Option<String>, oneshot::Sender<Connection>) + Send + 'static,
-        >,
+        mut reconnector: Reconnector,
         queue_depth: usize,
     ) -> (mpsc::Sender<QueueEntry>, mpsc::Receiver<Event>) {
         let (conn_tx, conn_rx) = oneshot::channel();
-        reconnector(None, conn_tx);
+        reconnector(ReconnectHint::default(), conn_tx);
         // c2f = core to frontend
         let (c2f_tx, c2f_rx) = mpsc::channel(queue_depth);
         // f2c = frontend to core
@@ -512,7 +539,12 @@ impl StanzaStreamWorker {
                                 log::debug!("Immediately aborting reconnect because the frontend is gone.");
                                 break;
                             }
-                            (self.reconnector)(None, slot);
+                            let resumable = matches!(
+                                &self.stream,
+                                WorkerStream::Connecting { sm_state: Some(sm), .. }
+                                    if sm.resume_info().is_some()
+                            );
+                            (self.reconnector)(ReconnectHint { resumable }, slot);
                         }
                         WorkerEvent::Resumed => send_or_break!(
                             Event::Stream(StreamEvent::Resumed) => permit in self.frontend_tx,

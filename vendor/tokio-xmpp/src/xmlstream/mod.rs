@@ -341,6 +341,18 @@ impl<Io: AsyncBufRead + AsyncWrite + Unpin, T: FromXml + fmt::Debug> XmlStream<I
         Ok(AcceptedStream { stream, header })
     }
 
+    /// Starling patch: continue the same stream (no reset), reading items of another
+    /// type. Used after a XEP-0388 (SASL2) login, where the stream goes on without a
+    /// restart. Panics like [`Self::into_inner`] if an item is being received.
+    pub fn retype<U: FromXml>(self) -> XmlStream<Io, U> {
+        self.assert_retypable();
+        XmlStream {
+            inner: self.inner,
+            read_state: Some(ReadXsoState::default()),
+            write_state: self.write_state,
+        }
+    }
+
     /// Discard all XML state and return the inner I/O object.
     pub fn into_inner(self) -> Io {
         self.assert_retypable();

@@ -1,0 +1,69 @@
+-- Test bed only (written next to the test server's config by starling::testbed).
+--
+-- Debian 12 ships Prosody 0.12.3 with a 2023 prosody-modules snapshot whose SASL2
+-- modules were written for newer Prosody. This shim gives 0.12 what they call, so the
+-- test server speaks SASL2 (XEP-0388) with SCRAM-*-PLUS over TLS 1.3 as Prosody 13 does:
+--
+-- 1. connections get `ssl_info()` and `ssl_exportkeyingmaterial()` (mod_sasl2 calls both
+--    on every TLS stream; without them it throws and the login never starts), backed by
+--    LuaSec's `info()` and `exportkeyingmaterial()`;
+-- 2. the SCRAM-*-PLUS mechanisms accept the `tls-exporter` channel binding (RFC 9266)
+--    that mod_sasl2 registers on TLS 1.3; 0.12 lists them for `tls-unique` only, which
+--    TLS 1.3 does not have. The binding is still checked by Prosody's own SCRAM code;
+-- 3. a SASL2 <authenticate/> uses the SASL handler mod_sasl2 set up (with the channel
+--    binding), not the one mod_saslauth puts in its place right after for RFC 6120 SASL.
+
+local function patch_connection(conn)
+	local mt = getmetatable(conn);
+	local interface = mt and mt.__index;
+	if type(interface) ~= "table" or interface.ssl_info then return end
+	function interface:ssl_info()
+		local sock = self:socket();
+		if sock and sock.info then return sock:info(); end
+	end
+	function interface:ssl_exportkeyingmaterial(label, len, context)
+		local sock = self:socket();
+		if sock and sock.exportkeyingmaterial then
+			return sock:exportkeyingmaterial(label, len, context);
+		end
+	end
+	module:log("debug", "added ssl_info and ssl_exportkeyingmaterial to connections");
+end
+
+local patched_sasl = false;
+local function patch_scram_plus()
+	if patched_sasl then return end
+	patched_sasl = true;
+	local sasl = require "util.sasl";
+	local handler = sasl.new(module.host, { plain = function() end });
+	local mechanisms = getmetatable(handler).mechanisms;
+	for i = 1, 32 do
+		local name, bindings = debug.getupvalue(mechanisms, i);
+		if name == nil then break end
+		if name == "mechanism_channelbindings" then
+			for mechanism, types in pairs(bindings) do
+				types["tls-exporter"] = true;
+				module:log("debug", "%s accepts tls-exporter", mechanism);
+			end
+			return;
+		end
+	end
+	module:log("warn", "could not teach SCRAM-*-PLUS tls-exporter");
+end
+
+module:hook("stream-features", function(event)
+	patch_scram_plus();
+	if event.origin.conn then patch_connection(event.origin.conn); end
+end, 100);
+
+-- mod_sasl2 runs at priority 1 and mod_saslauth at 0: keep mod_sasl2's handler.
+module:hook("stream-features", function(event)
+	event.origin.starling_sasl2_handler = event.origin.sasl_handler;
+end, 0.5);
+
+module:hook_tag("urn:xmpp:sasl:2", "authenticate", function(session)
+	if session.starling_sasl2_handler then
+		session.sasl_handler = session.starling_sasl2_handler;
+		session.starling_sasl2_handler = nil;
+	end
+end, 10);
