@@ -73,10 +73,10 @@ pub struct ProsodyOptions {
     /// `http_file_share_size_limit` of the upload component, bytes (Prosody's default is
     /// 10 MiB).
     pub upload_size_limit: Option<u64>,
-    /// Offer SASL2 (XEP-0388) with Bind2 (XEP-0386) besides RFC 6120 SASL: prosody-modules'
-    /// `mod_sasl2` and `mod_sasl2_bind2`. (`mod_sasl2_sm` and `mod_sasl2_fast` are not
-    /// loaded: on Prosody 0.12 the first calls functions mod_smacks 0.12 lacks, the second
-    /// fails on every stream.)
+    /// Offer SASL2 (XEP-0388) with Bind2 (XEP-0386) and FAST (XEP-0484) besides RFC 6120
+    /// SASL: prosody-modules' `mod_sasl2`, `mod_sasl2_bind2` and `mod_sasl2_fast`, made to
+    /// work on Prosody 0.12 by `assets/prosody/mod_starling_compat.lua`. (`mod_sasl2_sm` is
+    /// not loaded: it calls functions mod_smacks 0.12 lacks.)
     pub sasl2: bool,
 }
 
@@ -723,7 +723,7 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
         component = ports.component,
         disabled = disabled.join(", "),
         sasl2 = if opts.sasl2 {
-            "\"starling_compat\"; \"sasl2\"; \"sasl2_bind2\";"
+            "\"starling_compat\"; \"sasl2\"; \"sasl2_bind2\"; \"sasl2_fast\";"
         } else {
             ""
         },

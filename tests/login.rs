@@ -1,7 +1,8 @@
 //! Login security against Prosody: SASL2 (XEP-0388) with Bind2 (XEP-0386) and
-//! SCRAM-SHA-1-PLUS bound to the TLS connection (`tls-exporter`, RFC 9266); the classic
-//! RFC 6120 login when the server has no SASL2; and pinning: once an account has logged in
-//! with channel binding, a server that stops offering it is refused.
+//! SCRAM-SHA-1-PLUS bound to the TLS connection (`tls-exporter`, RFC 9266); FAST tokens
+//! (XEP-0484, prosody-modules' mod_sasl2_fast) for reconnecting without the password; the
+//! classic RFC 6120 login when the server has no SASL2; and pinning: once an account has
+//! logged in with channel binding, a server that stops offering it is refused.
 //!
 //! Prosody 0.12 with Debian's prosody-modules needs the test bed's compatibility shim for
 //! SASL2 and `tls-exporter` (assets/prosody/mod_starling_compat.lua); the SCRAM and
@@ -9,6 +10,7 @@
 //! binding is in `hostile_server.rs`.
 
 use anyhow::{Context, Result, ensure};
+use serde_json::Value;
 use starling::testbed::ProsodyOptions;
 use starling_core::{ConnectionInfo, ConnectionState};
 
@@ -92,5 +94,97 @@ async fn sasl2_with_channel_binding_then_classic_login_and_the_pin_holds() -> Re
     );
     c.shutdown().await;
     b.shutdown().await;
+    Ok(())
+}
+
+/// The FAST token the profile keeps (secrets file: tests use no keyring), if any.
+fn stored_token(node: &Node) -> Result<Option<Value>> {
+    let path = node.dir().join("secrets.json");
+    let secrets: Value = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    match secrets[format!("fast-token:{}", node.jid)].as_str() {
+        Some(json) => Ok(Some(serde_json::from_str(json)?)),
+        None => Ok(None),
+    }
+}
+
+fn set_stored_token(node: &Node, token: &Value) -> Result<()> {
+    let path = node.dir().join("secrets.json");
+    let mut secrets: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+    secrets[format!("fast-token:{}", node.jid)] = Value::String(token.to_string());
+    std::fs::write(&path, serde_json::to_vec(&secrets)?)?;
+    Ok(())
+}
+
+async fn reconnect(node: &mut Node) -> Result<ConnectionInfo> {
+    node.client.disconnect_all().await;
+    node.online().await?;
+    info(node).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_tokens_log_in_without_the_password_and_a_refused_one_is_replaced() -> Result<()> {
+    let server = support::fresh_server()?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+
+    // The password login asks for a token bound to the TLS connection, and keeps it as a
+    // secret: in the secrets file, not in the database.
+    let got = info(&a).await?;
+    ensure!(
+        !got.fast && got.mechanism == "SCRAM-SHA-1-PLUS",
+        "first login: {got:?}"
+    );
+    let token = stored_token(&a)?.context("no FAST token stored after the first login")?;
+    ensure!(
+        token["mechanism"] == "HT-SHA-256-EXPR",
+        "token: {}",
+        token["mechanism"]
+    );
+    let secret = token["secret"].as_str().context("token secret")?.to_owned();
+    let db = std::fs::read(a.dir().join("starling.sqlite3"))?;
+    ensure!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the FAST token must not be in the database"
+    );
+
+    // Reconnecting uses the token, bound to the new TLS connection.
+    let got = reconnect(&mut a).await?;
+    ensure!(
+        got.fast
+            && got.sasl2
+            && got.mechanism == "HT-SHA-256-EXPR"
+            && got.channel_binding.as_deref() == Some("tls-exporter"),
+        "FAST login: {got:?}"
+    );
+
+    // A token the server does not know (revoked, or another server's) is refused: the
+    // same attempt goes on with the password, and a new token replaces the old one.
+    let mut forged = token.clone();
+    forged["secret"] = Value::String("secret-token:fast-forged".to_owned());
+    set_stored_token(&a, &forged)?;
+    let got = reconnect(&mut a).await?;
+    ensure!(
+        !got.fast && got.mechanism == "SCRAM-SHA-1-PLUS",
+        "after a refused token: {got:?}"
+    );
+    let replaced = stored_token(&a)?.context("no new token after the password login")?;
+    ensure!(
+        replaced["secret"] != forged["secret"] && replaced["secret"].is_string(),
+        "the refused token was replaced"
+    );
+    let got = reconnect(&mut a).await?;
+    ensure!(got.fast, "the new token works: {got:?}");
+
+    // Removing the account forgets the token.
+    a.client.remove_account(&alice.jid).await?;
+    ensure!(
+        stored_token(&a)?.is_none(),
+        "the token outlives the account"
+    );
     Ok(())
 }

@@ -164,6 +164,11 @@ impl Node {
         Ok(self.client.send_message(&self.jid, to, body).await?)
     }
 
+    /// The profile directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub async fn shutdown(self) {
         self.client.disconnect_all().await;
     }

@@ -11,7 +11,29 @@
 --    that mod_sasl2 registers on TLS 1.3; 0.12 lists them for `tls-unique` only, which
 --    TLS 1.3 does not have. The binding is still checked by Prosody's own SCRAM code;
 -- 3. a SASL2 <authenticate/> uses the SASL handler mod_sasl2 set up (with the channel
---    binding), not the one mod_saslauth puts in its place right after for RFC 6120 SASL.
+--    binding), not the one mod_saslauth puts in its place right after for RFC 6120 SASL;
+-- 4. mod_sasl2_fast (XEP-0484) finds the `stream` field it expects in the stream-features
+--    event. It reads only whether the stream header named a user, to decide whether to
+--    offer FAST at all (the token check uses the name in the login itself); 0.12 keeps
+--    no header, so the shim says the client named one (ours always does);
+-- 5. util.datetime accepts fractional times, as newer Prosody's does (mod_sasl2_fast
+--    passes one for the token expiry; 0.12 on Lua 5.4 throws and the login hangs), and
+--    stanzas have `get_child_attr` (mod_sasl2_fast reads the user agent with it).
+
+do
+	local stanza_mt = require "util.stanza".stanza_mt;
+	if not stanza_mt.get_child_attr then
+		function stanza_mt:get_child_attr(name, xmlns, attr)
+			local child = self:get_child(name, xmlns);
+			return child and child.attr[attr];
+		end
+	end
+	local datetime = require "util.datetime";
+	local format = datetime.datetime;
+	datetime.datetime = function(t)
+		return format(t and math.floor(t));
+	end
+end
 
 local function patch_connection(conn)
 	local mt = getmetatable(conn);
@@ -42,8 +64,10 @@ local function patch_scram_plus()
 		if name == nil then break end
 		if name == "mechanism_channelbindings" then
 			for mechanism, types in pairs(bindings) do
-				types["tls-exporter"] = true;
-				module:log("debug", "%s accepts tls-exporter", mechanism);
+				if mechanism:match("^SCRAM%-.*%-PLUS$") then
+					types["tls-exporter"] = true;
+					module:log("debug", "%s accepts tls-exporter", mechanism);
+				end
 			end
 			return;
 		end
@@ -54,6 +78,9 @@ end
 module:hook("stream-features", function(event)
 	patch_scram_plus();
 	if event.origin.conn then patch_connection(event.origin.conn); end
+	if event.stream == nil then
+		event.stream = { from = "client@" .. module.host };
+	end
 end, 100);
 
 -- mod_sasl2 runs at priority 1 and mod_saslauth at 0: keep mod_sasl2's handler.
@@ -61,9 +88,10 @@ module:hook("stream-features", function(event)
 	event.origin.starling_sasl2_handler = event.origin.sasl_handler;
 end, 0.5);
 
+-- Before mod_sasl2_fast (100), which copies the channel bindings from this handler.
 module:hook_tag("urn:xmpp:sasl:2", "authenticate", function(session)
 	if session.starling_sasl2_handler then
 		session.sasl_handler = session.starling_sasl2_handler;
 		session.starling_sasl2_handler = nil;
 	end
-end, 10);
+end, 200);

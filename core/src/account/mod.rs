@@ -194,9 +194,17 @@ pub struct Shared {
 }
 
 /// Starts an account actor; returns its command channel.
+/// What the account logs in with: its password, and its FAST token (XEP-0484) if it has
+/// one, with where new tokens go.
+pub struct Credentials {
+    pub password: Password,
+    pub fast_token: Option<connection::FastToken>,
+    pub on_new_token: connection::FastSink,
+}
+
 pub fn spawn(
     rec: AccountRecord,
-    password: Password,
+    credentials: Credentials,
     store: Store,
     events: broadcast::Sender<Event>,
     saved_room_passwords: HashMap<BareJid, String>,
@@ -209,8 +217,14 @@ pub fn spawn(
         otr,
         client_active,
     } = shared;
+    let Credentials {
+        password,
+        fast_token,
+        on_new_token,
+    } = credentials;
     let settings = settings(&rec)?;
     let connector = Connector::new(&settings).map_err(Error::Connect)?;
+    connector.use_fast(fast_token, on_new_token);
     let own = settings.jid.clone();
     let full: FullJid = own
         .with_resource_str(&rec.resource)

@@ -667,8 +667,56 @@ impl Client {
             }
         }
         self.inner.store.remove_account(bare.as_str())?;
+        self.inner
+            .secrets
+            .delete(&fast_token_key(bare.as_str()))
+            .await?;
         self.inner.secrets.delete(bare.as_str()).await?;
         Ok(())
+    }
+
+    /// The account's FAST token (XEP-0484) from the secret store, and where new ones go.
+    async fn fast_token(
+        &self,
+        jid: &str,
+    ) -> (
+        Option<crate::connection::FastToken>,
+        crate::connection::FastSink,
+    ) {
+        let key = fast_token_key(jid);
+        let token = match self.inner.secrets.load_stored(&key).await {
+            Ok(Some(stored)) => match serde_json::from_str(stored.expose()) {
+                Ok(token) => Some(token),
+                Err(e) => {
+                    tracing::warn!(account = %jid, error = %e, "unreadable FAST token; logging in with the password");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(account = %jid, error = %e, "cannot read the FAST token; logging in with the password");
+                None
+            }
+        };
+        let secrets = self.inner.secrets.clone();
+        let jid = jid.to_owned();
+        let sink: crate::connection::FastSink = Arc::new(move |token| {
+            let (secrets, key, jid) = (secrets.clone(), key.clone(), jid.clone());
+            Box::pin(async move {
+                let result = match token.map(|t| serde_json::to_string(&t)) {
+                    Some(Ok(json)) => secrets.save(&key, &Password::new(json)).await.map(|_| ()),
+                    Some(Err(e)) => {
+                        tracing::warn!(account = %jid, error = %e, "cannot encode the FAST token");
+                        Ok(())
+                    }
+                    None => secrets.delete(&key).await,
+                };
+                if let Err(e) = result {
+                    tracing::warn!(account = %jid, error = %e, "cannot keep the FAST token; the next login uses the password");
+                }
+            })
+        });
+        (token, sink)
     }
 
     /// Starts the account's actor (if not running). Returns at once; watch [`Event::Connection`].
@@ -691,13 +739,18 @@ impl Client {
             return Ok(false);
         }
         let password = self.inner.secrets.load(&rec.jid).await?;
+        let (fast_token, on_new_token) = self.fast_token(&rec.jid).await;
         let room_passwords = self.room_passwords(&rec).await?;
         let omemo = self.omemo(&rec).await?;
         let otr = self.otr_handle(&rec);
         self.watch_states();
         let tx = account::spawn(
             rec.clone(),
-            password,
+            account::Credentials {
+                password,
+                fast_token,
+                on_new_token,
+            },
             self.inner.store.clone(),
             self.inner.events.clone(),
             room_passwords,
@@ -1369,4 +1422,9 @@ pub enum ChatStateKind {
     Paused,
     Inactive,
     Gone,
+}
+
+/// The secret-store key of an account's FAST token.
+fn fast_token_key(jid: &str) -> String {
+    format!("fast-token:{jid}")
 }

@@ -16,6 +16,12 @@
 //!   channel-binding lists we were shown, or the login is refused as tampered with;
 //! - pinning: once an account logged in with SCRAM, PLAIN is refused; once with channel
 //!   binding, a login without it is refused unless XEP-0474 vouches for the new lists.
+//!
+//! FAST (XEP-0484): every SASL2 password login asks for a token (HT-SHA-256-EXPR, bound to
+//! the TLS connection, where possible); later logins use it instead of the password — one
+//! HMAC instead of SCRAM's key stretching, and the password never leaves the device again.
+//! The server proves it knows the token too. A refused token is forgotten and the same
+//! attempt goes on with the password.
 
 use std::collections::BTreeSet;
 
@@ -57,6 +63,10 @@ pub(super) const MECHANISMS: [&str; 5] = [
 /// The channel-binding type Starling implements (RFC 9266; TLS 1.3 only).
 pub(super) const TLS_EXPORTER: &str = "tls-exporter";
 
+/// How long one login (connect, TLS, SASL, bind) may take before it counts as failed and
+/// is retried: a server that stops answering in the middle must not hang the account.
+const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 /// The Bind2 tag: the server makes the resource `Starling~…` from it and the user agent.
 const BIND2_TAG: &str = "Starling";
 
@@ -79,6 +89,35 @@ impl LoginPins {
         }
     }
 }
+
+/// A XEP-0484 FAST token. A secret like the password: kept in the keyring (or the sealed
+/// secrets file), never in SQLite or logs (`Debug` shows only the mechanism).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FastToken {
+    /// `HT-SHA-256-EXPR` or `HT-SHA-256-NONE`.
+    pub mechanism: String,
+    pub secret: String,
+    /// Unix seconds after which the server no longer accepts it.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for FastToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastToken")
+            .field("mechanism", &self.mechanism)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps the account's new FAST token (or forgets it on `None`); the login waits for it,
+/// so a token the server issued is stored before the session is used.
+pub type FastSink = std::sync::Arc<
+    dyn Fn(Option<FastToken>) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync,
+>;
+
+/// The FAST mechanisms Starling knows, most preferred first.
+const FAST_MECHANISMS: [&str; 2] = ["HT-SHA-256-EXPR", "HT-SHA-256-NONE"];
 
 /// What the caller knows about this login.
 #[derive(Debug, Clone, Copy, Default)]
@@ -214,10 +253,42 @@ pub(super) fn choose(
     })
 }
 
+/// XEP-0484's HT-SHA-256-* (draft-schmaus-kitten-sasl-ht): the token's HMAC over the
+/// channel binding, and the server's answer that proves it has the token too.
+struct HashedToken {
+    initial: Vec<u8>,
+    responder: Vec<u8>,
+}
+
+impl HashedToken {
+    fn new(username: &str, secret: &str, cb: &[u8]) -> HashedToken {
+        let mac = |label: &[u8]| {
+            use hmac::Mac as _;
+            let mut mac = <hmac::Hmac<Sha256Hash> as hmac::Mac>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes keys of any length");
+            mac.update(label);
+            mac.update(cb);
+            mac.finalize().into_bytes().to_vec()
+        };
+        let mut initial = username.as_bytes().to_vec();
+        initial.push(0);
+        initial.extend(mac(b"Initiator"));
+        HashedToken {
+            initial,
+            responder: mac(b"Responder"),
+        }
+    }
+}
+
+enum Mech {
+    Sasl(Box<dyn Mechanism + Send>),
+    Token(HashedToken),
+}
+
 /// One SASL exchange: the mechanism plus the checks on what the server sends.
 struct Exchange {
-    mechanism: Box<dyn Mechanism + Send>,
-    name: &'static str,
+    mechanism: Mech,
+    name: String,
     offer: Offer,
     /// The account pinned channel binding and this login has none: only a verified
     /// XEP-0474 hash lets it go on.
@@ -264,8 +335,8 @@ impl Exchange {
             });
         }
         Ok(Exchange {
-            mechanism,
-            name: choice.mechanism,
+            mechanism: Mech::Sasl(mechanism),
+            name: choice.mechanism.to_owned(),
             offer,
             needs_ssdp,
             said_y: choice.binding == ChannelBinding::Unsupported,
@@ -298,8 +369,31 @@ impl Exchange {
         ConnectError::from_sasl_failure(who, condition)
     }
 
+    /// A FAST login with `token` (whose mechanism the server offers).
+    fn fast(token: &FastToken, username: &str, exporter: Option<&[u8]>, domain: &str) -> Exchange {
+        let bound = token.mechanism.ends_with("-EXPR");
+        let cb = if bound {
+            exporter.unwrap_or_default()
+        } else {
+            &[]
+        };
+        Exchange {
+            mechanism: Mech::Token(HashedToken::new(username, &token.secret, cb)),
+            name: token.mechanism.clone(),
+            offer: Offer::default(),
+            needs_ssdp: false,
+            said_y: false,
+            bound,
+            challenges: 0,
+            domain: domain.to_owned(),
+        }
+    }
+
     fn initial(&mut self) -> Vec<u8> {
-        self.mechanism.initial()
+        match &mut self.mechanism {
+            Mech::Sasl(m) => m.initial(),
+            Mech::Token(t) => t.initial.clone(),
+        }
     }
 
     /// Answer a challenge; the first one (SCRAM's server-first-message) is checked.
@@ -308,7 +402,13 @@ impl Exchange {
         if self.challenges == 1 && self.name.starts_with("SCRAM-") {
             self.check_ssdp(challenge)?;
         }
-        self.mechanism.response(challenge).map_err(|e| {
+        let Mech::Sasl(mechanism) = &mut self.mechanism else {
+            return Err(ConnectError::protocol(
+                &self.domain,
+                "the server sent a challenge to a FAST token login",
+            ));
+        };
+        mechanism.response(challenge).map_err(|e| {
             ConnectError::protocol(&self.domain, format!("the login exchange failed: {e}"))
         })
     }
@@ -347,18 +447,29 @@ impl Exchange {
         Ok(())
     }
 
-    /// Check the server's final message (SCRAM's server signature).
+    /// Check the server's final message (SCRAM's server signature, FAST's responder MAC).
     fn success(&mut self, data: Option<&[u8]>) -> Result<(), ConnectError> {
-        if !self.name.starts_with("SCRAM-") {
-            return Ok(());
-        }
         let data = data.unwrap_or_default();
-        self.mechanism
-            .success(data)
-            .map_err(|e| ConnectError::Tampered {
-                domain: self.domain.clone(),
-                detail: format!("the server could not prove it knows the password ({e})"),
-            })
+        match &mut self.mechanism {
+            Mech::Sasl(m) if self.name.starts_with("SCRAM-") => {
+                m.success(data).map_err(|e| ConnectError::Tampered {
+                    domain: self.domain.clone(),
+                    detail: format!("the server could not prove it knows the password ({e})"),
+                })
+            }
+            Mech::Sasl(_) => Ok(()),
+            Mech::Token(t) => {
+                use subtle::ConstantTimeEq as _;
+                if bool::from(t.responder.as_slice().ct_eq(data)) {
+                    Ok(())
+                } else {
+                    Err(ConnectError::Tampered {
+                        domain: self.domain.clone(),
+                        detail: "the server could not prove it knows the login token".to_owned(),
+                    })
+                }
+            }
+        }
     }
 }
 
@@ -381,7 +492,8 @@ fn tls_exporter(stream: &Io) -> Option<Vec<u8>> {
 }
 
 /// Connect, secure and log in, and return what `StanzaStream`'s connector must deliver,
-/// with how the connection is secured.
+/// with how the connection is secured. Uses the account's FAST token when the server
+/// takes it; a refused token is forgotten and the login goes on with the password.
 pub async fn authenticate(
     connector: &Connector,
     jid: &jid::Jid,
@@ -389,6 +501,79 @@ pub async fn authenticate(
     timeouts: Timeouts,
     options: LoginOptions,
 ) -> Result<(Connection, ConnectionInfo), ConnectError> {
+    let domain = jid.domain().as_str();
+    let bounded = |may_use_token| {
+        let attempt = login(connector, jid, password, timeouts, options, may_use_token);
+        async move {
+            tokio::time::timeout(LOGIN_TIMEOUT, attempt)
+                .await
+                .map_err(|_| {
+                    ConnectError::unreachable(domain, "the server did not finish the login in time")
+                })?
+        }
+    };
+    match bounded(true).await? {
+        Attempt::Done(done) => Ok(*done),
+        Attempt::TokenRefused => {
+            info!(jid = %jid.to_bare(), "the server refused the FAST token; logging in with the password");
+            connector.set_fast_token(None).await;
+            match bounded(false).await? {
+                Attempt::Done(done) => Ok(*done),
+                Attempt::TokenRefused => Err(ConnectError::protocol(
+                    jid.domain().as_str(),
+                    "the server refused a login token that was not sent",
+                )),
+            }
+        }
+    }
+}
+
+enum Attempt {
+    Done(Box<(Connection, ConnectionInfo)>),
+    TokenRefused,
+}
+
+/// The FAST mechanisms the server offers inside SASL2 (XEP-0484 §3).
+fn fast_offer(features: &StreamFeatures) -> Vec<String> {
+    features
+        .sasl2
+        .as_ref()
+        .and_then(|a| a.inline.as_ref())
+        .into_iter()
+        .flat_map(|i| i.payloads.iter())
+        .filter(|p| p.is("fast", ns::FAST))
+        .flat_map(|p| {
+            p.children()
+                .filter(|c| c.is("mechanism", ns::FAST))
+                .map(Element::text)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether `token` can be used now: offered, not expired, and as strong as the pins ask.
+fn usable_token(
+    token: &FastToken,
+    offered: &[String],
+    exporter: bool,
+    pins: LoginPins,
+    now: i64,
+) -> bool {
+    let bound = token.mechanism.ends_with("-EXPR");
+    offered.contains(&token.mechanism)
+        && token.expires_at > now
+        && (!bound || exporter)
+        && (bound || !pins.channel_binding)
+}
+
+async fn login(
+    connector: &Connector,
+    jid: &jid::Jid,
+    password: &str,
+    timeouts: Timeouts,
+    options: LoginOptions,
+    may_use_token: bool,
+) -> Result<Attempt, ConnectError> {
     let domain = jid.domain().as_str();
     let bare = jid.to_bare();
     let Some(username) = jid.node() else {
@@ -409,12 +594,40 @@ pub async fn authenticate(
         .as_ref()
         .is_some_and(|a| !usable_mechanisms(&a.mechanisms.iter().cloned().collect()).is_empty());
     let offer = Offer::from_features(&features, sasl2);
-    let choice = choose(&offer, exporter.as_deref(), pins, domain)?;
-    debug!(offered = ?offer.mechanisms, cb = ?offer.channel_bindings, mechanism = choice.mechanism, sasl2, "login");
-    let mut exchange = Exchange::new(&choice, offer, pins, username.as_str(), password, domain)?;
+    let fast = if sasl2 {
+        fast_offer(&features)
+    } else {
+        Vec::new()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let token = connector
+        .fast_token()
+        .filter(|t| may_use_token && usable_token(t, &fast, exporter.is_some(), pins, now));
     let who = bare.as_str();
+    let mut exchange = match &token {
+        Some(token) => Exchange::fast(token, username.as_str(), exporter.as_deref(), domain),
+        None => {
+            let choice = choose(&offer, exporter.as_deref(), pins, domain)?;
+            Exchange::new(
+                &choice,
+                offer.clone(),
+                pins,
+                username.as_str(),
+                password,
+                domain,
+            )?
+        }
+    };
+    // Ask for a token on password logins (bound to the TLS connection where possible).
+    let request = match &token {
+        Some(_) => None,
+        None => FAST_MECHANISMS
+            .into_iter()
+            .find(|m| fast.iter().any(|f| f == m) && (!m.ends_with("-EXPR") || exporter.is_some())),
+    };
+    debug!(offered = ?offer.mechanisms, cb = ?offer.channel_bindings, ?fast, mechanism = %exchange.name, sasl2, "login");
 
-    let (stream, features, bound) = if sasl2 {
+    let (stream, features, bound, new_token) = if sasl2 {
         let bind = !options.resumable
             && features
                 .sasl2
@@ -428,16 +641,21 @@ pub async fn authenticate(
             .and_then(|i| i.bind2.as_ref())
             .map(|b| b.inline_features.clone())
             .unwrap_or_default();
-        let user_agent = user_agent_id(jid);
-        sasl2_login(
-            stream.retype(),
-            &mut exchange,
-            who,
-            domain,
-            user_agent,
-            bind.then_some(inline.as_slice()),
-        )
-        .await?
+        let steps = Sasl2Steps {
+            user_agent: user_agent_id(jid),
+            bind: bind.then_some(inline.as_slice()),
+            fast: token.is_some().then_some(now),
+            request_token: request,
+        };
+        match sasl2_login(stream.retype(), &mut exchange, who, domain, steps).await {
+            Ok(done) => done,
+            Err(ConnectError::WrongPassword { .. } | ConnectError::LoginRefused { .. })
+                if token.is_some() =>
+            {
+                return Ok(Attempt::TokenRefused);
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         let stream = sasl1_login(stream, &mut exchange, who, domain).await?;
         let header = StreamHeader {
@@ -454,16 +672,31 @@ pub async fn authenticate(
             .recv_features()
             .await
             .map_err(|e| features_error(domain, e))?;
-        (stream, features, None)
+        (stream, features, None, None)
     };
-    info.mechanism = choice.mechanism.to_owned();
+    info.mechanism = exchange.name.clone();
     info.sasl2 = sasl2;
-    info.channel_binding =
-        matches!(choice.binding, ChannelBinding::TlsExporter(_)).then(|| TLS_EXPORTER.to_owned());
+    info.fast = token.is_some();
+    info.channel_binding = exchange.bound.then(|| TLS_EXPORTER.to_owned());
     info.bound_inline = bound.is_some();
     connector.set_pins(pins.after(&info));
-    info!(jid = %bare, mechanism = %choice.mechanism, sasl2, bound = bound.is_some(), "authenticated");
-    Ok((
+    if let Some(new) = new_token {
+        let mechanism = token.as_ref().map(|t| t.mechanism.as_str()).or(request);
+        match mechanism {
+            Some(mechanism) => {
+                connector
+                    .set_fast_token(Some(FastToken {
+                        mechanism: mechanism.to_owned(),
+                        secret: new.token,
+                        expires_at: new.expiry.0.timestamp(),
+                    }))
+                    .await;
+            }
+            None => warn!("the server sent a FAST token nobody asked for; ignored"),
+        }
+    }
+    info!(jid = %bare, mechanism = %exchange.name, sasl2, fast = info.fast, bound = bound.is_some(), "authenticated");
+    Ok(Attempt::Done(Box::new((
         Connection {
             stream: stream.box_stream(),
             features,
@@ -471,7 +704,7 @@ pub async fn authenticate(
             bound,
         },
         info,
-    ))
+    ))))
 }
 
 /// A stable XEP-0388 user-agent id for this account on this device: the server keys the
@@ -529,7 +762,7 @@ async fn sasl1_login(
     domain: &str,
 ) -> Result<XmlStream<Io, FallibleStreamElement>, ConnectError> {
     let auth = sasl1::Auth {
-        mechanism: mechanism_of(exchange.name),
+        mechanism: mechanism_of(&exchange.name),
         data: exchange.initial(),
     };
     send(
@@ -576,26 +809,36 @@ fn mechanism_of(name: &str) -> sasl1::Mechanism {
     }
 }
 
-/// XEP-0388 SASL2, binding inline (XEP-0386) when `bind` lists the server's inline
-/// features. Returns the stream (no restart), the features the server sends after
-/// success, and the bound session.
+/// The optional parts of a SASL2 `<authenticate/>`.
+struct Sasl2Steps<'a> {
+    user_agent: uuid::Uuid,
+    /// Bind inline (XEP-0386), given the server's inline features.
+    bind: Option<&'a [String]>,
+    /// A FAST token login, with the XEP-0484 counter (seconds: it only ever grows).
+    fast: Option<i64>,
+    /// Ask for a FAST token for this mechanism.
+    request_token: Option<&'static str>,
+}
+
+/// XEP-0388 SASL2. Returns the stream (no restart), the features the server sends after
+/// success, the bound session and a new FAST token.
 async fn sasl2_login(
     mut stream: XmlStream<Io, Element>,
     exchange: &mut Exchange,
     who: &str,
     domain: &str,
-    user_agent: uuid::Uuid,
-    bind: Option<&[String]>,
+    steps: Sasl2Steps<'_>,
 ) -> Result<
     (
         XmlStream<Io, FallibleStreamElement>,
         StreamFeatures,
         Option<BoundSession>,
+        Option<xmpp_parsers::fast::Token>,
     ),
     ConnectError,
 > {
     let mut payloads = Vec::new();
-    if let Some(inline) = bind {
+    if let Some(inline) = steps.bind {
         let mut bind_payloads = Vec::new();
         if inline.iter().any(|f| f == ns::CARBONS) {
             bind_payloads.push(Element::from(xmpp_parsers::carbons::Enable));
@@ -611,11 +854,22 @@ async fn sasl2_login(
             payloads: bind_payloads,
         }));
     }
+    if let Some(count) = steps.fast {
+        payloads.push(Element::from(xmpp_parsers::fast::FastResponse {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            invalidate: false,
+        }));
+    }
+    if let Some(mechanism) = steps.request_token {
+        payloads.push(Element::from(xmpp_parsers::fast::RequestToken {
+            mechanism: mechanism.to_owned(),
+        }));
+    }
     let authenticate = sasl2::Authenticate {
-        mechanism: exchange.name.to_owned(),
+        mechanism: exchange.name.clone(),
         initial_response: Some(exchange.initial()),
         user_agent: sasl2::UserAgent {
-            id: user_agent,
+            id: steps.user_agent,
             software: Some("Starling".to_owned()),
             device: None,
         },
@@ -652,7 +906,15 @@ async fn sasl2_login(
     };
     exchange.success(success.additional_data.as_deref())?;
     let mut bound = None;
+    let mut token = None;
     for payload in &success.payloads {
+        if payload.is("token", ns::FAST) {
+            match xmpp_parsers::fast::Token::try_from(payload.clone()) {
+                Ok(t) => token = Some(t),
+                Err(e) => warn!(error = %e, "unreadable FAST token; ignored"),
+            }
+            continue;
+        }
         if payload.is("bound", ns::BIND2) {
             let jid = match success.authorization_identifier.clone().try_into_full() {
                 Ok(full) => full,
@@ -682,7 +944,7 @@ async fn sasl2_login(
         }
         debug!(element = %String::from(&element), "ignored while waiting for features");
     };
-    Ok((stream.retype(), features, bound))
+    Ok((stream.retype(), features, bound, token))
 }
 
 /// A XEP-0388 `<failure/>` as a typed error.

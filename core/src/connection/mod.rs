@@ -30,7 +30,7 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
 use tracing::{debug, info};
 
-pub use self::auth::{LoginOptions, LoginPins, authenticate};
+pub use self::auth::{FastSink, FastToken, LoginOptions, LoginPins, authenticate};
 pub use self::backoff::Backoff;
 pub use self::error::ConnectError;
 pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
@@ -83,6 +83,8 @@ pub struct ConnectionInfo {
     pub mechanism: String,
     /// The login used SASL2 (XEP-0388) rather than RFC 6120 SASL.
     pub sasl2: bool,
+    /// The login used a FAST token (XEP-0484) instead of the password.
+    pub fast: bool,
     /// The channel-binding type that tied the login to this TLS connection, if any.
     pub channel_binding: Option<String>,
     /// The session was bound during login (XEP-0386 Bind2).
@@ -129,6 +131,8 @@ struct Inner {
     dns_server: Option<SocketAddr>,
     /// Raised by every successful login.
     pins: std::sync::Mutex<LoginPins>,
+    /// The account's FAST token and where a new one goes.
+    fast: std::sync::Mutex<(Option<FastToken>, Option<FastSink>)>,
 }
 
 impl fmt::Debug for Connector {
@@ -172,8 +176,40 @@ impl Connector {
                 resolver,
                 dns_server,
                 pins: std::sync::Mutex::new(settings.pins),
+                fast: std::sync::Mutex::new((None, None)),
             }),
         })
+    }
+
+    /// Log in with `token` (XEP-0484) when the server takes it; `sink` is told about every
+    /// new token, and about a refused one (`None`), so that the account can keep it.
+    pub fn use_fast(&self, token: Option<FastToken>, sink: FastSink) {
+        let mut guard = match self.inner.fast.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = (token, Some(sink));
+    }
+
+    pub(crate) fn fast_token(&self) -> Option<FastToken> {
+        match self.inner.fast.lock() {
+            Ok(guard) => guard.0.clone(),
+            Err(poisoned) => poisoned.into_inner().0.clone(),
+        }
+    }
+
+    pub(crate) async fn set_fast_token(&self, token: Option<FastToken>) {
+        let sink = {
+            let mut guard = match self.inner.fast.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            guard.0.clone_from(&token);
+            guard.1.clone()
+        };
+        if let Some(sink) = sink {
+            sink(token).await;
+        }
     }
 
     /// The login pins as of the last successful login.
@@ -316,6 +352,7 @@ impl Connector {
             dane: false,
             mechanism: String::new(),
             sasl2: false,
+            fast: false,
             channel_binding: None,
             bound_inline: false,
             jid: None,
