@@ -172,6 +172,7 @@ pub fn settings(rec: &AccountRecord) -> Result<ConnectionSettings> {
         tls: TlsMode::parse(&rec.tls_mode).unwrap_or_default(),
         ca_file: rec.ca_file.as_ref().map(Into::into),
         dns_server: None,
+        dnssec_trust_anchor: None,
     })
 }
 

@@ -608,6 +608,7 @@ impl Client {
             tls: opts.tls,
             ca_file: opts.ca_file.clone(),
             dns_server: None,
+            dnssec_trust_anchor: None,
         };
         let resource = format!("starling.{}", &crate::proto::new_id()[..8]);
         account::check_login(&settings, &resource, &password).await?;

@@ -40,6 +40,19 @@ pub enum ConnectError {
         reason: String,
     },
 
+    /// A DNS answer the connection depends on (SRV or TLSA) failed DNSSEC validation:
+    /// forged or broken. Nothing is tried with those answers, nor without them.
+    #[error(
+        "the DNS answers for {domain} failed DNSSEC validation ({what}); not connecting, \
+         because they may be forged"
+    )]
+    DnssecFailed {
+        /// The JID domain.
+        domain: String,
+        /// The lookup, e.g. `SRV _xmpp-client._tcp.example.org`.
+        what: String,
+    },
+
     /// DNS failure, connection refused, timeout, connection lost during the handshake.
     #[error("cannot reach {domain}: {detail}")]
     ServerUnreachable {
@@ -107,6 +120,7 @@ impl ConnectError {
         match self {
             Self::WrongPassword { .. }
             | Self::CertificateNotTrusted { .. }
+            | Self::DnssecFailed { .. }
             | Self::NoTls { .. }
             | Self::NoSupportedMechanism { .. }
             | Self::InvalidSettings { .. } => true,
