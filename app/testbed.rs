@@ -29,6 +29,10 @@ pub const DOMAIN: &str = "localhost";
 /// A second virtual host, reachable only through DNS (SRV) lookups against a test resolver:
 /// `localhost` never goes to DNS. The server certificate covers it too.
 pub const SRV_DOMAIN: &str = "srv.test";
+/// A third virtual host, for DANE tests: reachable only through DNS like [`SRV_DOMAIN`], and
+/// deliberately **not** named in the server certificate, so only DANE-EE (which ignores
+/// names) can make a client trust it.
+pub const DANE_DOMAIN: &str = "dane.test";
 /// The MUC component.
 pub const CONFERENCE_DOMAIN: &str = "conference.localhost";
 /// The XEP-0363 (http_file_share) component.
@@ -700,6 +704,8 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
 VirtualHost "{DOMAIN}"
 
 VirtualHost "{SRV_DOMAIN}"
+
+VirtualHost "{DANE_DOMAIN}"
 
 Component "{CONFERENCE_DOMAIN}" "muc"
     modules_enabled = {{ "muc_mam"; "muc_moderation" }}
