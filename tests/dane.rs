@@ -409,3 +409,23 @@ async fn without_secure_tlsa_records_it_is_pkix() -> Result<()> {
     ensure!(err.contains("not valid for dane.test"), "{err}");
     Ok(())
 }
+
+/// The common case on the Internet: a validating resolver, a signed root, and an unsigned
+/// domain under it (a delegation without DS). Its answers are provably insecure, not
+/// bogus, so the client connects with PKIX and ignores its TLSA records (here a wrong one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_domain_under_a_signed_root_is_pkix() -> Result<()> {
+    let server = support::fresh_server()?;
+    let mut wrong = prosody_spki(&server)?;
+    wrong[0] ^= 1;
+    let child = zone(&server, SRV_DOMAIN, Some((3, 1, &wrong)));
+    let dns = DnsServer::start_with_child(&[], &Signing::Signed, Some((SRV_DOMAIN, &child)))?;
+    let cli = Cli::new(&server)?;
+    let ca = server.ca_file().display().to_string();
+    let info = add_and_info(&server, &cli, &dns, SRV_DOMAIN, &["--ca-file", &ca]).await?;
+    ensure!(
+        info["dane"] == false && info["host"] == "xmpp.srv.test",
+        "insecure delegation: {info}"
+    );
+    Ok(())
+}

@@ -42,6 +42,17 @@ impl DnsServer {
     /// Serves `records` (zone-file lines with absolute owner names, e.g.
     /// `_xmpps-client._tcp.dane.test. SRV 0 0 5223 xmpp.dane.test.`) in the root zone.
     pub fn start(records: &[String], signing: &Signing) -> Result<DnsServer> {
+        Self::start_with_child(records, signing, None)
+    }
+
+    /// Like [`DnsServer::start`], plus an unsigned child zone `(name, records)` delegated
+    /// from the root zone without a DS record: an insecure delegation, as most domains
+    /// under a signed TLD are. The same server answers for both zones.
+    pub fn start_with_child(
+        records: &[String],
+        signing: &Signing,
+        child: Option<(&str, &[String])>,
+    ) -> Result<DnsServer> {
         let dir = tempfile::Builder::new()
             .prefix("starling-knot-")
             .tempdir()
@@ -56,6 +67,27 @@ impl DnsServer {
             zone.push_str(r);
             zone.push('\n');
         }
+        let mut zones = Vec::new();
+        if let Some((name, child_records)) = child {
+            let name = name.trim_end_matches('.');
+            // The delegation and its glue, in the parent.
+            zone.push_str(&format!(
+                "{name}. IN NS ns.{name}.\nns.{name}. IN A 127.0.0.1\n"
+            ));
+            let mut text = format!(
+                "$TTL 300\n\
+                 {name}. IN SOA ns.{name}. admin.{name}. 1 3600 600 86400 300\n\
+                 {name}. IN NS ns.{name}.\n\
+                 ns.{name}. IN A 127.0.0.1\n"
+            );
+            for r in child_records {
+                text.push_str(r);
+                text.push('\n');
+            }
+            let file = dir.path().join(format!("{name}.zone"));
+            std::fs::write(&file, text).context("writing the child zone")?;
+            zones.push((format!("{name}."), file));
+        }
         let plain = dir.path().join("root.zone");
         std::fs::write(&plain, zone).context("writing the zone")?;
         let (zone_file, anchor) = match signing {
@@ -68,10 +100,11 @@ impl DnsServer {
                 (signed, Some(anchor))
             }
         };
+        zones.push((".".to_owned(), zone_file));
         let mut last = String::new();
         for _attempt in 0..3 {
             let port = free_port()?;
-            let mut child = spawn_knot(dir.path(), &zone_file, port)?;
+            let mut child = spawn_knot(dir.path(), &zones, port)?;
             let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
             match wait_ready(&mut child, addr) {
                 Ok(()) => {
@@ -203,27 +236,31 @@ fn free_port() -> Result<u16> {
     bail!("no port free for both UDP and TCP")
 }
 
-fn spawn_knot(dir: &Path, zone: &Path, port: u16) -> Result<Child> {
+/// Starts knotd serving `zones` (name, file) on 127.0.0.1:`port`, UDP and TCP.
+fn spawn_knot(dir: &Path, zones: &[(String, PathBuf)], port: u16) -> Result<Child> {
     let run = dir.join("run");
     std::fs::create_dir_all(&run)?;
-    let config = dir.join("knot.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "server:\n    rundir: \"{run}\"\n    pidfile: \"{run}/knot.pid\"\n    \
-             listen: 127.0.0.1@{port}\n\
-             database:\n    storage: \"{run}\"\n\
-             log:\n  - target: stderr\n    any: info\n\
-             zone:\n  - domain: .\n    file: \"{zone}\"\n    journal-content: none\n    \
+    let mut config = format!(
+        "server:\n    rundir: \"{run}\"\n    pidfile: \"{run}/knot.pid\"\n    \
+         listen: 127.0.0.1@{port}\n\
+         database:\n    storage: \"{run}\"\n\
+         log:\n  - target: stderr\n    any: info\n\
+         zone:\n",
+        run = run.display(),
+    );
+    for (name, file) in zones {
+        config.push_str(&format!(
+            "  - domain: {name}\n    file: \"{}\"\n    journal-content: none\n    \
              zonefile-sync: -1\n",
-            run = run.display(),
-            zone = zone.display(),
-        ),
-    )?;
+            file.display()
+        ));
+    }
+    let config_path = dir.join("knot.conf");
+    std::fs::write(&config_path, config)?;
     let log = std::fs::File::create(dir.join("knot.log"))?;
     Command::new("knotd")
         .arg("-c")
-        .arg(&config)
+        .arg(&config_path)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
