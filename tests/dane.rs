@@ -325,7 +325,8 @@ async fn mismatching_secure_tlsa_record_refuses_the_server() -> Result<()> {
     ensure!(
         err.contains(
             "server certificate not trusted for srv.test: it matches none of the domain's \
-             DNSSEC-signed TLSA records (DANE)"
+             DNSSEC-signed TLSA records (DANE); the domain's DNSSEC-signed TLSA records name \
+             another certificate"
         ),
         "{err}"
     );

@@ -130,6 +130,14 @@ impl ConnectError {
         }
     }
 
+    /// The certificate did not match the domain's DNSSEC-signed TLSA records (DANE): a CA
+    /// file cannot help; the domain's admin must fix the records (or this is not the real
+    /// server).
+    pub fn is_dane_mismatch(&self) -> bool {
+        matches!(self, Self::CertificateNotTrusted { reason, .. }
+            if *reason == super::dane::DaneMismatch.to_string())
+    }
+
     pub(crate) fn unreachable(domain: &str, detail: impl Into<String>) -> Self {
         Self::ServerUnreachable {
             domain: domain.to_owned(),
@@ -349,6 +357,16 @@ mod tests {
                 .is_fatal()
         );
         assert!(ConnectError::NoTls { domain: "d".into() }.is_fatal());
+        let dnssec = ConnectError::DnssecFailed {
+            domain: "example.org".into(),
+            what: "SRV _xmpp-client._tcp.example.org".into(),
+        };
+        assert!(dnssec.is_fatal());
+        assert_eq!(
+            dnssec.to_string(),
+            "the DNS answers for example.org failed DNSSEC validation (SRV \
+             _xmpp-client._tcp.example.org); not connecting, because they may be forged"
+        );
         assert!(!ConnectError::unreachable("d", "x").is_fatal());
         assert!(!ConnectError::protocol("d", "x").is_fatal());
         let stream = |condition| ConnectError::StreamError {
@@ -427,6 +445,7 @@ mod tests {
             )),
         );
         assert!(e.is_fatal());
+        assert!(e.is_dane_mismatch());
         assert!(
             e.to_string()
                 .ends_with("matches none of the domain's DNSSEC-signed TLSA records (DANE)"),
