@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use serde_json::{Value, json};
-use starling::testbed::{DANE_DOMAIN, SRV_DOMAIN};
+use starling::testbed::{DANE_CERT, DANE_DOMAIN, SRV_DOMAIN};
 use starling_core::connection::dane::{DANE_EE, DANE_TA, DaneVerifier, Tlsa};
 use tokio_rustls::rustls::{self, pki_types::ServerName};
 
@@ -200,10 +200,16 @@ fn zone(server: &TestServer, domain: &str, tlsa: Option<(u8, u8, &[u8])>) -> Vec
     records
 }
 
-/// The SHA-256 of Prosody's certificate's public key, as a `3 1 1` record carries it.
-fn prosody_spki(server: &TestServer) -> Result<Vec<u8>> {
+/// The SHA-256 of the public key of the certificate Prosody serves for `domain`, as a
+/// `3 1 1` record carries it.
+fn served_spki(server: &TestServer, domain: &str) -> Result<Vec<u8>> {
     let certs = server.ca_file().parent().context("certs dir")?;
-    openssl_sha256(&certs.join("localhost.crt"), 1)
+    let file = if domain == DANE_DOMAIN {
+        DANE_CERT // the first certificate of the chain is the server's own
+    } else {
+        "localhost.crt"
+    };
+    openssl_sha256(&certs.join(file), 1)
 }
 
 /// Runs `starling ARGS` with the DNS server (and its trust anchor, if signed) in the
@@ -280,12 +286,12 @@ async fn refused(
 }
 
 /// Secure SRV and a matching `3 1 1` record: DANE, on both transports. The certificate
-/// names neither dane.test nor its SRV target, and no CA file is given, so PKIX could
-/// not have accepted it: the connection is DANE's doing.
+/// does not name dane.test and no CA file is given, so PKIX could not have accepted it:
+/// the connection is DANE's doing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secure_tlsa_record_is_the_trust_for_the_connection() -> Result<()> {
     let server = support::fresh_server()?;
-    let spki = prosody_spki(&server)?;
+    let spki = served_spki(&server, DANE_DOMAIN)?;
     let dns = DnsServer::start(
         &zone(&server, DANE_DOMAIN, Some((3, 1, &spki))),
         &Signing::Signed,
@@ -313,7 +319,7 @@ async fn secure_tlsa_record_is_the_trust_for_the_connection() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mismatching_secure_tlsa_record_refuses_the_server() -> Result<()> {
     let server = support::fresh_server()?;
-    let mut wrong = prosody_spki(&server)?;
+    let mut wrong = served_spki(&server, SRV_DOMAIN)?;
     wrong[0] ^= 1;
     let dns = DnsServer::start(
         &zone(&server, SRV_DOMAIN, Some((3, 1, &wrong))),
@@ -338,7 +344,7 @@ async fn mismatching_secure_tlsa_record_refuses_the_server() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bogus_dnssec_answers_stop_the_connection() -> Result<()> {
     let server = support::fresh_server()?;
-    let spki = prosody_spki(&server)?;
+    let spki = served_spki(&server, SRV_DOMAIN)?;
     let records = zone(&server, SRV_DOMAIN, Some((3, 1, &spki)));
     let cli = Cli::new(&server)?;
     let ca = server.ca_file().display().to_string();
@@ -381,7 +387,7 @@ async fn bogus_dnssec_answers_stop_the_connection() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_secure_tlsa_records_it_is_pkix() -> Result<()> {
     let server = support::fresh_server()?;
-    let mut wrong = prosody_spki(&server)?;
+    let mut wrong = served_spki(&server, SRV_DOMAIN)?;
     wrong[0] ^= 1;
     let cli = Cli::new(&server)?;
     let ca = server.ca_file().display().to_string();
@@ -403,11 +409,15 @@ async fn without_secure_tlsa_records_it_is_pkix() -> Result<()> {
         info["dane"] == false && info["host"] == "xmpp.srv.test",
         "signed zone without TLSA: {info}"
     );
-    // And PKIX still checks names: dane.test is not in the certificate.
+    // And PKIX still checks names: dane.test is not in its certificate, and without DANE
+    // the SRV target's name does not count.
     let dns = DnsServer::start(&zone(&server, DANE_DOMAIN, None), &Signing::Signed)?;
     let cli = Cli::new(&server)?;
     let err = refused(&server, &cli, &dns, DANE_DOMAIN, &["--ca-file", &ca]).await?;
-    ensure!(err.contains("not valid for dane.test"), "{err}");
+    ensure!(
+        err.contains("not valid for dane.test (it is for xmpp.dane.test)"),
+        "{err}"
+    );
     Ok(())
 }
 
@@ -417,7 +427,7 @@ async fn without_secure_tlsa_records_it_is_pkix() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unsigned_domain_under_a_signed_root_is_pkix() -> Result<()> {
     let server = support::fresh_server()?;
-    let mut wrong = prosody_spki(&server)?;
+    let mut wrong = served_spki(&server, SRV_DOMAIN)?;
     wrong[0] ^= 1;
     let child = zone(&server, SRV_DOMAIN, Some((3, 1, &wrong)));
     let dns = DnsServer::start_with_child(&[], &Signing::Signed, Some((SRV_DOMAIN, &child)))?;
@@ -427,6 +437,36 @@ async fn unsigned_domain_under_a_signed_root_is_pkix() -> Result<()> {
     ensure!(
         info["dane"] == false && info["host"] == "xmpp.srv.test",
         "insecure delegation: {info}"
+    );
+    Ok(())
+}
+
+/// DANE-TA (`2 0 1`): the CA certificate the server sends in its chain is the anchor, and
+/// the server's certificate names the SRV target, a reference identity with DANE (RFC 7673
+/// §3). No CA file. A record for another anchor refuses the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dane_ta_record_anchors_the_servers_chain() -> Result<()> {
+    let server = support::fresh_server()?;
+    let mut ca = openssl_sha256(server.ca_file(), 0)?;
+    let cli = Cli::new(&server)?;
+    let dns = DnsServer::start(
+        &zone(&server, DANE_DOMAIN, Some((2, 0, &ca))),
+        &Signing::Signed,
+    )?;
+    let info = add_and_info(&server, &cli, &dns, DANE_DOMAIN, &[]).await?;
+    ensure!(info["dane"] == true, "DANE-TA: {info}");
+    drop(dns);
+
+    ca[0] ^= 1;
+    let dns = DnsServer::start(
+        &zone(&server, DANE_DOMAIN, Some((2, 0, &ca))),
+        &Signing::Signed,
+    )?;
+    let cli = Cli::new(&server)?;
+    let err = refused(&server, &cli, &dns, DANE_DOMAIN, &[]).await?;
+    ensure!(
+        err.contains("matches none of the domain's DNSSEC-signed TLSA records (DANE)"),
+        "{err}"
     );
     Ok(())
 }
