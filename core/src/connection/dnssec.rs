@@ -13,6 +13,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use hickory_resolver::lookup::Lookup;
@@ -25,6 +26,11 @@ use tracing::{debug, warn};
 use super::dane::Tlsa;
 use super::dns::{self, SrvAnswer, Transport};
 use super::error::ConnectError;
+
+/// How long one validated lookup may take, with the queries for the chain of keys behind
+/// it. Middleboxes that drop queries with the DO bit would otherwise delay every login by
+/// the resolver's retries; past this there is no verdict (no DANE), as for stripped data.
+const VALIDATION_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Environment variable naming a trust anchor file (DNSKEY records in zone-file format) to
 /// use instead of the IANA root keys.
@@ -154,7 +160,13 @@ impl Validator {
     }
 
     async fn lookup(&self, name: &str, rtype: RecordType) -> Result<Verdict, Bogus> {
-        let bogus = match self.resolver.lookup(name, rtype).await {
+        let Ok(result) =
+            tokio::time::timeout(VALIDATION_TIMEOUT, self.resolver.lookup(name, rtype)).await
+        else {
+            warn!(%name, %rtype, "DNSSEC-validated lookup timed out; no DANE");
+            return Ok(Verdict::Unknown);
+        };
+        let bogus = match result {
             Ok(lookup) => {
                 let secure = all_secure(lookup.answers(), rtype);
                 debug!(%name, %rtype, secure, "DNSSEC-validated lookup");
@@ -187,10 +199,15 @@ impl Validator {
     /// Whether validation works at all here: the anchor zones' DNSKEY sets validate.
     async fn can_validate(&self) -> bool {
         for zone in &self.anchor_zones {
-            let ok = match self.resolver.lookup(zone.clone(), RecordType::DNSKEY).await {
-                Ok(lookup) => all_secure(lookup.answers(), RecordType::DNSKEY),
-                Err(e) => {
+            let lookup = self.resolver.lookup(zone.clone(), RecordType::DNSKEY);
+            let ok = match tokio::time::timeout(VALIDATION_TIMEOUT, lookup).await {
+                Ok(Ok(lookup)) => all_secure(lookup.answers(), RecordType::DNSKEY),
+                Ok(Err(e)) => {
                     debug!(%zone, error = %e, "anchor DNSKEY lookup failed");
+                    false
+                }
+                Err(_) => {
+                    debug!(%zone, "anchor DNSKEY lookup timed out");
                     false
                 }
             };
