@@ -3,9 +3,11 @@
 //! `ldnsutils`), as a foreground child process in a temporary directory. Dropping the
 //! [`DnsServer`] stops it.
 //!
-//! The zone is the root zone `.` itself, with every test name as a plain record in it (no
-//! delegations): the client's resolver is pointed at this server and given the zone's key
-//! as its trust anchor, exactly as it would use the IANA root keys.
+//! The zone is the root zone `.` itself, with the test names as plain records in it: the
+//! client's resolver is pointed at this server and given the zone's key as its trust
+//! anchor, so validation takes the same path as from the IANA root keys. Optionally one
+//! unsigned child zone is delegated from it without a DS record (an insecure delegation),
+//! served by the same knotd.
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
