@@ -5,10 +5,12 @@
 //! and validates the answers itself, up to a trust anchor: the IANA root keys built into
 //! hickory, or the DNSKEY records of a file ([`TRUST_ANCHOR_ENV`], for test zones).
 //!
-//! A bogus answer is only believed when the anchor's own DNSKEY set validates. A resolver
-//! or network that strips DNSSEC data makes everything look bogus; that means "cannot
-//! tell", which is treated as insecure with a warning: no DANE, PKIX as without DNSSEC.
-//! (An attacker who can do that could equally strip the answers; PKIX still holds then.)
+//! A bogus answer is only believed when the DNSKEY set of the anchor zone above the name
+//! (the closest one, for a file with several zones) validates. A resolver or network that
+//! strips DNSSEC data makes everything look bogus; that means "cannot tell", which is
+//! treated as insecure with a warning: no DANE, PKIX as without DNSSEC. (An attacker who
+//! can do that could equally strip the answers; PKIX still holds then.) A name under no
+//! anchor zone (possible with a file of non-root anchors) cannot be validated either.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -187,7 +189,7 @@ impl Validator {
                 false
             }
         };
-        if bogus && self.can_validate().await {
+        if bogus && self.can_validate(name).await {
             warn!(%name, %rtype, "DNS answer failed DNSSEC validation");
             return Err(Bogus {
                 what: format!("{rtype} {}", name.trim_end_matches('.')),
@@ -196,32 +198,45 @@ impl Validator {
         Ok(Verdict::Unknown)
     }
 
-    /// Whether validation works at all here: the anchor zones' DNSKEY sets validate.
-    async fn can_validate(&self) -> bool {
-        for zone in &self.anchor_zones {
-            let lookup = self.resolver.lookup(zone.clone(), RecordType::DNSKEY);
-            let ok = match tokio::time::timeout(VALIDATION_TIMEOUT, lookup).await {
-                Ok(Ok(lookup)) => all_secure(lookup.answers(), RecordType::DNSKEY),
-                Ok(Err(e)) => {
-                    debug!(%zone, error = %e, "anchor DNSKEY lookup failed");
-                    false
-                }
-                Err(_) => {
-                    debug!(%zone, "anchor DNSKEY lookup timed out");
-                    false
-                }
-            };
-            if !ok {
-                warn!(
-                    %zone,
-                    "cannot validate DNSSEC here (the trust anchor's keys cannot be obtained \
-                     or validated; does the resolver strip DNSSEC data?); DANE is not used"
-                );
-                return false;
+    /// Whether `name` can be validated here at all: the DNSKEY set of the closest anchor
+    /// zone above it validates (the root, for the IANA keys).
+    async fn can_validate(&self, name: &str) -> bool {
+        let Some(zone) = Name::from_ascii(name)
+            .ok()
+            .and_then(|name| closest_anchor(&self.anchor_zones, &name))
+        else {
+            warn!(%name, "no DNSSEC trust anchor covers this name; DANE is not used");
+            return false;
+        };
+        let lookup = self.resolver.lookup(zone.clone(), RecordType::DNSKEY);
+        let ok = match tokio::time::timeout(VALIDATION_TIMEOUT, lookup).await {
+            Ok(Ok(lookup)) => all_secure(lookup.answers(), RecordType::DNSKEY),
+            Ok(Err(e)) => {
+                debug!(%zone, error = %e, "anchor DNSKEY lookup failed");
+                false
             }
+            Err(_) => {
+                debug!(%zone, "anchor DNSKEY lookup timed out");
+                false
+            }
+        };
+        if !ok {
+            warn!(
+                %zone,
+                "cannot validate DNSSEC here (the trust anchor's keys cannot be obtained or \
+                 validated; does the resolver strip DNSSEC data?); DANE is not used"
+            );
         }
-        true
+        ok
     }
+}
+
+/// The longest of `zones` that `name` is in or under.
+fn closest_anchor<'a>(zones: &'a [Name], name: &Name) -> Option<&'a Name> {
+    zones
+        .iter()
+        .filter(|zone| zone.zone_of(name))
+        .max_by_key(|zone| zone.num_labels())
 }
 
 /// At least one record of `rtype`, and every one secure.
@@ -251,6 +266,28 @@ fn tlsa_records(answers: &[Record]) -> Vec<Tlsa> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_closest_anchor_zone_decides() {
+        let name = |s: &str| Name::from_ascii(s).expect("name");
+        let zones = [Name::root(), name("example.net."), name("sub.example.net.")];
+        let closest = |n: &str| closest_anchor(&zones, &name(n)).map(Name::to_ascii);
+        assert_eq!(
+            closest("_xmpp-client._tcp.example.org."),
+            Some(".".to_owned())
+        );
+        assert_eq!(
+            closest("_5222._tcp.xmpp.example.net."),
+            Some("example.net.".to_owned())
+        );
+        assert_eq!(
+            closest("a.sub.example.net."),
+            Some("sub.example.net.".to_owned())
+        );
+        assert_eq!(closest("example.net."), Some("example.net.".to_owned()));
+        let only = [name("example.net.")];
+        assert_eq!(closest_anchor(&only, &name("example.org.")), None);
+    }
 
     #[test]
     fn anchor_file_names_its_zones() {
