@@ -29,6 +29,11 @@ pub const DOMAIN: &str = "localhost";
 /// A second virtual host, reachable only through DNS (SRV) lookups against a test resolver:
 /// `localhost` never goes to DNS. The server certificate covers it too.
 pub const SRV_DOMAIN: &str = "srv.test";
+/// A third virtual host, for DANE tests: reachable only through DNS like [`SRV_DOMAIN`]. Its
+/// certificate ([`DANE_CERT`]) deliberately names only `xmpp.dane.test`, not the domain, so
+/// PKIX refuses it for dane.test; DANE-EE (which ignores names) and DANE-TA (which accepts
+/// the SRV target as a name) can make a client trust it.
+pub const DANE_DOMAIN: &str = "dane.test";
 /// The MUC component.
 pub const CONFERENCE_DOMAIN: &str = "conference.localhost";
 /// The XEP-0363 (http_file_share) component.
@@ -741,6 +746,9 @@ VirtualHost "{DOMAIN}"
 
 VirtualHost "{SRV_DOMAIN}"
 
+VirtualHost "{DANE_DOMAIN}"
+    ssl = {{ certificate = "{d}/certs/{DANE_CERT}"; key = "{d}/certs/{DANE_KEY}" }}
+
 Component "{CONFERENCE_DOMAIN}" "muc"
     modules_enabled = {{ "muc_mam"; "muc_moderation" }}
     muc_room_locking = false
@@ -766,7 +774,14 @@ Component "{PUSH_DOMAIN}"
 /// Generated in a sibling temporary directory and renamed into place, so an interrupted
 /// run never leaves a half-made set behind.
 fn ensure_certs(certs: &Path) -> Result<()> {
-    const FILES: [&str; 4] = ["ca.crt", "ca.key", "localhost.crt", "localhost.key"];
+    const FILES: [&str; 6] = [
+        "ca.crt",
+        "ca.key",
+        "localhost.crt",
+        "localhost.key",
+        DANE_CERT,
+        DANE_KEY,
+    ];
     if FILES.iter().all(|f| certs.join(f).is_file()) {
         return Ok(());
     }
@@ -789,6 +804,14 @@ fn ensure_certs(certs: &Path) -> Result<()> {
         .with_context(|| format!("moving {} to {}", tmp.display(), certs.display()))?;
     Ok(())
 }
+
+/// The [`DANE_DOMAIN`] host's certificate chain in `certs/`: a certificate for
+/// `xmpp.dane.test` only (its SRV target in the DANE tests, not the domain), signed by the
+/// test CA, followed by the CA certificate itself, so that DANE-TA records for the CA can be
+/// checked against the chain the server sends.
+pub const DANE_CERT: &str = "dane.test.crt";
+/// The key of [`DANE_CERT`].
+pub const DANE_KEY: &str = "dane.test.key";
 
 fn generate_certs(dir: &Path) -> Result<()> {
     let ext = dir.join("localhost.ext");
@@ -817,6 +840,28 @@ fn generate_certs(dir: &Path) -> Result<()> {
         "x509 -req -in localhost.csr -CA ca.crt -CAkey ca.key -CAcreateserial -CAserial ca.srl \
          -days 825 -extfile localhost.ext -out localhost.crt",
     )?;
+    let ext = dir.join("dane.ext");
+    fs::write(
+        &ext,
+        "basicConstraints = critical, CA:FALSE\n\
+         keyUsage = critical, digitalSignature, keyEncipherment\n\
+         extendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:xmpp.dane.test\n",
+    )
+    .with_context(|| format!("writing {}", ext.display()))?;
+    openssl(
+        dir,
+        "req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout dane.test.key -out dane.csr -subj /CN=xmpp.dane.test",
+    )?;
+    openssl(
+        dir,
+        "x509 -req -in dane.csr -CA ca.crt -CAkey ca.key -CAserial ca.srl \
+         -days 825 -extfile dane.ext -out dane.leaf.crt",
+    )?;
+    let mut chain = fs::read(dir.join("dane.leaf.crt")).context("reading dane.leaf.crt")?;
+    chain.extend(fs::read(dir.join("ca.crt")).context("reading ca.crt")?);
+    fs::write(dir.join(DANE_CERT), chain).context("writing the dane.test chain")?;
     Ok(())
 }
 

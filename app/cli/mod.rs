@@ -852,6 +852,14 @@ fn with_hint(e: starling_core::Error) -> anyhow::Error {
         starling_core::Error::Connect(C::WrongPassword { .. }) => {
             Some("check the password (STARLING_PASSWORD or the prompt)")
         }
+        starling_core::Error::Connect(e) if e.is_dane_mismatch() => Some(
+            "the domain's DNSSEC-signed TLSA records name another certificate: its admin must \
+             update them (or this is not the real server); a CA file does not change that",
+        ),
+        starling_core::Error::Connect(C::DnssecFailed { .. }) => Some(
+            "the domain's DNSSEC is broken or its DNS answers are being tampered with; tell its \
+             admin, or try another network",
+        ),
         starling_core::Error::Connect(C::CertificateNotTrusted { .. }) => Some(
             "if you trust this server, pass its CA certificate with --ca-file; check --server if you set it",
         ),

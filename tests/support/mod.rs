@@ -5,6 +5,7 @@
 //! All waiting is bounded and condition-based: nothing here sleeps to synchronise.
 #![allow(dead_code)] // each test module uses a different subset
 
+pub mod dns;
 pub mod https;
 
 use std::collections::VecDeque;

@@ -93,6 +93,23 @@ pub fn explain(err: &Error) -> Problem {
                 "password",
                 "Wrong password, or no such account on this server. Check both and try again.",
             ),
+            ConnectError::CertificateNotTrusted { domain, .. } if c.is_dane_mismatch() => {
+                Problem::new(
+                    "",
+                    format!(
+                        "The server's certificate does not match the TLSA records {domain} \
+                         publishes with DNSSEC (DANE). Its admin must update them, or this is \
+                         not the real server."
+                    ),
+                )
+            }
+            ConnectError::DnssecFailed { domain, .. } => Problem::new(
+                "",
+                format!(
+                    "The DNS answers for {domain} failed DNSSEC validation, so they may be \
+                     forged. Tell the domain's admin, or try another network."
+                ),
+            ),
             ConnectError::CertificateNotTrusted { domain, reason } => Problem::new(
                 "ca-file",
                 format!(
@@ -172,6 +189,28 @@ mod tests {
             reason: "self-signed or unknown issuer".into(),
         }));
         assert!(p.message.contains("self-signed or unknown issuer"));
+        assert_eq!(p.field, "ca-file");
+        // A DANE mismatch or a DNSSEC failure: a CA file would not help.
+        let p = explain(&Error::Connect(ConnectError::CertificateNotTrusted {
+            domain: "x.org".into(),
+            reason: starling_core::connection::dane::DaneMismatch.to_string(),
+        }));
+        assert_eq!(p.field, "");
+        assert!(
+            p.message.contains("TLSA records x.org publishes"),
+            "{}",
+            p.message
+        );
+        let p = explain(&Error::Connect(ConnectError::DnssecFailed {
+            domain: "x.org".into(),
+            what: "SRV _xmpp-client._tcp.x.org".into(),
+        }));
+        assert_eq!(p.field, "");
+        assert!(
+            p.message.contains("failed DNSSEC validation"),
+            "{}",
+            p.message
+        );
         let p = explain(&Error::Connect(ConnectError::ServerUnreachable {
             domain: "x.org".into(),
             detail: "connection refused".into(),

@@ -63,6 +63,7 @@ impl ConnectError {
             ConnectError::WrongPassword { .. } => "wrong_password",
             ConnectError::LoginRefused { .. } => "login_refused",
             ConnectError::CertificateNotTrusted { .. } => "certificate_not_trusted",
+            ConnectError::DnssecFailed { .. } => "dnssec_failed",
             ConnectError::ServerUnreachable { .. } => "server_unreachable",
             ConnectError::NoTls { .. } => "no_tls",
             ConnectError::NoSupportedMechanism { .. } => "no_supported_mechanism",

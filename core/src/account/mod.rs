@@ -176,6 +176,7 @@ pub fn settings(rec: &AccountRecord) -> Result<ConnectionSettings> {
             scram: rec.pin_scram,
             channel_binding: rec.pin_channel_binding,
         },
+        dnssec_trust_anchor: None,
     })
 }
 

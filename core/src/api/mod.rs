@@ -609,6 +609,7 @@ impl Client {
             ca_file: opts.ca_file.clone(),
             dns_server: None,
             pins: crate::connection::LoginPins::default(),
+            dnssec_trust_anchor: None,
         };
         let resource = format!("starling.{}", &crate::proto::new_id()[..8]);
         account::check_login(&settings, &resource, &password).await?;

@@ -6,10 +6,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{RData, Record};
+use hickory_resolver::{ResolverBuilder, TokioResolver};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
@@ -46,6 +46,8 @@ pub(super) struct Candidate {
     pub host: String,
     pub port: u16,
     pub transport: Transport,
+    /// It came from a DNSSEC-secure SRV answer, so DANE applies (RFC 7673).
+    pub secure: bool,
 }
 
 /// One SRV record, already tagged with the service it came from.
@@ -57,6 +59,8 @@ pub(super) struct SrvRecord {
     /// Without the trailing dot; "." (or "") for "service not offered".
     pub target: String,
     pub transport: Transport,
+    /// The SRV answer was DNSSEC-secure.
+    pub secure: bool,
 }
 
 /// The outcome of one SRV lookup.
@@ -133,6 +137,7 @@ pub(super) fn plan(
             host: domain.to_owned(),
             port,
             transport,
+            secure: false,
         }]),
         None => Plan::NotOffered,
     }
@@ -170,6 +175,7 @@ fn order_records(mut records: Vec<SrvRecord>, pick: &mut impl FnMut(u32) -> u32)
                 host: r.target.clone(),
                 port: r.port,
                 transport: r.transport,
+                secure: r.secure,
             });
         }
     }
@@ -182,8 +188,11 @@ pub(super) fn random_pick(total: u32) -> u32 {
     rand::rng().random_range(0..=total)
 }
 
-/// Build the resolver: the given nameserver only (no hosts file), or the system configuration.
-pub(super) fn build_resolver(dns_server: Option<SocketAddr>) -> Result<TokioResolver, String> {
+/// A resolver builder for the given nameserver only (no hosts file), or the system
+/// configuration, with Starling's timeouts.
+pub(super) fn resolver_builder(
+    dns_server: Option<SocketAddr>,
+) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
     let mut builder = match dns_server {
         Some(addr) => {
             let mut udp = ConnectionConfig::udp();
@@ -203,7 +212,12 @@ pub(super) fn build_resolver(dns_server: Option<SocketAddr>) -> Result<TokioReso
     };
     builder.options_mut().timeout = DNS_TIMEOUT;
     builder.options_mut().attempts = 2;
-    builder
+    Ok(builder)
+}
+
+/// Build the (non-validating) resolver for SRV fallbacks and addresses.
+pub(super) fn build_resolver(dns_server: Option<SocketAddr>) -> Result<TokioResolver, String> {
+    resolver_builder(dns_server)?
         .build()
         .map_err(|e| format!("cannot set up DNS: {e}"))
 }
@@ -218,26 +232,9 @@ pub(super) async fn lookup_srv(
     let name = format!("{service}.{domain}.");
     match resolver.srv_lookup(name.as_str()).await {
         Ok(lookup) => {
-            let records: Vec<SrvRecord> = lookup
-                .answers()
-                .iter()
-                .filter_map(|record| match &record.data {
-                    RData::SRV(srv) => Some(SrvRecord {
-                        priority: srv.priority,
-                        weight: srv.weight,
-                        port: srv.port,
-                        target: srv.target.to_ascii().trim_end_matches('.').to_owned(),
-                        transport,
-                    }),
-                    _ => None,
-                })
-                .collect();
-            debug!(%name, count = records.len(), "SRV records found");
-            if records.is_empty() {
-                SrvAnswer::Absent
-            } else {
-                SrvAnswer::Records(records)
-            }
+            let answer = srv_answer(lookup.answers(), transport, false);
+            debug!(%name, ?answer, "SRV lookup");
+            answer
         }
         Err(e) if e.is_no_records_found() => {
             debug!(%name, "no SRV records");
@@ -247,6 +244,29 @@ pub(super) async fn lookup_srv(
             warn!(%name, error = %e, "SRV lookup failed; treating as absent");
             SrvAnswer::Absent
         }
+    }
+}
+
+/// The SRV records among `answers`, tagged with their service and whether DANE applies.
+pub(super) fn srv_answer(answers: &[Record], transport: Transport, secure: bool) -> SrvAnswer {
+    let records: Vec<SrvRecord> = answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::SRV(srv) => Some(SrvRecord {
+                priority: srv.priority,
+                weight: srv.weight,
+                port: srv.port,
+                target: srv.target.to_ascii().trim_end_matches('.').to_owned(),
+                transport,
+                secure,
+            }),
+            _ => None,
+        })
+        .collect();
+    if records.is_empty() {
+        SrvAnswer::Absent
+    } else {
+        SrvAnswer::Records(records)
     }
 }
 
@@ -312,6 +332,7 @@ mod tests {
             },
             target: target.to_owned(),
             transport,
+            secure: false,
         }
     }
 
@@ -336,7 +357,8 @@ mod tests {
             Plan::Candidates(vec![Candidate {
                 host: "example.org".into(),
                 port: 5222,
-                transport: Transport::StartTls
+                transport: Transport::StartTls,
+                secure: false,
             }])
         );
         let p = plan(

@@ -40,6 +40,19 @@ pub enum ConnectError {
         reason: String,
     },
 
+    /// A DNS answer the connection depends on (SRV or TLSA) failed DNSSEC validation:
+    /// forged or broken. Nothing is tried with those answers, nor without them.
+    #[error(
+        "the DNS answers for {domain} failed DNSSEC validation ({what}); not connecting, \
+         because they may be forged"
+    )]
+    DnssecFailed {
+        /// The JID domain.
+        domain: String,
+        /// The lookup, e.g. `SRV _xmpp-client._tcp.example.org`.
+        what: String,
+    },
+
     /// DNS failure, connection refused, timeout, connection lost during the handshake.
     #[error("cannot reach {domain}: {detail}")]
     ServerUnreachable {
@@ -120,6 +133,7 @@ impl ConnectError {
         match self {
             Self::WrongPassword { .. }
             | Self::CertificateNotTrusted { .. }
+            | Self::DnssecFailed { .. }
             | Self::NoTls { .. }
             | Self::NoSupportedMechanism { .. }
             | Self::Tampered { .. }
@@ -128,6 +142,14 @@ impl ConnectError {
             Self::StreamError { condition, .. } => stream_condition_is_fatal(condition),
             Self::ServerUnreachable { .. } | Self::Protocol { .. } => false,
         }
+    }
+
+    /// The certificate did not match the domain's DNSSEC-signed TLSA records (DANE): a CA
+    /// file cannot help; the domain's admin must fix the records (or this is not the real
+    /// server).
+    pub fn is_dane_mismatch(&self) -> bool {
+        matches!(self, Self::CertificateNotTrusted { reason, .. }
+            if *reason == super::dane::DaneMismatch.to_string())
     }
 
     pub(crate) fn unreachable(domain: &str, detail: impl Into<String>) -> Self {
@@ -349,6 +371,16 @@ mod tests {
                 .is_fatal()
         );
         assert!(ConnectError::NoTls { domain: "d".into() }.is_fatal());
+        let dnssec = ConnectError::DnssecFailed {
+            domain: "example.org".into(),
+            what: "SRV _xmpp-client._tcp.example.org".into(),
+        };
+        assert!(dnssec.is_fatal());
+        assert_eq!(
+            dnssec.to_string(),
+            "the DNS answers for example.org failed DNSSEC validation (SRV \
+             _xmpp-client._tcp.example.org); not connecting, because they may be forged"
+        );
         assert!(!ConnectError::unreachable("d", "x").is_fatal());
         assert!(!ConnectError::protocol("d", "x").is_fatal());
         let stream = |condition| ConnectError::StreamError {
@@ -427,6 +459,7 @@ mod tests {
             )),
         );
         assert!(e.is_fatal());
+        assert!(e.is_dane_mismatch());
         assert!(
             e.to_string()
                 .ends_with("matches none of the domain's DNSSEC-signed TLSA records (DANE)"),

@@ -11,6 +11,7 @@ mod auth;
 mod backoff;
 pub mod dane;
 mod dns;
+mod dnssec;
 mod error;
 mod reconnect;
 mod tls;
@@ -32,6 +33,7 @@ use tracing::{debug, info};
 
 pub use self::auth::{FastSink, FastToken, LoginOptions, LoginPins, authenticate};
 pub use self::backoff::Backoff;
+pub use self::dnssec::TRUST_ANCHOR_ENV;
 pub use self::error::ConnectError;
 pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
 
@@ -47,6 +49,7 @@ pub fn https_client_config(
     Ok(config)
 }
 
+use self::dane::DaneVerifier;
 use self::dns::{Candidate, Plan, Services, SrvAnswer, Transport};
 
 /// Environment variable naming a nameserver (`IP:PORT`) to use instead of the system's.
@@ -109,6 +112,10 @@ pub struct ConnectionSettings {
     pub dns_server: Option<SocketAddr>,
     /// What earlier logins proved (SCRAM, channel binding): never accept less.
     pub pins: LoginPins,
+    /// A DNSSEC trust anchor file (DNSKEY records in zone-file format) instead of the IANA
+    /// root keys; if `None`, the `STARLING_DNSSEC_TRUST_ANCHOR` environment variable is
+    /// consulted. For test zones.
+    pub dnssec_trust_anchor: Option<PathBuf>,
 }
 
 /// Opens TLS-secured XML streams to the account's server. Cheap to clone.
@@ -128,6 +135,8 @@ struct Inner {
     direct_tls_config: Arc<ClientConfig>,
     /// The resolver, or why it could not be set up (only fatal when DNS is actually needed).
     resolver: Result<TokioResolver, String>,
+    /// The DNSSEC-validating resolver for DANE; without it, no DANE.
+    validator: Option<dnssec::Validator>,
     dns_server: Option<SocketAddr>,
     /// Raised by every successful login.
     pins: std::sync::Mutex<LoginPins>,
@@ -166,6 +175,22 @@ impl Connector {
         if let Err(e) = &resolver {
             tracing::warn!(error = %e, "DNS unavailable; only IP addresses will work");
         }
+        let anchor_file = settings.dnssec_trust_anchor.clone().or_else(|| {
+            std::env::var_os(TRUST_ANCHOR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let anchor = anchor_file
+            .as_deref()
+            .map(dnssec::Anchor::from_file)
+            .transpose()?;
+        let validator = match dnssec::Validator::new(dns_server, anchor) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "no DNSSEC validation, so no DANE");
+                None
+            }
+        };
         Ok(Connector {
             inner: Arc::new(Inner {
                 domain: settings.jid.domain().as_str().to_owned(),
@@ -174,6 +199,7 @@ impl Connector {
                 starttls_config,
                 direct_tls_config,
                 resolver,
+                validator,
                 dns_server,
                 pins: std::sync::Mutex::new(settings.pins),
                 fast: std::sync::Mutex::new((None, None)),
@@ -273,6 +299,7 @@ impl Connector {
                 host: host.clone(),
                 port: *port,
                 transport,
+                secure: false,
             }]);
         }
         let resolver = self
@@ -289,19 +316,24 @@ impl Connector {
         let (direct, starttls) = tokio::join!(
             async {
                 if services == Services::StartTlsOnly {
-                    SrvAnswer::Absent
+                    Ok(SrvAnswer::Absent)
                 } else {
-                    dns::lookup_srv(resolver, dns::XMPPS_SERVICE, &ascii, Transport::DirectTls)
+                    self.lookup_srv(resolver, dns::XMPPS_SERVICE, &ascii, Transport::DirectTls)
                         .await
                 }
             },
             async {
                 if services == Services::DirectTlsOnly {
-                    SrvAnswer::Absent
+                    Ok(SrvAnswer::Absent)
                 } else {
-                    dns::lookup_srv(resolver, dns::XMPP_SERVICE, &ascii, Transport::StartTls).await
+                    self.lookup_srv(resolver, dns::XMPP_SERVICE, &ascii, Transport::StartTls)
+                        .await
                 }
             }
+        );
+        let (direct, starttls) = (
+            direct.map_err(|b| dnssec_failed(domain, b))?,
+            starttls.map_err(|b| dnssec_failed(domain, b))?,
         );
         match dns::plan(&ascii, services, &direct, &starttls, &mut dns::random_pick) {
             Plan::Candidates(c) => {
@@ -312,6 +344,60 @@ impl Connector {
                 domain,
                 "the domain says it offers no XMPP service (SRV target \".\")",
             )),
+        }
+    }
+
+    /// One SRV lookup: DNSSEC-validated when possible (secure records allow DANE), else
+    /// plain. A bogus answer is an error.
+    async fn lookup_srv(
+        &self,
+        resolver: &TokioResolver,
+        service: &str,
+        domain: &str,
+        transport: Transport,
+    ) -> Result<SrvAnswer, dnssec::Bogus> {
+        if let Some(validator) = &self.inner.validator
+            && let Some(answer) = validator.srv(service, domain, transport).await?
+        {
+            return Ok(answer);
+        }
+        Ok(dns::lookup_srv(resolver, service, domain, transport).await)
+    }
+
+    /// The TLS configuration for `candidate`: DANE when its SRV record was secure and its
+    /// secure TLSA records include a usable one (RFC 7673 §3), else PKIX. `true` for DANE.
+    async fn tls_config(
+        &self,
+        candidate: &Candidate,
+        domain: &str,
+    ) -> Result<(Arc<ClientConfig>, bool), ConnectError> {
+        let direct = candidate.transport == Transport::DirectTls;
+        let pkix = if direct {
+            &self.inner.direct_tls_config
+        } else {
+            &self.inner.starttls_config
+        };
+        let Some(validator) = self.inner.validator.as_ref().filter(|_| candidate.secure) else {
+            return Ok((pkix.clone(), false));
+        };
+        let records = validator
+            .tlsa(&candidate.host, candidate.port)
+            .await
+            .map_err(|b| dnssec_failed(domain, b))?;
+        // Reference identities for DANE-TA: the service domain and the SRV target.
+        let names = vec![
+            tls::server_name(domain)?,
+            tls::server_name(&candidate.host)?,
+        ];
+        match DaneVerifier::new(&records, names, tls::provider()) {
+            Some(verifier) => {
+                info!(host = %candidate.host, port = candidate.port, "DANE: the certificate must match the secure TLSA records");
+                Ok((tls::dane_config(verifier, direct)?, true))
+            }
+            None => {
+                debug!(host = %candidate.host, port = candidate.port, records = records.len(), "no usable secure TLSA record; PKIX");
+                Ok((pkix.clone(), false))
+            }
         }
     }
 
@@ -330,15 +416,14 @@ impl Connector {
     > {
         let domain = jid.domain().as_str();
         let resolver = self.inner.resolver.as_ref().map_err(String::as_str);
+        let (config, dane) = self.tls_config(candidate, domain).await?;
         let tcp = dns::connect_tcp(resolver, &candidate.host, candidate.port, domain).await?;
         let tls = match candidate.transport {
             Transport::StartTls => {
                 let tcp = tls::negotiate_starttls(tcp, domain, ns, timeouts).await?;
-                tls::handshake(self.inner.starttls_config.clone(), tcp, domain).await?
+                tls::handshake(config, tcp, domain).await?
             }
-            Transport::DirectTls => {
-                tls::handshake(self.inner.direct_tls_config.clone(), tcp, domain).await?
-            }
+            Transport::DirectTls => tls::handshake(config, tcp, domain).await?,
         };
         let info = ConnectionInfo {
             host: candidate.host.clone(),
@@ -349,7 +434,7 @@ impl Connector {
                 Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2".to_owned(),
                 other => format!("{other:?}"),
             },
-            dane: false,
+            dane,
             mechanism: String::new(),
             sasl2: false,
             fast: false,
@@ -367,6 +452,13 @@ impl Connector {
             .await
             .map_err(|e| ConnectError::from_io(domain, &e))?;
         Ok((stream, info))
+    }
+}
+
+fn dnssec_failed(domain: &str, bogus: dnssec::Bogus) -> ConnectError {
+    ConnectError::DnssecFailed {
+        domain: domain.to_owned(),
+        what: bogus.what,
     }
 }
 

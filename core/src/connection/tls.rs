@@ -25,6 +25,7 @@ use tokio_xmpp::xmlstream::{
 };
 use tracing::{debug, info, warn};
 
+use super::dane::DaneVerifier;
 use super::error::ConnectError;
 
 /// How long the TLS handshake may take.
@@ -82,16 +83,35 @@ pub(super) fn client_config(
     roots: RootCertStore,
     alpn: bool,
 ) -> Result<Arc<ClientConfig>, ConnectError> {
-    let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ConnectError::invalid_settings(format!("TLS setup failed: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::invalid_settings(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     if alpn {
         config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
     }
     Ok(Arc::new(config))
+}
+
+/// The configuration for a DANE-verified handshake (RFC 7673): only the domain's secure
+/// TLSA records are trusted. `alpn` as for [`client_config`].
+pub(super) fn dane_config(
+    verifier: DaneVerifier,
+    alpn: bool,
+) -> Result<Arc<ClientConfig>, ConnectError> {
+    let mut config = verifier
+        .client_config()
+        .map_err(|e| ConnectError::invalid_settings(format!("TLS setup failed: {e}")))?;
+    if alpn {
+        config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    }
+    Ok(Arc::new(config))
+}
+
+/// The ring provider every TLS configuration here uses.
+pub(super) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// Configurations for both ways of starting TLS, sharing one root store.
