@@ -135,10 +135,11 @@ async fn cli_account_send_history_search_roster() -> Result<()> {
             && info["bound_inline"] == true,
         "account info: {info}"
     );
+    // The first login fetched a FAST token: this one uses it instead of the password.
     let human = cli.run(&["account", "info"]).await?;
     ensure!(
         human.contains("certificate authorities (PKIX)")
-            && human.contains("SCRAM-SHA-1-PLUS via SASL2")
+            && human.contains("HT-SHA-256-EXPR (a FAST token, not the password) via SASL2")
             && human.contains("bound to this TLS connection (tls-exporter)"),
         "account info: {human}"
     );

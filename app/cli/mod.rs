@@ -491,7 +491,12 @@ async fn account_info(client: &Client, out: &Output, account: &str) -> Result<()
         Some(kind) => format!("bound to this TLS connection ({kind})"),
         None => "not bound to the TLS connection".to_owned(),
     };
-    println!("Login:   {} via {via}; {binding}", info.mechanism);
+    let token = if info.fast {
+        " (a FAST token, not the password)"
+    } else {
+        ""
+    };
+    println!("Login:   {}{token} via {via}; {binding}", info.mechanism);
     if let Some(jid) = &info.jid {
         println!("Session: {jid}");
     }

@@ -618,9 +618,11 @@ async fn login(
             )?
         }
     };
-    // Ask for a token on password logins (bound to the TLS connection where possible).
+    // Ask for a token on password logins (bound to the TLS connection where possible), if
+    // the account keeps tokens (a one-off login check does not).
     let request = match &token {
         Some(_) => None,
+        None if !connector.keeps_fast_tokens() => None,
         None => FAST_MECHANISMS
             .into_iter()
             .find(|m| fast.iter().any(|f| f == m) && (!m.ends_with("-EXPR") || exporter.is_some())),

@@ -217,6 +217,14 @@ impl Connector {
         *guard = (token, Some(sink));
     }
 
+    /// Whether new FAST tokens have somewhere to go ([`Connector::use_fast`] was called).
+    pub(crate) fn keeps_fast_tokens(&self) -> bool {
+        match self.inner.fast.lock() {
+            Ok(guard) => guard.1.is_some(),
+            Err(poisoned) => poisoned.into_inner().1.is_some(),
+        }
+    }
+
     pub(crate) fn fast_token(&self) -> Option<FastToken> {
         match self.inner.fast.lock() {
             Ok(guard) => guard.0.clone(),
