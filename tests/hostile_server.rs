@@ -367,6 +367,72 @@ fn elements(root: &minidom::Element) -> usize {
     n
 }
 
+/// A slowloris server: it starts a stanza and then trickles it an empty element at a time,
+/// just fast enough that the read timeouts never fire (each element is progress), holding
+/// everything behind it. (Trickled text alone trips the read timeout: it yields no parser
+/// events.) The stream gives
+/// an element twice the silent-stream allowance to arrive (`Timeouts::xso_deadline`), then
+/// ends with a timeout, which the client treats like any broken stream (it reconnects and
+/// resumes). Shown with short timeouts on the bare XML stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stanza_trickled_bit_by_bit_ends_the_stream_in_bounded_time() -> Result<()> {
+    use futures::StreamExt as _;
+    use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, initiate_stream};
+    let timeouts = Timeouts {
+        read_timeout: std::time::Duration::from_secs(1),
+        response_timeout: std::time::Duration::from_secs(1),
+    };
+    let trickle_for = std::time::Duration::from_secs(60);
+    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    let server = tokio::spawn(async move {
+        let mut header = vec![0u8; 4096];
+        let _ = theirs.read(&mut header).await?;
+        theirs
+            .write_all(
+                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='s1' \
+                  from='localhost'><stream:features/><message xmlns='jabber:client'>",
+            )
+            .await?;
+        // Far below the read timeout between bytes, for far longer than the deadline.
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+        let until = tokio::time::Instant::now() + trickle_for;
+        while tokio::time::Instant::now() < until {
+            tick.tick().await;
+            if theirs.write_all(b"<x/>").await.is_err() {
+                break; // the client hung up: what we want
+            }
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let header = StreamHeader {
+        to: Some("localhost".into()),
+        ..StreamHeader::default()
+    };
+    let pending = initiate_stream(
+        tokio::io::BufStream::new(ours),
+        "jabber:client",
+        header,
+        timeouts,
+    )
+    .await?;
+    let (_, mut stream) = pending.recv_features::<minidom::Element>().await?;
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(trickle_for, stream.next())
+        .await
+        .context("the trickled stanza held the stream for the whole trickle")?;
+    match outcome {
+        Some(Err(ReadError::HardError(e))) if e.kind() == std::io::ErrorKind::TimedOut => {
+            println!("trickled stanza cut off after {:?}: {e}", started.elapsed());
+            ensure!(e.to_string().contains("too slowly"), "{e}");
+        }
+        other => anyhow::bail!("expected a timeout, got {other:?}"),
+    }
+    drop(stream);
+    server.await??;
+    Ok(())
+}
+
 /// A server (or a contact, through it) sends a stanza nested 200,000 deep — a few hundred
 /// KiB that would overflow the stack while the tree is built or dropped, and took minutes
 /// to parse — and one far over the size budget (4 MiB: half a million small elements). The client's XML stream keeps each stanza, pruned to

@@ -70,6 +70,18 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// Starling patch: how long one incoming top-level element (a stanza) may take
+    /// to arrive: twice the time a silent stream is given. A peer that trickles a
+    /// stanza a byte at a time never lets the read timeouts fire, and would hold
+    /// everything behind that stanza forever; past this the stream is broken (and
+    /// resumed). With [`Timeouts::tight`], 150 s: 256 KiB (a server's usual
+    /// stanza limit) still arrives at 1.7 KB/s.
+    pub fn xso_deadline(&self) -> Duration {
+        self.read_timeout
+            .saturating_add(self.response_timeout)
+            .saturating_mul(2)
+    }
+
     /// Tight timeouts suitable for communicating on a fast LAN or localhost.
     pub fn tight() -> Self {
         Self {
@@ -631,6 +643,24 @@ impl<T: FromXml> ReadXsoState<T> {
                 .parser_pinned()
                 .set_text_buffering(text_buffering);
 
+            // Starling patch: an element that takes too long to arrive ends the stream
+            // (checked on every wakeup: trickled text yields no parser events).
+            if let ReadXsoState::Parsing { limits, .. } = self {
+                if limits.timer.as_mut().poll(cx).is_ready() {
+                    let deadline = limits.deadline;
+                    *self = ReadXsoState::Done;
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "an incoming element took longer than {} s to arrive \
+                             (the peer is sending it too slowly)",
+                            deadline.as_secs()
+                        ),
+                    )
+                    .into()));
+                }
+            }
+
             let ev = ready!(source.as_mut().poll_next(cx)).transpose();
             let ev_len = match &ev {
                 Ok(Some(ev)) => ev.metrics().len(),
@@ -659,7 +689,8 @@ impl<T: FromXml> ReadXsoState<T> {
                             let source_tmp = source.as_mut();
                             let ctx = xso::Context::empty()
                                 .with_language(source_tmp.lang_stack.current());
-                            let limits = XsoLimits::new(ev_len);
+                            let limits =
+                                XsoLimits::new(ev_len, source_tmp.timeouts.timeouts.xso_deadline());
                             *self = ReadXsoState::Parsing {
                                 builder: <Result<T, xso::error::Error> as FromXml>::from_events(
                                     name, attrs, &ctx,
@@ -796,15 +827,20 @@ pub(super) struct XsoLimits {
     spent: usize,
     /// Whether anything was left out.
     pruned: bool,
+    /// How long the element may take to arrive, and the timer for it.
+    deadline: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl XsoLimits {
-    fn new(root_len: usize) -> Self {
+    fn new(root_len: usize, deadline: Duration) -> Self {
         Self {
             depth: 1,
             skipping: None,
             spent: root_len.saturating_add(ELEMENT_COST),
             pruned: false,
+            deadline,
+            timer: Box::pin(tokio::time::sleep(deadline)),
         }
     }
 
