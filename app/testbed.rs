@@ -83,6 +83,9 @@ pub struct ProsodyOptions {
     /// work on Prosody 0.12 by `assets/prosody/mod_starling_compat.lua`. (`mod_sasl2_sm` is
     /// not loaded: it calls functions mod_smacks 0.12 lacks.)
     pub sasl2: bool,
+    /// With `sasl2`: bind logins with RFC 5929's `tls-server-end-point` (the certificate's
+    /// hash, as a server behind a TLS terminator must) instead of `tls-exporter`.
+    pub end_point_binding: bool,
 }
 
 impl Default for ProsodyOptions {
@@ -94,6 +97,7 @@ impl Default for ProsodyOptions {
             debug_log: false,
             upload_size_limit: None,
             sasl2: true,
+            end_point_binding: false,
         }
     }
 }
@@ -733,6 +737,9 @@ ssl = {{ certificate = "{d}/certs/localhost.crt"; key = "{d}/certs/localhost.key
             ""
         },
     );
+    if opts.end_point_binding {
+        c.push_str("starling_channel_binding = \"tls-server-end-point\"\n");
+    }
     if let Some(n) = opts.archive_item_limit {
         let _ = writeln!(c, "storage_archive_item_limit = {n}");
     }
@@ -970,6 +977,7 @@ mod tests {
             debug_log: true,
             upload_size_limit: Some(64 << 20),
             sasl2: false,
+            end_point_binding: false,
         };
         let first = Prosody::start(tmp.path(), opts.clone())?;
         first.register("bob", "pw-bob")?;

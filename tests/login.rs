@@ -188,3 +188,25 @@ async fn fast_tokens_log_in_without_the_password_and_a_refused_one_is_replaced()
     );
     Ok(())
 }
+
+/// A server that can bind only with its certificate's hash (RFC 5929, as behind a TLS
+/// terminator) says so with XEP-0440; the login binds that way instead of going without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_listing_only_tls_server_end_point_gets_it() -> Result<()> {
+    let server = support::fresh_server_with(ProsodyOptions {
+        end_point_binding: true,
+        ..ProsodyOptions::default()
+    })?;
+    let alice = server.account("alice")?;
+    let mut a = Node::new(&server, &alice).await?;
+    a.online().await?;
+    let got = info(&a).await?;
+    ensure!(
+        got.sasl2
+            && got.mechanism == "SCRAM-SHA-1-PLUS"
+            && got.channel_binding.as_deref() == Some("tls-server-end-point"),
+        "end-point binding: {got:?}"
+    );
+    a.shutdown().await;
+    Ok(())
+}

@@ -87,6 +87,9 @@ pub(crate) enum Cert {
     WithCa(&'static str),
     /// For the right name, expired on 2020-01-02.
     Expired,
+    /// For `other.example` (DNS-ID) and this subjectAltName in openssl's syntax (e.g. an
+    /// `otherName` SRV-ID or XmppAddr).
+    AlsoNaming(&'static str),
 }
 
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
@@ -94,6 +97,11 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     let name = match cert {
         Cert::For(name) | Cert::WithCa(name) => name,
         Cert::Expired => "localhost",
+        Cert::AlsoNaming(_) => "other.example",
+    };
+    let also = match cert {
+        Cert::AlsoNaming(san) => format!(",{san}"),
+        _ => String::new(),
     };
     let key = dir.join("other.key");
     let csr = dir.join("other.csr");
@@ -101,7 +109,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     let ext = dir.join("other.ext");
     std::fs::write(
         &ext,
-        format!("subjectAltName=DNS:{name}\nextendedKeyUsage=serverAuth\n"),
+        format!("subjectAltName=DNS:{name}{also}\nextendedKeyUsage=serverAuth\n"),
     )?;
     let run = |args: &[&str]| -> Result<()> {
         let out = Command::new("openssl").args(args).output()?;
@@ -135,7 +143,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     ])?;
     let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
     match cert {
-        Cert::For(_) | Cert::WithCa(_) => run(&[
+        Cert::For(_) | Cert::WithCa(_) | Cert::AlsoNaming(_) => run(&[
             "x509",
             "-req",
             "-in",
@@ -214,9 +222,9 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            // The client must abort the handshake; nothing else to do.
+            // Whether the client accepts is the test's business; nothing else to do.
             if let Ok(_stream) = acceptor.accept(tcp).await {
-                eprintln!("unexpected: the client accepted a wrong certificate");
+                eprintln!("the client accepted the certificate");
             }
         }
     });
@@ -264,6 +272,98 @@ async fn expired_certificate_is_refused_with_its_date() -> Result<()> {
         "certificate not trusted for localhost: expired on 2020-01-02; its admin must renew it",
     )
     .await
+}
+
+/// RFC 6120 §13.7.1.2 / RFC 7590: an XMPP server may be named in its certificate by an
+/// SRV-ID (`_xmpp-client.` or `_xmpps-client.` + domain) or an XmppAddr instead of a
+/// DNS-ID. Each certificate here has a DNS-ID for another name only, so rustls alone
+/// refuses them all; the XMPP verifier takes the right SRV-IDs and XmppAddrs, from the
+/// test CA, and nothing else: not a server-to-server SRV-ID, not another domain's
+/// XmppAddr, and not any of it from a CA it does not trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srv_id_and_xmpp_addr_name_the_server_too() -> Result<()> {
+    use starling_core::connection::identity::XmppServerVerifier;
+    use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
+    let server = support::fresh_server()?;
+    let certs = server.ca_file().parent().context("certs dir")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = |pem: &Path| -> Result<RootCertStore> {
+        let mut roots = RootCertStore::empty();
+        for ca in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(pem)?)) {
+            roots.add(ca?)?;
+        }
+        Ok(roots)
+    };
+    let test_ca = roots(server.ca_file())?;
+    // Another CA, which signed none of these certificates.
+    let elsewhere = tempfile::tempdir()?;
+    let other_ca = elsewhere.path().join("other-ca.crt");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-subj", "/CN=Another CA", "-days", "2", "-keyout"])
+        .arg(elsewhere.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other_ca)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other_ca = roots(&other_ca)?;
+    let handshake =
+        async |san: &'static str, roots: &RootCertStore| -> Result<Result<(), String>> {
+            let work = tempfile::tempdir()?;
+            let port = tls_server_with(Cert::AlsoNaming(san), certs, work.path()).await?;
+            let verifier = XmppServerVerifier::new(Arc::new(roots.clone()), provider.clone())?;
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+            let name = ServerName::try_from("localhost")?;
+            Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()))
+        };
+    for san in [
+        "otherName:1.3.6.1.5.5.7.8.5;UTF8:localhost",
+        "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-client.localhost",
+        "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpps-client.localhost",
+    ] {
+        let got = handshake(san, &test_ca).await?;
+        ensure!(got.is_ok(), "{san} names localhost: {got:?}");
+        let untrusted = handshake(san, &other_ca).await?;
+        ensure!(
+            untrusted
+                .as_ref()
+                .is_err_and(|e| e.contains("UnknownIssuer")),
+            "{san} from an unknown CA: {untrusted:?}"
+        );
+    }
+    for san in [
+        "otherName:1.3.6.1.5.5.7.8.5;UTF8:other.example",
+        "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.localhost",
+        "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-client.other.example",
+    ] {
+        let got = handshake(san, &test_ca).await?;
+        ensure!(
+            got.as_ref()
+                .is_err_and(|e| e.contains("not valid for name") || e.contains("NotValidForName")),
+            "{san} does not name localhost: {got:?}"
+        );
+    }
+    Ok(())
 }
 
 /// A DNS server on 127.0.0.1 that answers NXDOMAIN to every query.

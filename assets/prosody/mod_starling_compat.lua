@@ -10,6 +10,9 @@
 -- 2. the SCRAM-*-PLUS mechanisms accept the `tls-exporter` channel binding (RFC 9266)
 --    that mod_sasl2 registers on TLS 1.3; 0.12 lists them for `tls-unique` only, which
 --    TLS 1.3 does not have. The binding is still checked by Prosody's own SCRAM code;
+--    With `starling_channel_binding = "tls-server-end-point"` in the config, SASL2 binds
+--    with RFC 5929's certificate hash instead (as a server behind a TLS terminator must),
+--    and the stream features list the channel-binding types (XEP-0440) either way;
 -- 3. a SASL2 <authenticate/> uses the SASL handler mod_sasl2 set up (with the channel
 --    binding), not the one mod_saslauth puts in its place right after for RFC 6120 SASL;
 -- 4. mod_sasl2_fast (XEP-0484) finds the `stream` field it expects in the stream-features
@@ -66,7 +69,8 @@ local function patch_scram_plus()
 			for mechanism, types in pairs(bindings) do
 				if mechanism:match("^SCRAM%-.*%-PLUS$") then
 					types["tls-exporter"] = true;
-					module:log("debug", "%s accepts tls-exporter", mechanism);
+					types["tls-server-end-point"] = true;
+					module:log("debug", "%s accepts tls-exporter and tls-server-end-point", mechanism);
 				end
 			end
 			return;
@@ -83,9 +87,39 @@ module:hook("stream-features", function(event)
 	end
 end, 100);
 
--- mod_sasl2 runs at priority 1 and mod_saslauth at 0: keep mod_sasl2's handler.
+local binding = module:get_option_string("starling_channel_binding", "tls-exporter");
+
+-- RFC 5929 §4.1 for the test certificate (ecdsa-with-SHA256): SHA-256 of its DER, read
+-- from the configured file.
+local end_point;
+do
+	local ssl = module:get_option("ssl");
+	local file = ssl and ssl.certificate and io.open(ssl.certificate);
+	if file then
+		local der = require "util.x509".pem2der(file:read("*a"));
+		file:close();
+		end_point = der and require "util.hashes".sha256(der);
+	end
+end
+local function server_end_point()
+	return end_point;
+end
+
+-- mod_sasl2 runs at priority 1 and mod_saslauth at 0: keep mod_sasl2's handler, with the
+-- configured channel binding, and list the types (XEP-0440).
 module:hook("stream-features", function(event)
-	event.origin.starling_sasl2_handler = event.origin.sasl_handler;
+	local handler = event.origin.sasl_handler;
+	event.origin.starling_sasl2_handler = handler;
+	if not (handler and handler.profile and handler.profile.cb) then return end
+	if binding == "tls-server-end-point" then
+		handler.profile.cb["tls-exporter"] = nil;
+		handler:add_cb_handler("tls-server-end-point", server_end_point);
+	end
+	local list = event.features:tag("sasl-channel-binding", { xmlns = "urn:xmpp:sasl-cb:0" });
+	for name in pairs(handler.profile.cb) do
+		list:tag("channel-binding", { type = name }):up();
+	end
+	list:up();
 end, 0.5);
 
 -- Before mod_sasl2_fast (100), which copies the channel bindings from this handler.

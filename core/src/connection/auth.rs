@@ -60,8 +60,19 @@ pub(super) const MECHANISMS: [&str; 5] = [
     "PLAIN",
 ];
 
-/// The channel-binding type Starling implements (RFC 9266; TLS 1.3 only).
+/// The channel-binding types Starling implements: RFC 9266 (TLS 1.3 only), and RFC 5929's
+/// certificate hash where the server lists only that (XEP-0440).
 pub(super) const TLS_EXPORTER: &str = "tls-exporter";
+pub(super) const TLS_SERVER_END_POINT: &str = "tls-server-end-point";
+
+/// The channel-binding values this TLS connection has.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Bindings {
+    /// `tls-exporter` (TLS 1.3).
+    pub exporter: Option<Vec<u8>>,
+    /// `tls-server-end-point`, if the certificate's signature names one hash.
+    pub end_point: Option<Vec<u8>>,
+}
 
 /// How long one login (connect, TLS, SASL, bind) may take before it counts as failed and
 /// is retried: a server that stops answering in the middle must not hang the account.
@@ -192,35 +203,48 @@ impl Offer {
         s.into_bytes()
     }
 
-    /// Whether the server lists `tls-exporter` (or lists nothing, so we may try it).
-    fn exporter_allowed(&self) -> bool {
-        self.channel_bindings
-            .as_ref()
-            .is_none_or(|cb| cb.iter().any(|t| t == TLS_EXPORTER))
+    /// The channel binding to use with -PLUS: `tls-exporter` where we have it and the
+    /// server lists it (or lists nothing: then it is the only one tried), else
+    /// `tls-server-end-point` only where the server lists it.
+    fn binding(&self, ours: &Bindings) -> Option<ChannelBinding> {
+        let listed = |t: &str| {
+            self.channel_bindings
+                .as_ref()
+                .is_some_and(|cb| cb.iter().any(|c| c == t))
+        };
+        match (&ours.exporter, &ours.end_point) {
+            (Some(e), _) if self.channel_bindings.is_none() || listed(TLS_EXPORTER) => {
+                Some(ChannelBinding::TlsExporter(e.clone()))
+            }
+            (_, Some(h)) if listed(TLS_SERVER_END_POINT) => {
+                Some(ChannelBinding::TlsServerEndPoint(h.clone()))
+            }
+            _ => None,
+        }
     }
 }
 
 /// Pick the mechanism: the first of [`MECHANISMS`] offered and usable, with the GS2 flag
-/// RFC 5802 asks for. `exporter` is the `tls-exporter` value (TLS 1.3 only).
+/// RFC 5802 asks for.
 pub(super) fn choose(
     offer: &Offer,
-    exporter: Option<&[u8]>,
+    ours: &Bindings,
     pins: LoginPins,
     domain: &str,
 ) -> Result<Choice, ConnectError> {
     let offered = usable_mechanisms(&offer.mechanisms);
     let plus_offered = offer.mechanisms.iter().any(|m| m.ends_with("-PLUS"));
-    let can_bind = exporter.filter(|_| offer.exporter_allowed());
+    let can_bind = offer.binding(ours);
     for &mechanism in &MECHANISMS {
         if !offered.contains(mechanism) {
             continue;
         }
         let binding = if mechanism.ends_with("-PLUS") {
-            match can_bind {
-                Some(data) => ChannelBinding::TlsExporter(data.to_vec()),
+            match &can_bind {
+                Some(binding) => binding.clone(),
                 None => continue,
             }
-        } else if plus_offered || exporter.is_none() {
+        } else if plus_offered || (ours.exporter.is_none() && ours.end_point.is_none()) {
             // The server binds but not in a way we can: say "n" (XEP-0474 §6, rule 6).
             ChannelBinding::None
         } else {
@@ -296,8 +320,10 @@ struct Exchange {
     /// We told the server we bind but it seemed not to ("y"): if it answers that this is
     /// wrong, the -PLUS mechanisms were stripped on the way.
     said_y: bool,
-    /// The login is bound to our TLS connection (-PLUS).
+    /// The login is bound to our TLS connection (-PLUS, or a FAST -EXPR token).
     bound: bool,
+    /// The channel-binding type, if bound.
+    binding: Option<&'static str>,
     challenges: u32,
     domain: String,
 }
@@ -325,7 +351,12 @@ impl Exchange {
             ),
             _ => Box::new(Plain::new(username, password)),
         };
-        let bound = matches!(choice.binding, ChannelBinding::TlsExporter(_));
+        let binding = match choice.binding {
+            ChannelBinding::TlsExporter(_) => Some(TLS_EXPORTER),
+            ChannelBinding::TlsServerEndPoint(_) => Some(TLS_SERVER_END_POINT),
+            _ => None,
+        };
+        let bound = binding.is_some();
         let needs_ssdp = pins.channel_binding && !bound;
         if needs_ssdp && choice.mechanism == "PLAIN" {
             return Err(ConnectError::Tampered {
@@ -341,6 +372,7 @@ impl Exchange {
             needs_ssdp,
             said_y: choice.binding == ChannelBinding::Unsupported,
             bound,
+            binding,
             challenges: 0,
             domain: domain.to_owned(),
         })
@@ -384,9 +416,15 @@ impl Exchange {
             needs_ssdp: false,
             said_y: false,
             bound,
+            binding: bound.then_some(TLS_EXPORTER),
             challenges: 0,
             domain: domain.to_owned(),
         }
+    }
+
+    /// The channel-binding type of this login, if it is bound.
+    fn binding_name(&self) -> Option<&'static str> {
+        self.binding
     }
 
     fn initial(&mut self) -> Vec<u8> {
@@ -474,6 +512,38 @@ impl Exchange {
 }
 
 type Sha256Hash = sha2::Sha256;
+
+/// The channel-binding values of this connection.
+fn bindings(stream: &Io) -> Bindings {
+    Bindings {
+        exporter: tls_exporter(stream),
+        end_point: tls_server_end_point(stream),
+    }
+}
+
+/// RFC 5929 §4.1: the hash of the server's certificate, with the hash its signature uses
+/// (SHA-256 for MD5 and SHA-1). Undefined (`None`) for signatures without one hash
+/// (Ed25519, RSA-PSS with its hash in parameters).
+fn tls_server_end_point(stream: &Io) -> Option<Vec<u8>> {
+    use x509_cert::der::Decode as _;
+    let (_, session) = stream.get_ref().get_ref();
+    let der = session.peer_certificates()?.first()?;
+    let cert = x509_cert::Certificate::from_der(der.as_ref()).ok()?;
+    let oid = cert.signature_algorithm.oid.to_string();
+    Some(match oid.as_str() {
+        // md5WithRSA, sha1WithRSA, sha256WithRSA, ecdsa-with-SHA1, ecdsa-with-SHA256
+        "1.2.840.113549.1.1.4"
+        | "1.2.840.113549.1.1.5"
+        | "1.2.840.113549.1.1.11"
+        | "1.2.840.10045.4.1"
+        | "1.2.840.10045.4.3.2" => Sha256Hash::digest(der).to_vec(),
+        // sha384WithRSA, ecdsa-with-SHA384
+        "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => sha2::Sha384::digest(der).to_vec(),
+        // sha512WithRSA, ecdsa-with-SHA512
+        "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => sha2::Sha512::digest(der).to_vec(),
+        _ => return None,
+    })
+}
 
 /// The `tls-exporter` channel-binding value (RFC 9266), on TLS 1.3 only.
 fn tls_exporter(stream: &Io) -> Option<Vec<u8>> {
@@ -587,7 +657,8 @@ async fn login(
         .recv_features::<FallibleStreamElement>()
         .await
         .map_err(|e| features_error(domain, e))?;
-    let exporter = tls_exporter(stream.get_stream());
+    let bindings = bindings(stream.get_stream());
+    let exporter = bindings.exporter.clone();
     let pins = connector.pins();
     let sasl2 = features
         .sasl2
@@ -607,7 +678,7 @@ async fn login(
     let mut exchange = match &token {
         Some(token) => Exchange::fast(token, username.as_str(), exporter.as_deref(), domain),
         None => {
-            let choice = choose(&offer, exporter.as_deref(), pins, domain)?;
+            let choice = choose(&offer, &bindings, pins, domain)?;
             Exchange::new(
                 &choice,
                 offer.clone(),
@@ -679,7 +750,7 @@ async fn login(
     info.mechanism = exchange.name.clone();
     info.sasl2 = sasl2;
     info.fast = token.is_some();
-    info.channel_binding = exchange.bound.then(|| TLS_EXPORTER.to_owned());
+    info.channel_binding = exchange.binding_name().map(str::to_owned);
     info.bound_inline = bound.is_some();
     connector.set_pins(pins.after(&info));
     if let Some(new) = new_token {
@@ -997,29 +1068,48 @@ mod tests {
     }
 
     #[test]
-    fn plus_needs_tls_exporter_and_the_flag_follows_rfc_5802() {
+    fn plus_needs_a_binding_the_server_takes_and_the_flag_follows_rfc_5802() {
         let pins = LoginPins::default();
+        let exporter = Bindings {
+            exporter: Some(b"ekm".to_vec()),
+            end_point: Some(b"hash".to_vec()),
+        };
+        let tls12 = Bindings {
+            exporter: None,
+            end_point: Some(b"hash".to_vec()),
+        };
         let both = offer(&["SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "PLAIN"]);
-        let c = choose(&both, Some(b"cb"), pins, "d").expect("choice");
+        let c = choose(&both, &exporter, pins, "d").expect("choice");
         assert_eq!(c.mechanism, "SCRAM-SHA-1-PLUS");
-        assert_eq!(c.binding, ChannelBinding::TlsExporter(b"cb".to_vec()));
-        // No exporter (TLS 1.2): plain SCRAM, "n" because the server binds.
-        let c = choose(&both, None, pins, "d").expect("choice");
+        assert_eq!(c.binding, ChannelBinding::TlsExporter(b"ekm".to_vec()));
+        // No exporter (TLS 1.2) and no XEP-0440 list: the server's type is unknown, so
+        // plain SCRAM, "n" because the server binds.
+        let c = choose(&both, &tls12, pins, "d").expect("choice");
         assert_eq!(
             (c.mechanism, c.binding),
             ("SCRAM-SHA-1", ChannelBinding::None)
         );
-        // The server lists only a type we lack: "n" as XEP-0474 asks.
-        let mut other = both.clone();
-        other.channel_bindings = Some(vec!["tls-server-end-point".to_owned()]);
-        let c = choose(&other, Some(b"cb"), pins, "d").expect("choice");
+        // The server lists only tls-server-end-point: that one.
+        let mut endp = both.clone();
+        endp.channel_bindings = Some(vec!["tls-server-end-point".to_owned()]);
+        let c = choose(&endp, &exporter, pins, "d").expect("choice");
+        assert_eq!(
+            (c.mechanism, c.binding),
+            (
+                "SCRAM-SHA-1-PLUS",
+                ChannelBinding::TlsServerEndPoint(b"hash".to_vec())
+            )
+        );
+        // It lists only a type we lack: "n" as XEP-0474 asks.
+        let mut unique = both.clone();
+        unique.channel_bindings = Some(vec!["tls-unique".to_owned()]);
+        let c = choose(&unique, &exporter, pins, "d").expect("choice");
         assert_eq!(
             (c.mechanism, c.binding),
             ("SCRAM-SHA-1", ChannelBinding::None)
         );
         // No -PLUS at all while we could bind: "y".
-        let c =
-            choose(&offer(&["SCRAM-SHA-256", "PLAIN"]), Some(b"cb"), pins, "d").expect("choice");
+        let c = choose(&offer(&["SCRAM-SHA-256", "PLAIN"]), &exporter, pins, "d").expect("choice");
         assert_eq!(
             (c.mechanism, c.binding),
             ("SCRAM-SHA-256", ChannelBinding::Unsupported)
@@ -1029,13 +1119,14 @@ mod tests {
     #[test]
     fn plain_is_refused_once_scram_was_used() {
         let only_plain = offer(&["PLAIN"]);
-        let c = choose(&only_plain, None, LoginPins::default(), "d").expect("first login");
+        let none = Bindings::default();
+        let c = choose(&only_plain, &none, LoginPins::default(), "d").expect("first login");
         assert_eq!(c.mechanism, "PLAIN");
         let pinned = LoginPins {
             scram: true,
             channel_binding: false,
         };
-        let e = choose(&only_plain, None, pinned, "example.org").expect_err("pinned");
+        let e = choose(&only_plain, &none, pinned, "example.org").expect_err("pinned");
         assert!(matches!(e, ConnectError::Tampered { .. }), "{e:?}");
         assert!(e.is_fatal());
         assert!(e.to_string().contains("example.org"), "{e}");

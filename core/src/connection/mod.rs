@@ -13,6 +13,7 @@ pub mod dane;
 mod dns;
 mod dnssec;
 mod error;
+pub mod identity;
 mod reconnect;
 mod tls;
 
@@ -43,7 +44,7 @@ pub use self::reconnect::{ConnectStatus, ReconnectFn, reconnector};
 pub fn https_client_config(
     ca_file: Option<&std::path::Path>,
 ) -> Result<ClientConfig, ConnectError> {
-    let config = tls::client_config(tls::root_store(ca_file)?, false)?;
+    let config = tls::client_config(tls::root_store(ca_file)?, tls::Use::Https)?;
     let mut config = Arc::unwrap_or_clone(config);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)

@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 
 use super::dane::DaneVerifier;
 use super::error::ConnectError;
+use super::identity::XmppServerVerifier;
 
 /// How long the TLS handshake may take.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -77,18 +78,40 @@ pub(super) fn root_store(ca_file: Option<&Path>) -> Result<RootCertStore, Connec
     Ok(roots)
 }
 
+/// What a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Use {
+    /// HTTPS: the certificate must name the host (DNS-ID).
+    Https,
+    /// XMPP: a DNS-ID, SRV-ID or XmppAddr for the domain ([`XmppServerVerifier`]); ALPN
+    /// `xmpp-client` when `direct` (XEP-0368).
+    Xmpp { direct: bool },
+}
+
 /// A rustls client configuration (ring provider, safe default versions) trusting `roots`.
-/// `alpn` is set for direct TLS.
 pub(super) fn client_config(
     roots: RootCertStore,
-    alpn: bool,
+    use_: Use,
 ) -> Result<Arc<ClientConfig>, ConnectError> {
-    let mut config = ClientConfig::builder_with_provider(provider())
+    let failed = |e: &dyn std::fmt::Display| {
+        ConnectError::invalid_settings(format!("TLS setup failed: {e}"))
+    };
+    let provider = provider();
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| ConnectError::invalid_settings(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    if alpn {
+        .map_err(|e| failed(&e))?;
+    let mut config = match use_ {
+        Use::Https => builder.with_root_certificates(roots).with_no_client_auth(),
+        // rustls calls any verifier of one's own "dangerous"; this one is rustls's own PKIX
+        // verifier, which also takes the two XMPP name forms RFC 6120 allows.
+        Use::Xmpp { .. } => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(
+                XmppServerVerifier::new(Arc::new(roots), provider).map_err(|e| failed(&e))?,
+            ))
+            .with_no_client_auth(),
+    };
+    if use_ == (Use::Xmpp { direct: true }) {
         config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
     }
     Ok(Arc::new(config))
@@ -120,8 +143,8 @@ pub(super) fn client_configs(
 ) -> Result<(Arc<ClientConfig>, Arc<ClientConfig>), ConnectError> {
     let roots = root_store(ca_file)?;
     Ok((
-        client_config(roots.clone(), false)?,
-        client_config(roots, true)?,
+        client_config(roots.clone(), Use::Xmpp { direct: false })?,
+        client_config(roots, Use::Xmpp { direct: true })?,
     ))
 }
 
