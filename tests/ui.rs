@@ -1260,6 +1260,18 @@ async fn profiles(rt: Rc<Runtime>, server: Rc<TestServer>) -> Result<()> {
 
     // Our own profile in Settings: a file that is not a picture is refused in the form.
     tap(&app, AccessibleRole::Tab, "Settings").await?;
+    // The account's card says how its session is secured (channel-bound SASL2 login).
+    shows(
+        &app,
+        "the connection security line",
+        AccessibleRole::Text,
+        |l| {
+            l.starts_with("Connection security of")
+                && l.contains("TLS 1.3 · certificate from a trusted authority · login ")
+                && l.contains(", bound to this connection")
+        },
+    )
+    .await?;
     let settings = app.window().global::<SettingsAdapter<'_>>();
     let nick = until("the nickname field", || field(&app, "Nickname").ok()).await?;
     nick.set_accessible_value("Face Person");

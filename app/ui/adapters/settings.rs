@@ -262,6 +262,7 @@ pub(super) fn refresh(ui: &Rc<Ui>, w: &AppWindow) {
                 picture: super::avatars::picture(&st, &a.jid, &a.jid),
                 state: s(state),
                 problem,
+                security: s(st.status.security_text(&a.jid)),
                 first_sync_days: i32::try_from(a.first_sync_days).unwrap_or(30),
             }
         })
@@ -436,6 +437,24 @@ pub(super) fn on_online(ui: &Rc<Ui>, w: &AppWindow, account: &str) {
     if editing(ui).as_deref() == Some(account) {
         fetch_own(ui, w);
     }
+    // How the new session is secured, for the account's card.
+    let client = ui.client.clone();
+    let jid = account.to_owned();
+    background(
+        ui,
+        async move {
+            let info = client.connection_info(&jid).await;
+            (jid, info)
+        },
+        |ui, w, (jid, info)| match info {
+            Ok(Some(info)) => {
+                ui.state.borrow_mut().status.set_security(&jid, info);
+                refresh(ui, w);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(account = %jid, error = %e, "no connection info"),
+        },
+    );
 }
 
 fn home() -> Option<PathBuf> {

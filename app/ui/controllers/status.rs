@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use starling_core::ConnectionState;
+use starling_core::{ConnectionInfo, ConnectionState};
 
 #[derive(Debug, Clone)]
 struct AccountStatus {
     state: ConnectionState,
+    /// How the current session is secured (fetched once it is online).
+    security: Option<ConnectionInfo>,
     /// When a reconnect was announced with a delay: when it will happen.
     retry_at: Option<Instant>,
     sync_fetched: Option<u64>,
@@ -34,6 +36,7 @@ impl Status {
             .entry(account.to_owned())
             .or_insert(AccountStatus {
                 state: ConnectionState::Offline,
+                security: None,
                 retry_at: None,
                 sync_fetched: None,
             });
@@ -42,6 +45,25 @@ impl Status {
         }
         entry.state = state;
         entry.retry_at = retry_at;
+    }
+
+    /// How the account's session is secured (from `Client::connection_info`).
+    pub fn set_security(&mut self, account: &str, info: ConnectionInfo) {
+        if let Some(a) = self.accounts.get_mut(account) {
+            a.security = Some(info);
+        }
+    }
+
+    /// One line on how the account's session is secured, while it is online ("" else).
+    pub fn security_text(&self, account: &str) -> String {
+        match self.accounts.get(account) {
+            Some(AccountStatus {
+                state: ConnectionState::Online { .. },
+                security: Some(info),
+                ..
+            }) => security(info),
+            _ => String::new(),
+        }
     }
 
     pub fn remove(&mut self, account: &str) {
@@ -102,6 +124,29 @@ impl Status {
         }
         format!("Fetching history: {} messages", thousands(total))
     }
+}
+
+/// "TLS 1.3 · certificate from a trusted authority · login SCRAM-SHA-1-PLUS, bound to this
+/// connection · FAST token".
+fn security(info: &ConnectionInfo) -> String {
+    let trust = if info.dane {
+        "certificate matches the domain's DANE records"
+    } else {
+        "certificate from a trusted authority"
+    };
+    let binding = match &info.channel_binding {
+        Some(_) => ", bound to this connection",
+        None => ", not bound to this connection",
+    };
+    let mut parts = vec![
+        info.tls_version.clone(),
+        trust.to_owned(),
+        format!("login {}{binding}", info.mechanism),
+    ];
+    if info.fast {
+        parts.push("with a login token, not the password".to_owned());
+    }
+    parts.join(" · ")
 }
 
 fn describe(a: &AccountStatus, now: Instant) -> (String, bool) {
@@ -201,5 +246,37 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn security_line_says_how_the_session_is_secured_while_online() {
+        let mut s = Status::default();
+        let t0 = Instant::now();
+        let info = ConnectionInfo {
+            tls_version: "TLS 1.3".to_owned(),
+            dane: true,
+            mechanism: "HT-SHA-256-EXPR".to_owned(),
+            sasl2: true,
+            fast: true,
+            channel_binding: Some("tls-exporter".to_owned()),
+            ..ConnectionInfo::default()
+        };
+        s.set_state("a@x", ConnectionState::Online { resumed: false }, t0);
+        s.set_security("a@x", info);
+        assert_eq!(
+            s.security_text("a@x"),
+            "TLS 1.3 · certificate matches the domain's DANE records · login HT-SHA-256-EXPR, \
+             bound to this connection · with a login token, not the password"
+        );
+        s.set_state(
+            "a@x",
+            ConnectionState::Reconnecting {
+                retry_in_secs: None,
+                reason: None,
+            },
+            t0,
+        );
+        assert_eq!(s.security_text("a@x"), "");
+        assert_eq!(s.security_text("nobody@x"), "");
     }
 }
