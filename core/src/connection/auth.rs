@@ -9,8 +9,9 @@
 //!   `StanzaStream`.
 //!
 //! Mechanisms, most preferred first: SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (channel
-//! binding `tls-exporter`, RFC 9266, on TLS 1.3), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (TLS is
-//! always on); never ANONYMOUS. The SCRAM arithmetic is the `sasl` crate's; this module
+//! binding `tls-exporter`, RFC 9266, on TLS 1.3, or `tls-server-end-point`, RFC 5929, when
+//! the server lists only that), SCRAM-SHA-256, SCRAM-SHA-1, PLAIN (TLS is always on); never
+//! ANONYMOUS. The SCRAM arithmetic is the `sasl` crate's; this module
 //! drives the exchange so that it can check what the server signs:
 //! - XEP-0474: a server-first-message with `h` must hash exactly the mechanism and
 //!   channel-binding lists we were shown, or the login is refused as tampered with;
@@ -171,16 +172,8 @@ impl Offer {
         let channel_bindings = features.sasl_cb.as_ref().map(|cb| {
             cb.types
                 .iter()
-                .map(|t| {
-                    use xmpp_parsers::sasl_cb::Type;
-                    match t {
-                        Type::TlsUnique => "tls-unique",
-                        Type::TlsServerEndPoint => "tls-server-end-point",
-                        Type::TlsUniqueForTelnet => "tls-unique-for-telnet",
-                        Type::TlsExporter => TLS_EXPORTER,
-                    }
-                    .to_owned()
-                })
+                .filter_map(|t| xso::AsXmlText::as_xml_text(t).ok())
+                .map(|t| t.into_owned())
                 .collect()
         });
         Offer {
@@ -191,8 +184,8 @@ impl Offer {
 
     /// XEP-0474 §3.1: the string the server hashes.
     pub(super) fn ssdp_input(&self) -> Vec<u8> {
-        let mut mechanisms: Vec<&str> = self.mechanisms.iter().map(String::as_str).collect();
-        mechanisms.sort_unstable();
+        // A BTreeSet of Strings iterates in "i;octet" order already.
+        let mechanisms: Vec<&str> = self.mechanisms.iter().map(String::as_str).collect();
         let mut s = mechanisms.join("\u{1e}");
         if let Some(cb) = &self.channel_bindings {
             let mut cb: Vec<&str> = cb.iter().map(String::as_str).collect();
@@ -320,9 +313,8 @@ struct Exchange {
     /// We told the server we bind but it seemed not to ("y"): if it answers that this is
     /// wrong, the -PLUS mechanisms were stripped on the way.
     said_y: bool,
-    /// The login is bound to our TLS connection (-PLUS, or a FAST -EXPR token).
-    bound: bool,
-    /// The channel-binding type, if bound.
+    /// The channel-binding type, if the login is bound to our TLS connection (-PLUS, or a
+    /// FAST -EXPR token).
     binding: Option<&'static str>,
     challenges: u32,
     domain: String,
@@ -356,14 +348,9 @@ impl Exchange {
             ChannelBinding::TlsServerEndPoint(_) => Some(TLS_SERVER_END_POINT),
             _ => None,
         };
-        let bound = binding.is_some();
-        let needs_ssdp = pins.channel_binding && !bound;
+        let needs_ssdp = pins.channel_binding && binding.is_none();
         if needs_ssdp && choice.mechanism == "PLAIN" {
-            return Err(ConnectError::Tampered {
-                domain: domain.to_owned(),
-                detail: "it no longer offers channel binding, which this account has used before"
-                    .to_owned(),
-            });
+            return Err(lost_channel_binding(domain));
         }
         Ok(Exchange {
             mechanism: Mech::Sasl(mechanism),
@@ -371,7 +358,6 @@ impl Exchange {
             offer,
             needs_ssdp,
             said_y: choice.binding == ChannelBinding::Unsupported,
-            bound,
             binding,
             challenges: 0,
             domain: domain.to_owned(),
@@ -382,7 +368,7 @@ impl Exchange {
     /// (RFC 5802 §6) with malformed-request: then the offer we saw had its -PLUS
     /// mechanisms removed on the way.
     fn failure(&self, who: &str, condition: &sasl1::DefinedCondition) -> ConnectError {
-        if self.bound && *condition == sasl1::DefinedCondition::MalformedRequest {
+        if self.binding.is_some() && *condition == sasl1::DefinedCondition::MalformedRequest {
             return ConnectError::Tampered {
                 domain: self.domain.clone(),
                 detail: "the server's end of the encrypted connection is not the one we are \
@@ -415,16 +401,10 @@ impl Exchange {
             offer: Offer::default(),
             needs_ssdp: false,
             said_y: false,
-            bound,
             binding: bound.then_some(TLS_EXPORTER),
             challenges: 0,
             domain: domain.to_owned(),
         }
-    }
-
-    /// The channel-binding type of this login, if it is bound.
-    fn binding_name(&self) -> Option<&'static str> {
-        self.binding
     }
 
     fn initial(&mut self) -> Vec<u8> {
@@ -458,12 +438,7 @@ impl Exchange {
         })?;
         let Some(claimed) = attributes.get("h") else {
             if self.needs_ssdp {
-                return Err(ConnectError::Tampered {
-                    domain: self.domain.clone(),
-                    detail: "it no longer offers channel binding, which this account has used \
-                             before"
-                        .to_owned(),
-                });
+                return Err(lost_channel_binding(&self.domain));
             }
             return Ok(());
         };
@@ -508,6 +483,15 @@ impl Exchange {
                 }
             }
         }
+    }
+}
+
+/// A server that no longer offers channel binding to an account that has used it.
+fn lost_channel_binding(domain: &str) -> ConnectError {
+    ConnectError::Tampered {
+        domain: domain.to_owned(),
+        detail: "it no longer offers channel binding, which this account has used before"
+            .to_owned(),
     }
 }
 
@@ -590,7 +574,7 @@ pub async fn authenticate(
             match bounded(false).await? {
                 Attempt::Done(done) => Ok(*done),
                 Attempt::TokenRefused => Err(ConnectError::protocol(
-                    jid.domain().as_str(),
+                    domain,
                     "the server refused a login token that was not sent",
                 )),
             }
@@ -658,7 +642,7 @@ async fn login(
         .await
         .map_err(|e| features_error(domain, e))?;
     let bindings = bindings(stream.get_stream());
-    let exporter = bindings.exporter.clone();
+    let exporter = bindings.exporter.as_deref();
     let pins = connector.pins();
     let sasl2 = features
         .sasl2
@@ -676,7 +660,7 @@ async fn login(
         .filter(|t| may_use_token && usable_token(t, &fast, exporter.is_some(), pins, now));
     let who = bare.as_str();
     let mut exchange = match &token {
-        Some(token) => Exchange::fast(token, username.as_str(), exporter.as_deref(), domain),
+        Some(token) => Exchange::fast(token, username.as_str(), exporter, domain),
         None => {
             let choice = choose(&offer, &bindings, pins, domain)?;
             Exchange::new(
@@ -701,22 +685,15 @@ async fn login(
     debug!(offered = ?offer.mechanisms, cb = ?offer.channel_bindings, ?fast, mechanism = %exchange.name, sasl2, "login");
 
     let (stream, features, bound, new_token) = if sasl2 {
-        let bind = !options.resumable
-            && features
-                .sasl2
-                .as_ref()
-                .and_then(|a| a.inline.as_ref())
-                .is_some_and(|i| i.bind2.is_some());
-        let inline = features
+        let bind2 = features
             .sasl2
             .as_ref()
             .and_then(|a| a.inline.as_ref())
             .and_then(|i| i.bind2.as_ref())
-            .map(|b| b.inline_features.clone())
-            .unwrap_or_default();
+            .filter(|_| !options.resumable);
         let steps = Sasl2Steps {
             user_agent: user_agent_id(jid),
-            bind: bind.then_some(inline.as_slice()),
+            bind: bind2.map(|b| b.inline_features.as_slice()),
             fast: token.is_some().then_some(now),
             request_token: request,
         };
@@ -750,7 +727,7 @@ async fn login(
     info.mechanism = exchange.name.clone();
     info.sasl2 = sasl2;
     info.fast = token.is_some();
-    info.channel_binding = exchange.binding_name().map(str::to_owned);
+    info.channel_binding = exchange.binding.map(str::to_owned);
     info.bound_inline = bound.is_some();
     connector.set_pins(pins.after(&info));
     if let Some(new) = new_token {
@@ -834,8 +811,14 @@ async fn sasl1_login(
     who: &str,
     domain: &str,
 ) -> Result<XmlStream<Io, FallibleStreamElement>, ConnectError> {
+    let mechanism = exchange.name.parse::<sasl1::Mechanism>().map_err(|e| {
+        ConnectError::protocol(
+            domain,
+            format!("cannot name {} in SASL: {e}", exchange.name),
+        )
+    })?;
     let auth = sasl1::Auth {
-        mechanism: mechanism_of(&exchange.name),
+        mechanism,
         data: exchange.initial(),
     };
     send(
@@ -869,16 +852,6 @@ async fn sasl1_login(
             }
             other => debug!(element = ?other, "ignored during login"),
         }
-    }
-}
-
-fn mechanism_of(name: &str) -> sasl1::Mechanism {
-    match name {
-        "SCRAM-SHA-256-PLUS" => sasl1::Mechanism::ScramSha256Plus,
-        "SCRAM-SHA-1-PLUS" => sasl1::Mechanism::ScramSha1Plus,
-        "SCRAM-SHA-256" => sasl1::Mechanism::ScramSha256,
-        "SCRAM-SHA-1" => sasl1::Mechanism::ScramSha1,
-        _ => sasl1::Mechanism::Plain,
     }
 }
 

@@ -211,34 +211,21 @@ impl Connector {
     /// Log in with `token` (XEP-0484) when the server takes it; `sink` is told about every
     /// new token, and about a refused one (`None`), so that the account can keep it.
     pub fn use_fast(&self, token: Option<FastToken>, sink: FastSink) {
-        let mut guard = match self.inner.fast.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *guard = (token, Some(sink));
+        *unpoisoned(&self.inner.fast) = (token, Some(sink));
     }
 
     /// Whether new FAST tokens have somewhere to go ([`Connector::use_fast`] was called).
     pub(crate) fn keeps_fast_tokens(&self) -> bool {
-        match self.inner.fast.lock() {
-            Ok(guard) => guard.1.is_some(),
-            Err(poisoned) => poisoned.into_inner().1.is_some(),
-        }
+        unpoisoned(&self.inner.fast).1.is_some()
     }
 
     pub(crate) fn fast_token(&self) -> Option<FastToken> {
-        match self.inner.fast.lock() {
-            Ok(guard) => guard.0.clone(),
-            Err(poisoned) => poisoned.into_inner().0.clone(),
-        }
+        unpoisoned(&self.inner.fast).0.clone()
     }
 
     pub(crate) async fn set_fast_token(&self, token: Option<FastToken>) {
         let sink = {
-            let mut guard = match self.inner.fast.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
+            let mut guard = unpoisoned(&self.inner.fast);
             guard.0.clone_from(&token);
             guard.1.clone()
         };
@@ -249,17 +236,11 @@ impl Connector {
 
     /// The login pins as of the last successful login.
     pub fn pins(&self) -> LoginPins {
-        match self.inner.pins.lock() {
-            Ok(pins) => *pins,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
+        *unpoisoned(&self.inner.pins)
     }
 
     pub(crate) fn set_pins(&self, pins: LoginPins) {
-        match self.inner.pins.lock() {
-            Ok(mut guard) => *guard = pins,
-            Err(poisoned) => *poisoned.into_inner() = pins,
-        }
+        *unpoisoned(&self.inner.pins) = pins;
     }
 
     /// Find the server, connect, secure the connection and open the XML stream; the stream
@@ -469,6 +450,13 @@ fn dnssec_failed(domain: &str, bogus: dnssec::Bogus) -> ConnectError {
         domain: domain.to_owned(),
         what: bogus.what,
     }
+}
+
+/// The value behind a lock, also after a thread panicked while holding it: the values kept
+/// here (pins, the FAST token) are always whole.
+fn unpoisoned<T>(lock: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl ServerConnector for Connector {
