@@ -367,6 +367,51 @@ fn elements(root: &minidom::Element) -> usize {
     n
 }
 
+/// The client's bare XML stream (no TLS, no login) to a scripted peer at the other end of
+/// an in-memory pipe, past the stream header and (empty) features; the peer's end is
+/// returned for the test to write to.
+async fn bare_stream(
+    timeouts: tokio_xmpp::xmlstream::Timeouts,
+) -> Result<(
+    tokio_xmpp::xmlstream::XmlStream<
+        tokio::io::BufStream<tokio::io::DuplexStream>,
+        minidom::Element,
+    >,
+    tokio::io::DuplexStream,
+)> {
+    use tokio_xmpp::xmlstream::{StreamHeader, initiate_stream};
+    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    let peer = async move {
+        // Our stream header goes first; read it so that writing never blocks on it.
+        let mut header = vec![0u8; 4096];
+        let _ = theirs.read(&mut header).await?;
+        theirs
+            .write_all(
+                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='s1' \
+                  from='localhost'><stream:features/>",
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(theirs)
+    };
+    let client = async {
+        let header = StreamHeader {
+            to: Some("localhost".into()),
+            ..StreamHeader::default()
+        };
+        let pending = initiate_stream(
+            tokio::io::BufStream::new(ours),
+            "jabber:client",
+            header,
+            timeouts,
+        )
+        .await?;
+        Ok::<_, anyhow::Error>(pending.recv_features::<minidom::Element>().await?.1)
+    };
+    let (theirs, stream) = tokio::try_join!(peer, client)?;
+    Ok((stream, theirs))
+}
+
 /// A slowloris server: it starts a stanza and then trickles it an empty element at a time,
 /// just fast enough that the read timeouts never fire (each element is progress), holding
 /// everything behind it. (Trickled text alone trips the read timeout: it yields no parser
@@ -377,23 +422,15 @@ fn elements(root: &minidom::Element) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stanza_trickled_bit_by_bit_ends_the_stream_in_bounded_time() -> Result<()> {
     use futures::StreamExt as _;
-    use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, initiate_stream};
+    use tokio_xmpp::xmlstream::{ReadError, Timeouts};
     let timeouts = Timeouts {
         read_timeout: std::time::Duration::from_secs(1),
         response_timeout: std::time::Duration::from_secs(1),
     };
     let trickle_for = std::time::Duration::from_secs(60);
-    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    let (mut stream, mut theirs) = bare_stream(timeouts).await?;
     let server = tokio::spawn(async move {
-        let mut header = vec![0u8; 4096];
-        let _ = theirs.read(&mut header).await?;
-        theirs
-            .write_all(
-                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='s1' \
-                  from='localhost'><stream:features/><message xmlns='jabber:client'>",
-            )
-            .await?;
+        theirs.write_all(b"<message xmlns='jabber:client'>").await?;
         // Far below the read timeout between bytes, for far longer than the deadline.
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
         let until = tokio::time::Instant::now() + trickle_for;
@@ -405,18 +442,6 @@ async fn a_stanza_trickled_bit_by_bit_ends_the_stream_in_bounded_time() -> Resul
         }
         Ok::<_, std::io::Error>(())
     });
-    let header = StreamHeader {
-        to: Some("localhost".into()),
-        ..StreamHeader::default()
-    };
-    let pending = initiate_stream(
-        tokio::io::BufStream::new(ours),
-        "jabber:client",
-        header,
-        timeouts,
-    )
-    .await?;
-    let (_, mut stream) = pending.recv_features::<minidom::Element>().await?;
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(trickle_for, stream.next())
         .await
@@ -441,21 +466,9 @@ async fn a_stanza_trickled_bit_by_bit_ends_the_stream_in_bounded_time() -> Resul
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stanzas_nested_too_deep_or_too_big_are_pruned_and_the_stream_goes_on() -> Result<()> {
     use futures::StreamExt as _;
-    use tokio_xmpp::xmlstream::{
-        MAX_XSO_BYTES, MAX_XSO_DEPTH, StreamHeader, Timeouts, initiate_stream,
-    };
-    let (ours, mut theirs) = tokio::io::duplex(1 << 16);
+    use tokio_xmpp::xmlstream::{MAX_XSO_BYTES, MAX_XSO_DEPTH, Timeouts};
+    let (mut stream, mut theirs) = bare_stream(Timeouts::tight()).await?;
     let server = tokio::spawn(async move {
-        // Our stream header goes first; read it so that writing never blocks on it.
-        let mut header = vec![0u8; 4096];
-        let _ = theirs.read(&mut header).await?;
-        theirs
-            .write_all(
-                b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
-                  xmlns:stream='http://etherx.jabber.org/streams' version='1.0' id='s1' \
-                  from='localhost'><stream:features/>",
-            )
-            .await?;
         let levels = 200_000;
         let mut deep = String::from("<message xmlns='jabber:client' id='deep'><body>deep</body>");
         deep.push_str(&"<a>".repeat(levels));
@@ -475,18 +488,6 @@ async fn stanzas_nested_too_deep_or_too_big_are_pruned_and_the_stream_goes_on() 
             .await?;
         Ok::<_, std::io::Error>(theirs)
     });
-    let header = StreamHeader {
-        to: Some("localhost".into()),
-        ..StreamHeader::default()
-    };
-    let pending = initiate_stream(
-        tokio::io::BufStream::new(ours),
-        "jabber:client",
-        header,
-        Timeouts::tight(),
-    )
-    .await?;
-    let (_, mut stream) = pending.recv_features::<minidom::Element>().await?;
     let mut next = async || -> Result<minidom::Element> {
         Ok(tokio::time::timeout(support::EVENT_TIMEOUT, stream.next())
             .await?
