@@ -83,7 +83,7 @@ const LOGIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
 const BIND2_TAG: &str = "Starling";
 
 /// What earlier logins of this account proved about its server (not secret).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoginPins {
     /// A SCRAM mechanism was used: PLAIN is refused from now on.
     pub scram: bool,
