@@ -12,6 +12,7 @@ mod hostile_server;
 mod login;
 mod media;
 mod muc;
+mod ocsp;
 mod omemo;
 mod omemo_chat;
 mod omemo_xmpp;

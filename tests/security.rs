@@ -81,7 +81,7 @@ async fn self_signed_certificate_without_ca_file_is_refused() -> Result<()> {
 
 /// What the certificate of [`tls_server_with`] is like (always signed by the test CA).
 pub(crate) enum Cert {
-    /// For this name (any other than the one the client wants).
+    /// For this name (the one the client wants, or any other).
     For(&'static str),
     /// For this name, sent with the test CA's certificate after it (a DANE-TA chain).
     WithCa(&'static str),
@@ -90,17 +90,42 @@ pub(crate) enum Cert {
     /// For `other.example` (DNS-ID) and this subjectAltName in openssl's syntax (e.g. an
     /// `otherName` SRV-ID or XmppAddr).
     AlsoNaming(&'static str),
+    /// For the right name, demanding a stapled OCSP status (RFC 7633 must-staple).
+    MustStaple,
+}
+
+/// Run `openssl` with these arguments; its error output is the error.
+pub(crate) fn openssl(args: &[&str]) -> Result<()> {
+    let out = Command::new("openssl").args(args).output()?;
+    ensure!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
 }
 
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
 pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
+    tls_server_stapling(cert, certs, dir, |_, _| Ok(Vec::new())).await
+}
+
+/// [`tls_server_with`], stapling the OCSP response `staple` makes, given the test CA's
+/// directory and the certificate's PEM file (an empty response staples nothing).
+pub(crate) async fn tls_server_stapling(
+    cert: Cert,
+    certs: &Path,
+    dir: &Path,
+    staple: impl FnOnce(&Path, &Path) -> Result<Vec<u8>>,
+) -> Result<u16> {
     let name = match cert {
         Cert::For(name) | Cert::WithCa(name) => name,
-        Cert::Expired => "localhost",
+        Cert::Expired | Cert::MustStaple => "localhost",
         Cert::AlsoNaming(_) => "other.example",
     };
     let also = match cert {
         Cert::AlsoNaming(san) => format!(",{san}"),
+        Cert::MustStaple => "\ntlsfeature=status_request".to_owned(),
         _ => String::new(),
     };
     let key = dir.join("other.key");
@@ -111,15 +136,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
         &ext,
         format!("subjectAltName=DNS:{name}{also}\nextendedKeyUsage=serverAuth\n"),
     )?;
-    let run = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl").args(args).output()?;
-        ensure!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
+    let run = openssl;
     let p = |x: &Path| x.display().to_string();
     run(&[
         "ecparam",
@@ -143,7 +160,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     ])?;
     let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
     match cert {
-        Cert::For(_) | Cert::WithCa(_) | Cert::AlsoNaming(_) => run(&[
+        Cert::For(_) | Cert::WithCa(_) | Cert::AlsoNaming(_) | Cert::MustStaple => run(&[
             "x509",
             "-req",
             "-in",
@@ -216,7 +233,7 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
-    .with_single_cert(chain, key)?;
+    .with_single_cert_with_ocsp(chain, key, staple(certs, &crt)?)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -234,11 +251,23 @@ pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Res
 /// `account add` against a direct-TLS server whose certificate (from the test CA) is wrong
 /// as `cert` says must fail with `expect` and store nothing.
 async fn refused_for(cert: Cert, expect: &str) -> Result<()> {
+    refused_stapling(cert, |_, _| Ok(Vec::new()), expect).await
+}
+
+/// [`refused_for`] a server stapling the OCSP response `staple` makes (as for
+/// [`tls_server_stapling`]).
+pub(crate) async fn refused_stapling(
+    cert: Cert,
+    staple: impl FnOnce(&Path, &Path) -> Result<Vec<u8>>,
+    expect: &str,
+) -> Result<()> {
     let server = support::fresh_server()?;
     let alice = server.account("alice")?;
     let work = tempfile::tempdir()?;
     let certs = server.ca_file().parent().context("certs dir")?;
-    let port = tls_server_with(cert, certs, work.path()).await?.to_string();
+    let port = tls_server_stapling(cert, certs, work.path(), staple)
+        .await?
+        .to_string();
     let cli = Cli::new(&server)?;
     let ca = server.ca_file().display().to_string();
     let args = [

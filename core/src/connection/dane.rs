@@ -4,10 +4,11 @@
 //! [`DaneVerifier`] is a rustls certificate verifier for a connection whose SRV and TLSA
 //! answers were DNSSEC-secure. Only the DANE usages are accepted (RFC 7673 §3, RFC 7671):
 //! - DANE-EE (3): the server's own certificate or key. Nothing else is checked: not the
-//!   names, not the dates (RFC 7671 §5.1), because the zone vouches for it.
+//!   names, not the dates, not revocation (RFC 7671 §5.1), because the zone vouches for it.
 //! - DANE-TA (2): a certificate the server presents is the trust anchor. The chain must lead
 //!   to it, and name one of the reference identities: the account's domain or the SRV
-//!   target (RFC 7673 §3).
+//!   target (RFC 7673 §3). A stapled OCSP status is honoured as for PKIX
+//!   ([`super::ocsp`]).
 //!
 //! PKIX-TA (0) and PKIX-EE (1) records are not usable for XMPP here; a record set with
 //! nothing usable means PKIX as usual (the caller then does not use this verifier).
@@ -150,8 +151,9 @@ impl ServerCertVerifier for DaneVerifier {
             if roots.add(anchor.clone().into_owned()).is_err() {
                 continue;
             }
+            let roots = Arc::new(roots);
             let Ok(pkix) =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), self.provider.clone())
+                WebPkiServerVerifier::builder_with_provider(roots.clone(), self.provider.clone())
                     .build()
             else {
                 continue;
@@ -161,6 +163,14 @@ impl ServerCertVerifier for DaneVerifier {
                     .verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
                     .is_ok()
                 {
+                    super::ocsp::check(
+                        end_entity,
+                        intermediates,
+                        &roots.roots,
+                        ocsp_response,
+                        now,
+                        &self.provider,
+                    )?;
                     return Ok(ServerCertVerified::assertion());
                 }
             }

@@ -314,7 +314,12 @@ impl tokio_xmpp::connect::ServerConnectorError for ConnectError {}
 
 /// A certificate time as a UTC day (`2026-11-27`).
 fn day(t: rustls::pki_types::UnixTime) -> String {
-    i64::try_from(t.as_secs())
+    day_of(t.as_secs())
+}
+
+/// A date (seconds since the epoch) as YYYY-MM-DD.
+pub(crate) fn day_of(secs: u64) -> String {
+    i64::try_from(secs)
         .ok()
         .and_then(|secs| chrono::DateTime::from_timestamp(secs, 0))
         .map_or_else(

@@ -3,7 +3,8 @@
 //! (`id-on-dnsSRV`, RFC 4985: `_xmpp-client.example.org` or `_xmpps-client.example.org`)
 //! or an XmppAddr (`id-on-xmppAddr`, RFC 6120: `example.org`). [`XmppServerVerifier`] is
 //! rustls's PKIX verifier that also accepts those: the chain, the dates and the key usage
-//! are checked exactly as for a DNS-ID; only the name may come from these fields.
+//! are checked exactly as for a DNS-ID; only the name may come from these fields. It also
+//! reads the server's stapled OCSP status ([`super::ocsp`]), which rustls leaves unchecked.
 
 use std::sync::Arc;
 
@@ -126,6 +127,16 @@ impl ServerCertVerifier for XmppServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let revocation = || {
+            super::ocsp::check(
+                end_entity,
+                intermediates,
+                &self.roots.roots,
+                ocsp_response,
+                now,
+                &self.provider,
+            )
+        };
         let error = match self.pkix.verify_server_cert(
             end_entity,
             intermediates,
@@ -133,7 +144,7 @@ impl ServerCertVerifier for XmppServerVerifier {
             ocsp_response,
             now,
         ) {
-            Ok(verified) => return Ok(verified),
+            Ok(verified) => return revocation().map(|()| verified),
             Err(error) => error,
         };
         let wrong_name = matches!(
@@ -150,7 +161,7 @@ impl ServerCertVerifier for XmppServerVerifier {
                 domain = domain.as_ref(),
                 "certificate accepted by its SRV-ID or XmppAddr"
             );
-            return Ok(ServerCertVerified::assertion());
+            return revocation().map(|()| ServerCertVerified::assertion());
         }
         Err(error)
     }

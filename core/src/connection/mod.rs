@@ -14,6 +14,7 @@ mod dns;
 mod dnssec;
 mod error;
 pub mod identity;
+pub mod ocsp;
 mod reconnect;
 mod tls;
 
