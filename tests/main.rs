@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod dane;
 mod hostile_server;
+mod inline_sm;
 mod login;
 mod media;
 mod muc;

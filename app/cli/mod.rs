@@ -482,10 +482,11 @@ async fn account_info(client: &Client, out: &Output, account: &str) -> Result<()
         "certificate authorities (PKIX)"
     };
     println!("Trust:   {certificate}");
-    let via = if info.sasl2 {
-        "SASL2, session bound in the same step"
-    } else {
-        "SASL"
+    let via = match (info.sasl2, info.resumed_inline, info.bound_inline) {
+        (true, true, _) => "SASL2, previous session resumed in the same step",
+        (true, false, true) => "SASL2, session bound in the same step",
+        (true, false, false) => "SASL2",
+        (false, ..) => "SASL",
     };
     let binding = match &info.channel_binding {
         Some(kind) => format!("bound to this TLS connection ({kind})"),

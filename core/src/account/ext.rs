@@ -42,7 +42,7 @@ pub async fn check_login(
         &jid,
         password.expose(),
         tokio_xmpp::xmlstream::Timeouts::tight(),
-        connection::LoginOptions::default(),
+        &connection::LoginOptions::default(),
     )
     .await?;
     let mut stream = conn.stream;

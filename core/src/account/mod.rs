@@ -270,6 +270,7 @@ pub fn spawn(
         csi: false,
         csi_sent: None,
         security: None,
+        session_jid: None,
     };
     tokio::spawn(actor.run(rx, status_rx, ack_rx));
     Ok(tx)
@@ -349,6 +350,10 @@ pub(crate) struct Actor {
     csi: bool,
     /// How the last login was secured (kept while reconnecting).
     security: Option<connection::ConnectionInfo>,
+    /// The full JID of the current session, from its `Reset` (a resumed session keeps it).
+    /// Kept apart from `security`: the stream may report the session before the
+    /// connector reports the login.
+    session_jid: Option<String>,
     /// The client state this stream was last told (none yet: the server assumes active).
     csi_sent: Option<bool>,
 }
@@ -492,9 +497,7 @@ impl Actor {
                 features,
             } => {
                 tracing::info!(account = %self.rec.jid, %bound_jid, "fresh session");
-                if let Some(info) = self.security.as_mut() {
-                    info.jid = Some(bound_jid.to_string());
-                }
+                self.session_jid = Some(bound_jid.to_string());
                 for p in self.iqs.drain() {
                     fail_pending(p, Error::NotConnected(self.rec.jid.clone()));
                 }
@@ -888,7 +891,14 @@ impl Actor {
                 }
             }
             Command::ConnectionInfo { reply } => {
-                if reply.send(self.security.clone()).is_err() {
+                let info = self
+                    .security
+                    .clone()
+                    .map(|info| connection::ConnectionInfo {
+                        jid: self.session_jid.clone(),
+                        ..info
+                    });
+                if reply.send(info).is_err() {
                     tracing::debug!("connection info requester went away");
                 }
             }

@@ -2,8 +2,10 @@
 //!
 //! Two ways in, chosen by what the server offers:
 //! - **SASL2** (XEP-0388) when offered: one exchange that also binds the session (Bind2,
-//!   XEP-0386) and enables carbons, so a fresh session costs no extra round trips. When
-//!   the stream holds a resumable XEP-0198 session, nothing is bound: the `StanzaStream`
+//!   XEP-0386) and enables carbons and stream management, so a fresh session costs no
+//!   extra round trips. When the stream holds a resumable XEP-0198 session and the server
+//!   takes XEP-0198 inline, the same exchange resumes it (with a Bind2 request in case it
+//!   cannot be resumed); without inline XEP-0198 nothing is bound and the `StanzaStream`
 //!   resumes it right after.
 //! - **SASL** (RFC 6120) otherwise, then a stream restart; binding is left to the
 //!   `StanzaStream`.
@@ -132,10 +134,12 @@ pub type FastSink = std::sync::Arc<
 const FAST_MECHANISMS: [&str; 2] = ["HT-SHA-256-EXPR", "HT-SHA-256-NONE"];
 
 /// What the caller knows about this login.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
-    /// The stream holds a resumable XEP-0198 session: do not bind a new one.
-    pub resumable: bool,
+    /// The stream holds this resumable XEP-0198 session. Resume it inside SASL2 when the
+    /// server offers that (binding a fresh session in the same exchange in case it cannot
+    /// be resumed); otherwise bind nothing and let the stream resume it after login.
+    pub resume: Option<sm::Resume>,
 }
 
 /// The offered mechanisms Starling is willing to use (drops ANONYMOUS, unknown ones).
@@ -553,7 +557,7 @@ pub async fn authenticate(
     jid: &jid::Jid,
     password: &str,
     timeouts: Timeouts,
-    options: LoginOptions,
+    options: &LoginOptions,
 ) -> Result<(Connection, ConnectionInfo), ConnectError> {
     let domain = jid.domain().as_str();
     let bounded = |may_use_token| {
@@ -625,7 +629,7 @@ async fn login(
     jid: &jid::Jid,
     password: &str,
     timeouts: Timeouts,
-    options: LoginOptions,
+    options: &LoginOptions,
     may_use_token: bool,
 ) -> Result<Attempt, ConnectError> {
     let domain = jid.domain().as_str();
@@ -684,15 +688,20 @@ async fn login(
     };
     debug!(offered = ?offer.mechanisms, cb = ?offer.channel_bindings, ?fast, mechanism = %exchange.name, sasl2, "login");
 
-    let (stream, features, bound, new_token) = if sasl2 {
-        let bind2 = features
-            .sasl2
-            .as_ref()
-            .and_then(|a| a.inline.as_ref())
+    let (stream, features, session, new_token) = if sasl2 {
+        let inline = features.sasl2.as_ref().and_then(|a| a.inline.as_ref());
+        // XEP-0198 inline: resume the held session in the same exchange.
+        let resume = options
+            .resume
+            .clone()
+            .filter(|_| inline.is_some_and(|i| i.sm.is_some()));
+        // Bind a fresh session unless the stream will resume after login.
+        let bind2 = inline
             .and_then(|i| i.bind2.as_ref())
-            .filter(|_| !options.resumable);
+            .filter(|_| options.resume.is_none() || resume.is_some());
         let steps = Sasl2Steps {
             user_agent: user_agent_id(jid),
+            resume,
             bind: bind2.map(|b| b.inline_features.as_slice()),
             fast: token.is_some().then_some(now),
             request_token: request,
@@ -722,13 +731,14 @@ async fn login(
             .recv_features()
             .await
             .map_err(|e| features_error(domain, e))?;
-        (stream, features, None, None)
+        (stream, features, Session::default(), None)
     };
     info.mechanism = exchange.name.clone();
     info.sasl2 = sasl2;
     info.fast = token.is_some();
     info.channel_binding = exchange.binding.map(str::to_owned);
-    info.bound_inline = bound.is_some();
+    info.bound_inline = session.bound.is_some();
+    info.resumed_inline = session.resumed.is_some();
     connector.set_pins(pins.after(&info));
     if let Some(new) = new_token {
         let mechanism = token.as_ref().map(|t| t.mechanism.as_str()).or(request);
@@ -745,13 +755,14 @@ async fn login(
             None => warn!("the server sent a FAST token nobody asked for; ignored"),
         }
     }
-    info!(jid = %bare, mechanism = %exchange.name, sasl2, fast = info.fast, bound = bound.is_some(), "authenticated");
+    info!(jid = %bare, mechanism = %exchange.name, sasl2, fast = info.fast, bound = info.bound_inline, resumed = info.resumed_inline, "authenticated");
     Ok(Attempt::Done(Box::new((
         Connection {
             stream: stream.box_stream(),
             features,
             identity: jid.clone(),
-            bound,
+            bound: session.bound,
+            resumed: session.resumed,
         },
         info,
     ))))
@@ -858,6 +869,8 @@ async fn sasl1_login(
 /// The optional parts of a SASL2 `<authenticate/>`.
 struct Sasl2Steps<'a> {
     user_agent: uuid::Uuid,
+    /// Resume this XEP-0198 session inline.
+    resume: Option<sm::Resume>,
     /// Bind inline (XEP-0386), given the server's inline features.
     bind: Option<&'a [String]>,
     /// A FAST token login, with the XEP-0484 counter (seconds: it only ever grows).
@@ -866,8 +879,17 @@ struct Sasl2Steps<'a> {
     request_token: Option<&'static str>,
 }
 
+/// What a SASL2 login settled besides authentication.
+#[derive(Debug, Default)]
+struct Session {
+    /// A fresh session bound inline (XEP-0386).
+    bound: Option<BoundSession>,
+    /// The previous session, resumed inline (XEP-0198).
+    resumed: Option<sm::Resumed>,
+}
+
 /// XEP-0388 SASL2. Returns the stream (no restart), the features the server sends after
-/// success, the bound session and a new FAST token.
+/// success, the session and a new FAST token.
 async fn sasl2_login(
     mut stream: XmlStream<Io, Element>,
     exchange: &mut Exchange,
@@ -878,12 +900,15 @@ async fn sasl2_login(
     (
         XmlStream<Io, FallibleStreamElement>,
         StreamFeatures,
-        Option<BoundSession>,
+        Session,
         Option<xmpp_parsers::fast::Token>,
     ),
     ConnectError,
 > {
     let mut payloads = Vec::new();
+    if let Some(resume) = steps.resume {
+        payloads.push(Element::from(resume));
+    }
     if let Some(inline) = steps.bind {
         let mut bind_payloads = Vec::new();
         if inline.iter().any(|f| f == ns::CARBONS) {
@@ -951,9 +976,25 @@ async fn sasl2_login(
         }
     };
     exchange.success(success.additional_data.as_deref())?;
-    let mut bound = None;
+    let mut session = Session::default();
     let mut token = None;
     for payload in &success.payloads {
+        if payload.is("resumed", ns::SM) {
+            match sm::Resumed::try_from(payload.clone()) {
+                Ok(resumed) => session.resumed = Some(resumed),
+                Err(e) => {
+                    return Err(ConnectError::protocol(
+                        domain,
+                        format!("invalid stream resumption in the login success: {e}"),
+                    ));
+                }
+            }
+            continue;
+        }
+        if payload.is("failed", ns::SM) {
+            debug!("the server could not resume the previous session during login");
+            continue;
+        }
         if payload.is("token", ns::FAST) {
             match xmpp_parsers::fast::Token::try_from(payload.clone()) {
                 Ok(t) => token = Some(t),
@@ -975,7 +1016,7 @@ async fn sasl2_login(
                 .get_child("enabled", ns::SM)
                 .cloned()
                 .and_then(|e| sm::Enabled::try_from(e).ok());
-            bound = Some(BoundSession { jid, sm });
+            session.bound = Some(BoundSession { jid, sm });
         } else if payload.is("failed", ns::BIND2) {
             warn!("the server could not bind a session during login; binding afterwards");
         }
@@ -990,7 +1031,12 @@ async fn sasl2_login(
         }
         debug!(element = %String::from(&element), "ignored while waiting for features");
     };
-    Ok((stream.retype(), features, bound, token))
+    if session.resumed.is_some() && session.bound.is_some() {
+        // XEP-0386: a successful resumption makes the server ignore the bind request.
+        warn!("the server both resumed and bound a session during login; resuming");
+        session.bound = None;
+    }
+    Ok((stream.retype(), features, session, token))
 }
 
 /// A XEP-0388 `<failure/>` as a typed error.

@@ -94,6 +94,8 @@ pub struct ConnectionInfo {
     pub channel_binding: Option<String>,
     /// The session was bound during login (XEP-0386 Bind2).
     pub bound_inline: bool,
+    /// The previous session was resumed during login (XEP-0198 inside SASL2).
+    pub resumed_inline: bool,
     /// The full JID of the session, once bound (the server may choose the resource).
     pub jid: Option<String>,
 }
@@ -431,6 +433,7 @@ impl Connector {
             fast: false,
             channel_binding: None,
             bound_inline: false,
+            resumed_inline: false,
             jid: None,
         };
         let bare = jid.to_bare();

@@ -61,7 +61,7 @@ pub fn reconnector(
     let password: Arc<str> = password.into();
     Box::new(move |hint: ReconnectHint, slot| {
         let options = LoginOptions {
-            resumable: hint.resumable,
+            resume: hint.resume,
         };
         tokio::spawn(connect_loop(
             connector.clone(),
@@ -107,7 +107,7 @@ async fn connect_loop(
         attempt = attempt.saturating_add(1);
         report(&status, ConnectStatus::Connecting { attempt });
         let result = tokio::select! {
-            result = authenticate(&connector, &jid, &password, timeouts, options) => result,
+            result = authenticate(&connector, &jid, &password, timeouts, &options) => result,
             () = slot.closed() => {
                 debug!(%jid, "stanza stream went away while connecting");
                 return;

@@ -150,6 +150,7 @@ impl StanzaStream {
                                     features,
                                     identity: jid,
                                     bound: None,
+                                    resumed: None,
                                 }) else {
                                     // Send succeeded, we're done here.
                                     return;

@@ -64,6 +64,10 @@ pub(super) enum NegotiationState {
         sm_state: Option<SmState>,
         bound_jid: Option<FullJid>,
     },
+
+    /// Starling patch 8: the connector resumed the previous session during login
+    /// (XEP-0198 inline in SASL2); the server had `h` of our stanzas.
+    InlineResumed { sm_state: Option<SmState>, h: u32 },
 }
 
 /// The ultimate result of a stream negotiation.
@@ -112,12 +116,20 @@ impl NegotiationState {
         features: &StreamFeatures,
         sm_state: Option<SmState>,
         bound: Option<super::worker::BoundSession>,
+        resumed: Option<sm::Resumed>,
     ) -> io::Result<Self> {
+        // Starling patch 8: resumed during login; nothing left to negotiate.
+        if let Some(resumed) = resumed {
+            return Ok(Self::InlineResumed {
+                sm_state,
+                h: resumed.h,
+            });
+        }
         // Starling patch: a session bound during login is fresh; any previous stream
         // management state cannot be resumed on it.
         if let Some(bound) = bound {
             if sm_state.is_some() {
-                log::warn!("The connector bound a new session although a resumable one was held. Dropping the old state.");
+                log::debug!("The connector bound a new session (the held one could not be resumed). Dropping the old state.");
             }
             return Ok(match bound.sm {
                 Some(enabled) => Self::Bound {
@@ -194,6 +206,28 @@ impl NegotiationState {
                 None => Poll::Ready(Break(NegotiationResult::Disconnect {
                     sm_state: None,
                     error: io::Error::other("negotiation polled again after it ended"),
+                })),
+            },
+
+            Self::InlineResumed { sm_state, h } => match sm_state.take() {
+                Some(mut sm_state) => {
+                    match sm_state.resume(*h) {
+                        Ok(to_retransmit) => transmit_queue.requeue_all(to_retransmit),
+                        Err(e) => {
+                            log::error!("Inline resumption failed: {e}");
+                            return Poll::Ready(Break(NegotiationResult::StreamError {
+                                error: e.into(),
+                            }));
+                        }
+                    }
+                    Poll::Ready(Break(NegotiationResult::StreamResumed { sm_state }))
+                }
+                None => Poll::Ready(Break(NegotiationResult::Disconnect {
+                    sm_state: None,
+                    error: io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the connector resumed a session this stream does not hold",
+                    ),
                 })),
             },
 

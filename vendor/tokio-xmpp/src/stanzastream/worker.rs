@@ -60,6 +60,12 @@ pub struct Connection {
     /// (XEP-0386 Bind2 inside XEP-0388 SASL2), if it did. The stream then skips
     /// resource binding (and stream management if it was enabled inline).
     pub bound: Option<BoundSession>,
+
+    /// Starling patch 8: the previous session the connector resumed during login
+    /// (XEP-0198 inside XEP-0388 SASL2, asked for with [`ReconnectHint::resume`]).
+    /// The stream then retransmits what the server did not get, as after a
+    /// `<resumed/>` of its own.
+    pub resumed: Option<xmpp_parsers::sm::Resumed>,
 }
 
 /// Starling patch: a session bound by the connector (XEP-0386 Bind2).
@@ -79,6 +85,10 @@ pub struct ReconnectHint {
     /// The stream holds a resumable XEP-0198 session: it will try `<resume/>`,
     /// so the connector must not bind a new session.
     pub resumable: bool,
+    /// Starling patch 8: that session's id and inbound counter, for a connector
+    /// that resumes it during login (XEP-0198 inline in SASL2) and reports it in
+    /// [`Connection::resumed`].
+    pub resume: Option<xmpp_parsers::sm::Resume>,
 }
 
 /// Starling patch: the connector callback type (it used to take an unused
@@ -190,13 +200,14 @@ impl WorkerStream {
                             features,
                             identity,
                             bound,
+                            resumed,
                         }) => {
                             let substate = ConnectedState::Negotiating {
                                 // We panic here, but that is ok-ish, because
                                 // that will "only" crash the worker and thus
                                 // the stream, and that is kind of exactly
                                 // what we want.
-                                substate: NegotiationState::new(&features, sm_state.take(), bound)
+                                substate: NegotiationState::new(&features, sm_state.take(), bound, resumed)
                                     .expect("Non-negotiable stream"),
                             };
                             *this = Self::Connected {
@@ -539,12 +550,17 @@ impl StanzaStreamWorker {
                                 log::debug!("Immediately aborting reconnect because the frontend is gone.");
                                 break;
                             }
-                            let resumable = matches!(
-                                &self.stream,
-                                WorkerStream::Connecting { sm_state: Some(sm), .. }
-                                    if sm.resume_info().is_some()
-                            );
-                            (self.reconnector)(ReconnectHint { resumable }, slot);
+                            let resume = match &self.stream {
+                                WorkerStream::Connecting { sm_state: Some(sm), .. } => {
+                                    sm.resume_info().map(|(id, h)| xmpp_parsers::sm::Resume {
+                                        h,
+                                        previd: xmpp_parsers::sm::StreamId(id.to_owned()),
+                                    })
+                                }
+                                _ => None,
+                            };
+                            let resumable = resume.is_some();
+                            (self.reconnector)(ReconnectHint { resumable, resume }, slot);
                         }
                         WorkerEvent::Resumed => send_or_break!(
                             Event::Stream(StreamEvent::Resumed) => permit in self.frontend_tx,
