@@ -3,9 +3,8 @@
 //! when it cannot be resumed.
 //!
 //! Debian's Prosody 0.12 cannot do this (prosody-modules' `mod_sasl2_sm` needs a newer
-//! `mod_smacks`), so this is a scripted server: real TLS with the test CA's certificate,
-//! real XML streams (tokio-xmpp's responder side), SASL2 PLAIN, Bind2, and the XEP-0198
-//! counters kept as a server keeps them. Each login is numbered; what the server does
+//! `mod_smacks`), so this is a scripted server ([`crate::support::scripted`]): SASL2
+//! PLAIN, Bind2, and the XEP-0198 counters kept as a server keeps them. Each login is numbered; what the server does
 //! depends on the number (see [`Scripted::login`]).
 
 use std::sync::Arc;
@@ -15,19 +14,16 @@ use anyhow::{Context, Result, bail, ensure};
 use minidom::Element;
 use starling_core::connection::TlsMode;
 use starling_core::{ConnectionState, Event, MessageState};
-use tokio::io::BufStream;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_rustls::rustls;
-use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, XmlStream, accept_stream};
 
 use crate::node::{Node, options_via};
 use crate::support;
+use crate::support::scripted::{STREAMS, accept, elem, next, send, tls_acceptor};
 
 const SASL2: &str = "urn:xmpp:sasl:2";
 const BIND2: &str = "urn:xmpp:bind:0";
 const SM: &str = "urn:xmpp:sm:3";
-const STREAMS: &str = "http://etherx.jabber.org/streams";
 /// The full JID the server binds.
 const BOUND: &str = "alice@localhost/Starling~inline";
 /// A message body the server receives and then cuts the connection without acking it.
@@ -59,31 +55,6 @@ struct Scripted {
     /// The session as it was when the connection was cut (what a resumption continues).
     held: Mutex<Counters>,
     saw: mpsc::UnboundedSender<Saw>,
-}
-
-type Stream = XmlStream<BufStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>, Element>;
-
-fn elem(xml: &str) -> Result<Element> {
-    xml.parse().with_context(|| format!("test XML {xml}"))
-}
-
-/// The next element, skipping soft timeouts; `None` at the end of the stream.
-async fn next(stream: &mut Stream) -> Result<Option<Element>> {
-    use futures::StreamExt as _;
-    loop {
-        match stream.next().await {
-            Some(Ok(element)) => return Ok(Some(element)),
-            Some(Err(ReadError::SoftTimeout)) => {}
-            Some(Err(ReadError::StreamFooterReceived)) | None => return Ok(None),
-            Some(Err(e)) => bail!("reading from the client: {e:?}"),
-        }
-    }
-}
-
-async fn send(stream: &mut Stream, element: &Element) -> Result<()> {
-    use futures::SinkExt as _;
-    stream.send(element).await?;
-    Ok(())
 }
 
 impl Scripted {
@@ -127,15 +98,6 @@ impl Scripted {
         tcp: tokio::net::TcpStream,
         acceptor: tokio_rustls::TlsAcceptor,
     ) -> Result<()> {
-        let tls = acceptor.accept(tcp).await?;
-        let mut accepted =
-            accept_stream(BufStream::new(tls), "jabber:client", Timeouts::tight()).await?;
-        let _ = accepted.take_header();
-        let header = StreamHeader {
-            from: Some("localhost".into()),
-            to: None,
-            id: Some("scripted".into()),
-        };
         let features = elem(&format!(
             "<features xmlns='{STREAMS}'>\
                <authentication xmlns='{SASL2}'><mechanism>PLAIN</mechanism><inline>\
@@ -144,12 +106,7 @@ impl Scripted {
                </inline></authentication>\
              </features>"
         ))?;
-        let features = tokio_xmpp::parsers::stream_features::StreamFeatures::try_from(features)?;
-        let mut stream: Stream = accepted
-            .send_header(header)
-            .await?
-            .send_features(&features)
-            .await?;
+        let mut stream = accept(tcp, &acceptor, features).await?;
         let Some(auth) = next(&mut stream).await? else {
             return Ok(());
         };
@@ -231,21 +188,7 @@ impl Scripted {
 async fn scripted_server(
     server: &starling::testbed::Prosody,
 ) -> Result<(u16, mpsc::UnboundedReceiver<Saw>)> {
-    let certs = server.ca_file().parent().context("certs dir")?;
-    let pem = |name: &str| -> Result<std::io::BufReader<std::fs::File>> {
-        Ok(std::io::BufReader::new(std::fs::File::open(
-            certs.join(name),
-        )?))
-    };
-    let chain = rustls_pemfile::certs(&mut pem("localhost.crt")?).collect::<Result<_, _>>()?;
-    let key = rustls_pemfile::private_key(&mut pem("localhost.key")?)?.context("no key")?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tls_acceptor(server)?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let (saw, seen) = mpsc::unbounded_channel();

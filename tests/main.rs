@@ -8,6 +8,7 @@ mod support;
 mod chat;
 mod cli;
 mod dane;
+mod downgrade;
 mod hostile_server;
 mod inline_sm;
 mod login;

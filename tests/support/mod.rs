@@ -7,6 +7,7 @@
 
 pub mod dns;
 pub mod https;
+pub mod scripted;
 
 use std::collections::VecDeque;
 use std::ops::Deref;
