@@ -622,6 +622,11 @@ impl Client {
             ca_file: opts.ca_file.as_ref().map(|p| p.display().to_string()),
             first_sync_days: opts.first_sync_days.unwrap_or(30),
         })?;
+        // A new account starts without a FAST token, whatever an earlier account of the
+        // same JID may have left in the secret store.
+        if let Err(e) = self.inner.secrets.delete(&fast_token_key(&rec.jid)).await {
+            tracing::warn!(account = %rec.jid, error = %e, "cannot clear an old FAST token");
+        }
         if let Err(e) = self.inner.secrets.save(&rec.jid, &password).await {
             // Keep "nothing stored on failure": roll the account back.
             if let Err(e2) = self.inner.store.remove_account(&rec.jid) {
