@@ -180,11 +180,37 @@ async fn fast_tokens_log_in_without_the_password_and_a_refused_one_is_replaced()
     let got = reconnect(&mut a).await?;
     ensure!(got.fast, "the new token works: {got:?}");
 
-    // Removing the account forgets the token.
+    // Removing the account forgets the token, and has the server invalidate it: a copy
+    // (a backup of the secrets, say) no longer logs in.
+    let last: starling_core::connection::FastToken =
+        serde_json::from_value(stored_token(&a)?.context("no token before removal")?)?;
+    let resource = a
+        .client
+        .accounts()?
+        .into_iter()
+        .find(|r| r.jid == alice.jid)
+        .context("no account record")?
+        .resource;
     a.client.remove_account(&alice.jid).await?;
     ensure!(
         stored_token(&a)?.is_none(),
         "the token outlives the account"
+    );
+    let opts = crate::node::options(&server);
+    let settings = starling_core::connection::ConnectionSettings {
+        jid: alice.jid.parse()?,
+        server: opts.server,
+        tls: opts.tls,
+        ca_file: opts.ca_file,
+        dns_server: None,
+        pins: Default::default(),
+        dnssec_trust_anchor: None,
+    };
+    let connector = starling_core::connection::Connector::new(&settings)?;
+    let full: jid::Jid = format!("{}/{resource}", alice.jid).parse()?;
+    ensure!(
+        !starling_core::connection::invalidate_fast_token(&connector, &full, last).await?,
+        "the server still takes the removed account's token"
     );
     Ok(())
 }

@@ -45,14 +45,7 @@ pub async fn check_login(
         &connection::LoginOptions::default(),
     )
     .await?;
-    let mut stream = conn.stream;
-    if let Err(e) = <tokio_xmpp::stanzastream::XmppStream as futures::SinkExt<
-        &tokio_xmpp::Stanza,
-    >>::close(&mut stream)
-    .await
-    {
-        tracing::debug!(error = %e, "closing the check-login stream");
-    }
+    connection::close_login_stream(conn.stream).await;
     Ok(())
 }
 

@@ -665,6 +665,7 @@ impl Client {
         }
         self.disconnect(bare.as_str()).await;
         if let Ok(acc) = self.inner.store.account(bare.as_str()) {
+            self.invalidate_fast_token(&acc).await;
             for r in self.inner.store.rooms(acc.id)? {
                 self.inner
                     .secrets
@@ -679,6 +680,36 @@ impl Client {
             .await?;
         self.inner.secrets.delete(bare.as_str()).await?;
         Ok(())
+    }
+
+    /// Has the server invalidate the account's FAST token, if it has one (best effort and
+    /// bounded in time: the account goes anyway, and its copy of the token with it).
+    async fn invalidate_fast_token(&self, rec: &AccountRecord) {
+        let (Some(token), _) = self.fast_token(&rec.jid).await else {
+            return;
+        };
+        let invalidate = async {
+            let settings = account::settings(rec)?;
+            let connector = crate::connection::Connector::new(&settings)?;
+            let jid = settings
+                .jid
+                .with_resource_str(&rec.resource)
+                .map(jid::Jid::from)
+                .unwrap_or_else(|_| jid::Jid::from(settings.jid.clone()));
+            Ok::<_, Error>(crate::connection::invalidate_fast_token(&connector, &jid, token).await?)
+        };
+        match tokio::time::timeout(FAST_INVALIDATE_TIMEOUT, invalidate).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::debug!(account = %rec.jid, "the server no longer knew the FAST token");
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(account = %rec.jid, error = %e, "FAST token not invalidated on the server");
+            }
+            Err(_) => {
+                tracing::warn!(account = %rec.jid, "FAST token not invalidated: the server took too long");
+            }
+        }
     }
 
     /// The account's FAST token (XEP-0484) from the secret store, and where new ones go.
@@ -1431,6 +1462,9 @@ pub enum ChatStateKind {
 }
 
 /// The secret-store key of an account's FAST token.
+/// How long removing an account waits for its server to invalidate the FAST token.
+const FAST_INVALIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn fast_token_key(jid: &str) -> String {
     format!("fast-token:{jid}")
 }

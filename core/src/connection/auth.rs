@@ -140,6 +140,9 @@ pub struct LoginOptions {
     /// server offers that (binding a fresh session in the same exchange in case it cannot
     /// be resumed); otherwise bind nothing and let the stream resume it after login.
     pub resume: Option<sm::Resume>,
+    /// Log in with the FAST token alone and have the server invalidate it (XEP-0484):
+    /// no password, no binding, no new token. See [`invalidate_fast_token`].
+    pub invalidate_token: bool,
 }
 
 /// The offered mechanisms Starling is willing to use (drops ANONYMOUS, unknown ones).
@@ -591,6 +594,48 @@ enum Attempt {
     TokenRefused,
 }
 
+/// Logs in once with `token` alone, asking the server to invalidate it (XEP-0484
+/// `invalidate`), and leaves: for an account being removed, so that a copy of the token
+/// (a backup of the secrets, another device's disk) cannot log in any more. `Ok(false)`
+/// when there was nothing to invalidate: no usable token here, or the server refused it.
+pub async fn invalidate_fast_token(
+    connector: &Connector,
+    jid: &jid::Jid,
+    token: FastToken,
+) -> Result<bool, ConnectError> {
+    let domain = jid.domain().as_str();
+    let keep_nothing: FastSink = std::sync::Arc::new(|_| Box::pin(async {}));
+    connector.use_fast(Some(token), keep_nothing);
+    let options = LoginOptions {
+        invalidate_token: true,
+        ..LoginOptions::default()
+    };
+    let attempt = login(connector, jid, "", Timeouts::tight(), &options, true);
+    let attempt = tokio::time::timeout(LOGIN_TIMEOUT, attempt)
+        .await
+        .map_err(|_| {
+            ConnectError::unreachable(domain, "the server did not finish the login in time")
+        })??;
+    match attempt {
+        Attempt::Done(done) => {
+            close(done.0.stream).await;
+            info!(jid = %jid.to_bare(), "FAST token invalidated on the server");
+            Ok(true)
+        }
+        Attempt::TokenRefused => Ok(false),
+    }
+}
+
+/// Ends a logged-in stream politely (errors only logged: the stream is being dropped).
+pub(crate) async fn close(mut stream: tokio_xmpp::stanzastream::XmppStream) {
+    if let Err(e) =
+        <tokio_xmpp::stanzastream::XmppStream as SinkExt<&tokio_xmpp::Stanza>>::close(&mut stream)
+            .await
+    {
+        debug!(error = %e, "closing a one-off login stream");
+    }
+}
+
 /// The FAST mechanisms the server offers inside SASL2 (XEP-0484 §3).
 fn fast_offer(features: &StreamFeatures) -> Vec<String> {
     features
@@ -662,6 +707,9 @@ async fn login(
     let token = connector
         .fast_token()
         .filter(|t| may_use_token && usable_token(t, &fast, exporter.is_some(), pins, now));
+    if options.invalidate_token && token.is_none() {
+        return Ok(Attempt::TokenRefused);
+    }
     let who = bare.as_str();
     let mut exchange = match &token {
         Some(token) => Exchange::fast(token, username.as_str(), exporter, domain),
@@ -681,6 +729,7 @@ async fn login(
     // the account keeps tokens (a one-off login check does not).
     let request = match &token {
         Some(_) => None,
+        None if options.invalidate_token => None,
         None if !connector.keeps_fast_tokens() => None,
         None => FAST_MECHANISMS
             .into_iter()
@@ -698,12 +747,13 @@ async fn login(
         // Bind a fresh session unless the stream will resume after login.
         let bind2 = inline
             .and_then(|i| i.bind2.as_ref())
-            .filter(|_| options.resume.is_none() || resume.is_some());
+            .filter(|_| options.resume.is_none() || resume.is_some())
+            .filter(|_| !options.invalidate_token);
         let steps = Sasl2Steps {
             user_agent: user_agent_id(jid),
             resume,
             bind: bind2.map(|b| b.inline_features.as_slice()),
-            fast: token.is_some().then_some(now),
+            fast: token.is_some().then_some((now, options.invalidate_token)),
             request_token: request,
         };
         match sasl2_login(stream.retype(), &mut exchange, who, domain, steps).await {
@@ -873,8 +923,9 @@ struct Sasl2Steps<'a> {
     resume: Option<sm::Resume>,
     /// Bind inline (XEP-0386), given the server's inline features.
     bind: Option<&'a [String]>,
-    /// A FAST token login, with the XEP-0484 counter (seconds: it only ever grows).
-    fast: Option<i64>,
+    /// A FAST token login, with the XEP-0484 counter (seconds: it only ever grows) and
+    /// whether the server is to invalidate the token.
+    fast: Option<(i64, bool)>,
     /// Ask for a FAST token for this mechanism.
     request_token: Option<&'static str>,
 }
@@ -925,10 +976,10 @@ async fn sasl2_login(
             payloads: bind_payloads,
         }));
     }
-    if let Some(count) = steps.fast {
+    if let Some((count, invalidate)) = steps.fast {
         payloads.push(Element::from(xmpp_parsers::fast::FastResponse {
             count: u32::try_from(count).unwrap_or(u32::MAX),
-            invalidate: false,
+            invalidate,
         }));
     }
     if let Some(mechanism) = steps.request_token {

@@ -33,7 +33,10 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
 use tracing::{debug, info};
 
-pub use self::auth::{FastSink, FastToken, LoginOptions, LoginPins, authenticate};
+pub(crate) use self::auth::close as close_login_stream;
+pub use self::auth::{
+    FastSink, FastToken, LoginOptions, LoginPins, authenticate, invalidate_fast_token,
+};
 pub use self::backoff::Backoff;
 pub use self::dnssec::TRUST_ANCHOR_ENV;
 pub use self::error::ConnectError;

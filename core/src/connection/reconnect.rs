@@ -62,6 +62,7 @@ pub fn reconnector(
     Box::new(move |hint: ReconnectHint, slot| {
         let options = LoginOptions {
             resume: hint.resume,
+            ..LoginOptions::default()
         };
         tokio::spawn(connect_loop(
             connector.clone(),
