@@ -11,7 +11,7 @@ use starling_core::connection::ocsp::{self, Issuer, Status, Unusable};
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use x509_cert::der::{Decode as _, Encode as _};
 
-use crate::security::{Cert, openssl, refused_stapling, tls_server_stapling};
+use crate::security::{Cert, openssl, refused_stapling, sign_with_test_ca, tls_server_stapling};
 use crate::support;
 
 /// What a test OCSP response says.
@@ -108,23 +108,7 @@ fn respond(certs: &Path, cert: &Path, says: Says, signer: Signer) -> Result<Vec<
                 "-out",
                 &p(&csr),
             ])?;
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &p(&csr),
-                "-CA",
-                &p(&ca_crt),
-                "-CAkey",
-                &p(&ca_key),
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-extfile",
-                &p(&ext),
-                "-out",
-                &p(&crt),
-            ])?;
+            sign_with_test_ca(certs, &csr, &ext, &crt)?;
             (crt, key)
         }
     };

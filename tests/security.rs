@@ -105,6 +105,29 @@ pub(crate) fn openssl(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// The test CA in `certs` signs the request `csr` with the extensions in `ext`, for two
+/// days, into `crt`.
+pub(crate) fn sign_with_test_ca(certs: &Path, csr: &Path, ext: &Path, crt: &Path) -> Result<()> {
+    let p = |x: &Path| x.display().to_string();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(csr),
+        "-CA",
+        &p(&certs.join("ca.crt")),
+        "-CAkey",
+        &p(&certs.join("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p(ext),
+        "-out",
+        &p(crt),
+    ])
+}
+
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
 pub(crate) async fn tls_server_with(cert: Cert, certs: &Path, dir: &Path) -> Result<u16> {
     tls_server_stapling(cert, certs, dir, |_, _| Ok(Vec::new())).await
@@ -160,23 +183,9 @@ pub(crate) async fn tls_server_stapling(
     ])?;
     let (ca_crt, ca_key) = (p(&certs.join("ca.crt")), p(&certs.join("ca.key")));
     match cert {
-        Cert::For(_) | Cert::WithCa(_) | Cert::AlsoNaming(_) | Cert::MustStaple => run(&[
-            "x509",
-            "-req",
-            "-in",
-            &p(&csr),
-            "-CA",
-            &ca_crt,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &p(&ext),
-            "-out",
-            &p(&crt),
-        ])?,
+        Cert::For(_) | Cert::WithCa(_) | Cert::AlsoNaming(_) | Cert::MustStaple => {
+            sign_with_test_ca(certs, &csr, &ext, &crt)?
+        }
         // `openssl x509` cannot date a certificate in the past; `openssl ca` can.
         Cert::Expired => {
             let cfg = dir.join("ca.cnf");
