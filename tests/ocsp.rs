@@ -4,14 +4,16 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
 use starling_core::connection::ocsp::{self, Issuer, Status, Unusable};
 use tokio_rustls::rustls::pki_types::{CertificateDer, UnixTime};
 use x509_cert::der::{Decode as _, Encode as _};
 
-use crate::security::{Cert, openssl, refused_stapling, sign_with_test_ca, tls_server_stapling};
+use crate::security::{
+    Cert, openssl, refused_stapling, self_signed_ca, sign_with_test_ca, tls_server_stapling,
+    xmpp_handshake,
+};
 use crate::support;
 
 /// What a test OCSP response says.
@@ -59,27 +61,7 @@ fn respond(certs: &Path, cert: &Path, says: Says, signer: Signer) -> Result<Vec<
     let (ca_crt, ca_key) = (certs.join("ca.crt"), certs.join("ca.key"));
     let (signer_crt, signer_key) = match signer {
         Signer::Ca => (ca_crt.clone(), ca_key.clone()),
-        Signer::Stranger => {
-            let (crt, key) = (dir.join("stranger.crt"), dir.join("stranger.key"));
-            openssl(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-subj",
-                "/CN=Stranger",
-                "-days",
-                "2",
-                "-keyout",
-                &p(&key),
-                "-out",
-                &p(&crt),
-            ])?;
-            (crt, key)
-        }
+        Signer::Stranger => self_signed_ca(dir, "Stranger")?,
         Signer::Delegate { for_ocsp } => {
             let (crt, key, csr, ext) = (
                 dir.join("responder.crt"),
@@ -147,38 +129,6 @@ async fn a_stapled_revocation_refuses_the_certificate() -> Result<()> {
          as the server's own OCSP status says; its admin must replace it",
     )
     .await
-}
-
-/// A TLS handshake to `port` for `localhost`, as an XMPP account trusting the test CA
-/// `ca_file` does it: `Err` holds why the certificate was refused.
-async fn handshake(port: u16, ca_file: &Path) -> Result<Result<(), String>> {
-    use starling_core::connection::identity::XmppServerVerifier;
-    use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore::empty();
-    for ca in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(ca_file)?)) {
-        roots.add(ca?)?;
-    }
-    let verifier = XmppServerVerifier::new(Arc::new(roots), provider.clone())?;
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost")?, tcp)
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            // The verifier's own reasons, as the app words them.
-            match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
-                Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(why))) => {
-                    why.0.to_string()
-                }
-                _ => e.to_string(),
-            }
-        }))
 }
 
 /// Only the issuer's (or its authorised responder's) word about this very certificate
@@ -267,7 +217,7 @@ async fn only_the_issuers_word_about_this_certificate_counts() -> Result<()> {
     for (case, cert, staple, refusal) in cases {
         let dir = tempfile::tempdir()?;
         let port = tls_server_stapling(cert, &certs, dir.path(), staple).await?;
-        let got = handshake(port, &ca_file).await?;
+        let got = xmpp_handshake(port, &ca_file).await?;
         match refusal {
             None => ensure!(got.is_ok(), "{case}: refused: {got:?}"),
             Some(why) => ensure!(

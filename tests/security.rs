@@ -1,7 +1,7 @@
 //! Bad input changes nothing: wrong passwords, unknown hosts, bad certificates, spoofed
 //! stanzas and hostile garbage.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -126,6 +126,67 @@ pub(crate) fn sign_with_test_ca(certs: &Path, csr: &Path, ext: &Path, crt: &Path
         "-out",
         &p(crt),
     ])
+}
+
+/// A new self-signed CA in `dir` named `name`: its certificate and key files.
+pub(crate) fn self_signed_ca(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let stem = name.to_lowercase().replace(' ', "-");
+    let (crt, key) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    );
+    let p = |x: &Path| x.display().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        &format!("/CN={name}"),
+        "-days",
+        "2",
+        "-keyout",
+        &p(&key),
+        "-out",
+        &p(&crt),
+    ])?;
+    Ok((crt, key))
+}
+
+/// A TLS handshake to `port` for `localhost`, as an XMPP account trusting the CA
+/// `ca_file` does it (the XMPP certificate verifier): `Err` holds why the certificate was
+/// refused (our verifiers' own reasons as the app words them, else rustls' error).
+pub(crate) async fn xmpp_handshake(port: u16, ca_file: &Path) -> Result<Result<(), String>> {
+    use starling_core::connection::identity::XmppServerVerifier;
+    use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for ca in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(ca_file)?)) {
+        roots.add(ca?)?;
+    }
+    let verifier = XmppServerVerifier::new(Arc::new(roots), provider.clone())?;
+    // "dangerous" is rustls' word for any verifier of one's own; this is the real one.
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost")?, tcp)
+        .await
+        .map(|_| ())
+        .map_err(
+            |e| match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+                Some(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(why))) => {
+                    why.0.to_string()
+                }
+                _ => e.to_string(),
+            },
+        ))
 }
 
 /// A TLS server presenting a certificate signed by the test CA, but wrong in one way.
@@ -320,68 +381,25 @@ async fn expired_certificate_is_refused_with_its_date() -> Result<()> {
 /// XmppAddr, and not any of it from a CA it does not trust.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srv_id_and_xmpp_addr_name_the_server_too() -> Result<()> {
-    use starling_core::connection::identity::XmppServerVerifier;
-    use tokio_rustls::rustls::{self, RootCertStore, pki_types::ServerName};
     let server = support::fresh_server()?;
     let certs = server.ca_file().parent().context("certs dir")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let roots = |pem: &Path| -> Result<RootCertStore> {
-        let mut roots = RootCertStore::empty();
-        for ca in rustls_pemfile::certs(&mut std::io::BufReader::new(std::fs::File::open(pem)?)) {
-            roots.add(ca?)?;
-        }
-        Ok(roots)
-    };
-    let test_ca = roots(server.ca_file())?;
     // Another CA, which signed none of these certificates.
     let elsewhere = tempfile::tempdir()?;
-    let other_ca = elsewhere.path().join("other-ca.crt");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-subj", "/CN=Another CA", "-days", "2", "-keyout"])
-        .arg(elsewhere.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other_ca)
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "openssl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let other_ca = roots(&other_ca)?;
-    let handshake =
-        async |san: &'static str, roots: &RootCertStore| -> Result<Result<(), String>> {
-            let work = tempfile::tempdir()?;
-            let port = tls_server_with(Cert::AlsoNaming(san), certs, work.path()).await?;
-            let verifier = XmppServerVerifier::new(Arc::new(roots.clone()), provider.clone())?;
-            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-                .with_safe_default_protocol_versions()?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth();
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-            let name = ServerName::try_from("localhost")?;
-            Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()))
-        };
+    let (other_ca, _) = self_signed_ca(elsewhere.path(), "Another CA")?;
+    let (test_ca, other_ca) = (server.ca_file(), other_ca.as_path());
+    let handshake = async |san: &'static str, ca: &Path| -> Result<Result<(), String>> {
+        let work = tempfile::tempdir()?;
+        let port = tls_server_with(Cert::AlsoNaming(san), certs, work.path()).await?;
+        xmpp_handshake(port, ca).await
+    };
     for san in [
         "otherName:1.3.6.1.5.5.7.8.5;UTF8:localhost",
         "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-client.localhost",
         "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpps-client.localhost",
     ] {
-        let got = handshake(san, &test_ca).await?;
+        let got = handshake(san, test_ca).await?;
         ensure!(got.is_ok(), "{san} names localhost: {got:?}");
-        let untrusted = handshake(san, &other_ca).await?;
+        let untrusted = handshake(san, other_ca).await?;
         ensure!(
             untrusted
                 .as_ref()
@@ -394,7 +412,7 @@ async fn srv_id_and_xmpp_addr_name_the_server_too() -> Result<()> {
         "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-server.localhost",
         "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-client.other.example",
     ] {
-        let got = handshake(san, &test_ca).await?;
+        let got = handshake(san, test_ca).await?;
         ensure!(
             got.as_ref()
                 .is_err_and(|e| e.contains("not valid for name") || e.contains("NotValidForName")),
