@@ -94,27 +94,24 @@ pub(super) async fn encryption(rt: Rc<Runtime>, server: Rc<TestServer>) -> Resul
         let (c, jid) = (client.clone(), alice.jid.clone());
         on_rt(rt, async move { Ok(c.omemo_own(&jid).await?) }).await?
     };
-    {
+    // Bob's client reads Alice's devices again each time her server announces her list,
+    // until it shows the device her window published.
+    loop {
         let (c, b, a) = (bob1.clone(), bob.jid.clone(), alice.jid.clone());
-        on_rt(rt, async move {
-            let deadline = tokio::time::Instant::now() + EVENT_TIMEOUT;
-            // Polls what Bob's client fetches until it lists Alice's published device.
-            loop {
-                let devices = c.omemo_devices(&b, &a).await?;
-                if devices
-                    .iter()
-                    .any(|d| d.device == alice_id && d.active && d.fingerprint.is_some())
-                {
-                    return Ok(());
-                }
-                if tokio::time::Instant::now() > deadline {
-                    bail!("Alice's published device never showed: {devices:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+        let devices = on_rt(rt, async move { Ok(c.omemo_devices(&b, &a).await?) }).await?;
+        if devices
+            .iter()
+            .any(|d| d.device == alice_id && d.active && d.fingerprint.is_some())
+        {
+            break;
+        }
+        core_event(rt, &mut bob_events, "Alice's device list", |e| match e {
+            starling_core::Event::OmemoDevices { jid, .. } if *jid == alice.jid => Some(()),
+            _ => None,
         })
-        .await
-        .context("the window publishes our keys when online")?;
+        .with_context(|| {
+            format!("the window publishes our keys when online; Bob sees {devices:?}")
+        })?;
     }
 
     // The chat with Bob: the lock is off; turning it on is immediate.

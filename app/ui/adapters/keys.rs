@@ -274,6 +274,13 @@ pub(super) fn on_otr_status(ui: &Rc<Ui>, account: &str, jid: &str) {
     }
 }
 
+/// `jid`'s OMEMO devices changed: the keys view, if it shows them, reads them again.
+pub(super) fn on_omemo_devices(ui: &Rc<Ui>, account: &str, jid: &str) {
+    if is_showing(ui, account, jid) {
+        load(ui);
+    }
+}
+
 /// `jid` asks us to prove who we are: the keys view opens on them with the question.
 pub(super) fn on_smp_question(ui: &Rc<Ui>, account: &str, jid: &str, question: Option<&str>) {
     if !is_showing(ui, account, jid) {

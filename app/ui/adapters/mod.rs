@@ -414,6 +414,7 @@ fn dispatch(ui: &Rc<Ui>, w: &AppWindow, ev: Event, dirty: &mut Dirty) {
         Event::Ignored { account, reason } => {
             tracing::debug!(account, reason, "core ignored a stanza");
         }
+        Event::OmemoDevices { account, jid, .. } => keys::on_omemo_devices(ui, &account, &jid),
         Event::OmemoSessionBroken {
             account,
             jid,

@@ -85,8 +85,13 @@ impl Actor {
                 device.store().set_devices(ns, from.as_str(), &devices),
             )
         };
-        if let Err(e) = stored {
-            tracing::error!(error = %e, "cannot record an OMEMO device list");
+        match stored {
+            Ok(()) => self.emit(Event::OmemoDevices {
+                account: self.rec.jid.clone(),
+                jid: from.to_string(),
+                namespace: ns.xmlns().to_owned(),
+            }),
+            Err(e) => tracing::error!(error = %e, "cannot record an OMEMO device list"),
         }
         // Only a missing entry is added: ours with a label (OMEMO 2) is left as published.
         if *from == self.own && !list.devices.iter().any(|d| d.id == our_id) {

@@ -283,6 +283,14 @@ pub enum Event {
         account: String,
         profile: ProfileRecord,
     },
+    /// A contact's (or our own) OMEMO device list changed, as its server announced it: a
+    /// list of devices and fingerprints on screen should be read again
+    /// ([`Client::omemo_devices`]).
+    OmemoDevices {
+        account: String,
+        jid: String,
+        namespace: String,
+    },
     /// A message from this OMEMO device could not be decrypted for want of a session (ours
     /// or theirs was lost): a new one is being started with it (an empty key transport
     /// message), so its next messages decrypt.

@@ -134,10 +134,7 @@ impl Client {
                 }
                 Namespace::Legacy => list.ensure(xml::DeviceEntry::new(id)),
             };
-            if changed {
-                self.pubsub(&acc.jid, None, true, xml::publish_device_list(&list).into())
-                    .await?;
-            }
+            // The bundle first: a contact who sees the device listed fetches it at once.
             self.pubsub(
                 &acc.jid,
                 None,
@@ -145,6 +142,10 @@ impl Client {
                 xml::publish_bundle(ns, id, &bundle).into(),
             )
             .await?;
+            if changed {
+                self.pubsub(&acc.jid, None, true, xml::publish_device_list(&list).into())
+                    .await?;
+            }
         }
         Ok(())
     }
