@@ -339,8 +339,10 @@ async fn mismatching_secure_tlsa_record_refuses_the_server() -> Result<()> {
     Ok(())
 }
 
-/// A broken signature on the SRV records, or on the TLSA records, stops the connection
-/// before any TLS: the answers may be forged. (With the CA file PKIX alone would pass.)
+/// A broken signature on the SRV records stops the connection before any TLS: the
+/// answers may be forged. (With the CA file PKIX alone would pass.) A broken signature on
+/// one target's TLSA records rules out that target only (RFC 7673 §3): the next SRV target
+/// is used, with DANE; when every target's TLSA records are bogus, nothing connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bogus_dnssec_answers_stop_the_connection() -> Result<()> {
     let server = support::fresh_server()?;
@@ -351,10 +353,7 @@ async fn bogus_dnssec_answers_stop_the_connection() -> Result<()> {
 
     let dns = DnsServer::start(
         &records,
-        &Signing::Tampered {
-            owner: "_xmpps-client._tcp.srv.test.".to_owned(),
-            rtype: "SRV",
-        },
+        &Signing::Tampered(vec![("_xmpps-client._tcp.srv.test.".to_owned(), "SRV")]),
     )?;
     let err = refused(&server, &cli, &dns, SRV_DOMAIN, &["--ca-file", &ca]).await?;
     ensure!(
@@ -366,17 +365,34 @@ async fn bogus_dnssec_answers_stop_the_connection() -> Result<()> {
     );
     drop(dns);
 
+    // dane.test's certificate does not name it and no CA file is given: only DANE on the
+    // STARTTLS target can let this through.
+    let tlsa_owner = |domain: &str, port: u16| (format!("_{port}._tcp.xmpp.{domain}."), "TLSA");
+    let dane_spki = served_spki(&server, DANE_DOMAIN)?;
+    let dns = DnsServer::start(
+        &zone(&server, DANE_DOMAIN, Some((3, 1, &dane_spki))),
+        &Signing::Tampered(vec![tlsa_owner(DANE_DOMAIN, server.direct_tls_port())]),
+    )?;
+    let info = add_and_info(&server, &cli, &dns, DANE_DOMAIN, &[]).await?;
+    ensure!(
+        info["dane"] == true && info["direct_tls"] == false && info["port"] == server.c2s_port(),
+        "the direct TLS target's TLSA records are bogus: the STARTTLS target, with DANE: {info}"
+    );
+    drop(dns);
+
     let dns = DnsServer::start(
         &records,
-        &Signing::Tampered {
-            owner: format!("_{}._tcp.xmpp.srv.test.", server.direct_tls_port()),
-            rtype: "TLSA",
-        },
+        &Signing::Tampered(vec![
+            tlsa_owner(SRV_DOMAIN, server.direct_tls_port()),
+            tlsa_owner(SRV_DOMAIN, server.c2s_port()),
+        ]),
     )?;
+    // A new profile: the one above now holds the dane.test account.
+    let cli = Cli::new(&server)?;
     let err = refused(&server, &cli, &dns, SRV_DOMAIN, &["--ca-file", &ca]).await?;
     ensure!(
         err.contains("the DNS answers for srv.test failed DNSSEC validation (TLSA _"),
-        "forged TLSA: {err}"
+        "forged TLSA on every target: {err}"
     );
     Ok(())
 }

@@ -27,9 +27,9 @@ pub enum Signing {
     Unsigned,
     /// Signed with a fresh key, which is the trust anchor.
     Signed,
-    /// Signed, then one byte of the signature over the `owner` `rtype` records (e.g. the
+    /// Signed, then one byte of the signature over each `(owner, rtype)` RRset (e.g. an
     /// SRV RRset) flipped.
-    Tampered { owner: String, rtype: &'static str },
+    Tampered(Vec<(String, &'static str)>),
 }
 
 /// A running `knotd` serving the zone.
@@ -94,10 +94,12 @@ impl DnsServer {
         std::fs::write(&plain, zone).context("writing the zone")?;
         let (zone_file, anchor) = match signing {
             Signing::Unsigned => (plain, None),
-            Signing::Signed | Signing::Tampered { .. } => {
+            Signing::Signed | Signing::Tampered(_) => {
                 let (signed, anchor) = sign(dir.path(), &plain)?;
-                if let Signing::Tampered { owner, rtype } = signing {
-                    tamper(&signed, owner, rtype)?;
+                if let Signing::Tampered(rrsets) = signing {
+                    for (owner, rtype) in rrsets {
+                        tamper(&signed, owner, rtype)?;
+                    }
                 }
                 (signed, Some(anchor))
             }

@@ -31,7 +31,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls::{self, ClientConfig};
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, initiate_stream};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 pub(crate) use self::auth::close as close_login_stream;
 pub use self::auth::{
@@ -271,10 +271,16 @@ impl Connector {
             )));
         }
         let candidates = self.candidates(domain).await?;
-        let mut last = None;
+        let (mut last, mut bogus) = (None, None);
         for candidate in &candidates {
             match self.open_candidate(candidate, jid, ns, timeouts).await {
                 Ok(stream) => return Ok(stream),
+                // Bogus TLSA records rule out this target, not the others (RFC 7673 §3);
+                // if nothing else connects, this is what the user must hear.
+                Err(e @ ConnectError::DnssecFailed { .. }) => {
+                    warn!(host = %candidate.host, port = candidate.port, error = %e, "target skipped: its TLSA records fail DNSSEC validation");
+                    bogus.get_or_insert(e);
+                }
                 Err(e) if e.is_fatal() => return Err(e),
                 Err(e) => {
                     info!(host = %candidate.host, port = candidate.port, error = %e, "candidate failed");
@@ -282,7 +288,9 @@ impl Connector {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ConnectError::unreachable(domain, "no server address found")))
+        Err(bogus
+            .or(last)
+            .unwrap_or_else(|| ConnectError::unreachable(domain, "no server address found")))
     }
 
     async fn candidates(&self, domain: &str) -> Result<Vec<Candidate>, ConnectError> {
