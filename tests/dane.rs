@@ -25,7 +25,7 @@ use crate::support::{self, TestServer};
 
 /// A TLSA record's data as `openssl` makes it: SHA-256 of the certificate's public key
 /// (selector 1) or of the whole certificate (selector 0).
-fn openssl_sha256(cert_pem: &Path, selector: u8) -> Result<Vec<u8>> {
+pub(crate) fn openssl_sha256(cert_pem: &Path, selector: u8) -> Result<Vec<u8>> {
     let cert = cert_pem.display();
     let pipeline = match selector {
         1 => format!(
@@ -43,7 +43,7 @@ fn openssl_sha256(cert_pem: &Path, selector: u8) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-fn record(usage: u8, selector: u8, data: Vec<u8>) -> Tlsa {
+pub(crate) fn record(usage: u8, selector: u8, data: Vec<u8>) -> Tlsa {
     Tlsa {
         usage,
         selector,
@@ -57,7 +57,12 @@ fn name(s: &str) -> Result<ServerName<'static>> {
 }
 
 /// A direct-TLS handshake on `port`, asking for `sni`, with DANE as the only trust.
-async fn handshake(port: u16, sni: &str, records: &[Tlsa], names: &[&str]) -> Result<(), String> {
+pub(crate) async fn handshake(
+    port: u16,
+    sni: &str,
+    records: &[Tlsa],
+    names: &[&str],
+) -> Result<(), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let names = names
         .iter()

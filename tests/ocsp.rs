@@ -280,3 +280,41 @@ async fn a_good_status_expires_and_a_revocation_does_not() -> Result<()> {
     );
     Ok(())
 }
+
+/// DANE-TA (a trust anchor from the domain's TLSA records) still builds a PKIX chain, so a
+/// stapled revocation refuses the certificate as with the public CAs; DANE-EE pins the key
+/// itself and ignores revocation by design (RFC 7671 §5.1): the zone vouches for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dane_ta_honours_a_stapled_revocation_and_dane_ee_does_not_look() -> Result<()> {
+    use crate::dane::{handshake, openssl_sha256, record};
+    use starling_core::connection::dane::{DANE_EE, DANE_TA};
+    let server = support::fresh_server()?;
+    let certs = server.ca_file().parent().context("certs dir")?.to_owned();
+    let revoked = |certs: &Path, cert: &Path| respond(certs, cert, Says::Revoked, Signer::Ca);
+
+    let work = tempfile::tempdir()?;
+    let port =
+        tls_server_stapling(Cert::WithCa("xmpp.srv.test"), &certs, work.path(), revoked).await?;
+    let anchor = [record(
+        DANE_TA,
+        0,
+        openssl_sha256(&certs.join("ca.crt"), 0)?,
+    )];
+    let got = handshake(port, "srv.test", &anchor, &["srv.test", "xmpp.srv.test"]).await;
+    ensure!(
+        got.as_ref().is_err_and(|e| e.contains("Revoked")),
+        "DANE-TA with a revoked staple: {got:?}"
+    );
+
+    let work = tempfile::tempdir()?;
+    let port =
+        tls_server_stapling(Cert::For("xmpp.srv.test"), &certs, work.path(), revoked).await?;
+    let key = [record(
+        DANE_EE,
+        1,
+        openssl_sha256(&work.path().join("served.crt"), 1)?,
+    )];
+    let got = handshake(port, "srv.test", &key, &["srv.test"]).await;
+    ensure!(got.is_ok(), "DANE-EE ignores revocation: {got:?}");
+    Ok(())
+}
