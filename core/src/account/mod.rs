@@ -379,7 +379,20 @@ impl Actor {
                     None => break,
                 },
                 ev = stream.next() => match ev {
-                    Some(StreamEv::Stream(se)) => self.on_stream_event(se).await,
+                    Some(StreamEv::Stream(se)) => {
+                        // The connector reports the login before it hands the connection
+                        // over: take that report first, so that a session never shows as
+                        // online without its login info (`connection_info`).
+                        let mut fatal = false;
+                        while let Ok(st) = status.try_recv() {
+                            fatal |= self.on_status(st);
+                        }
+                        if fatal {
+                            self.stream = None;
+                            break;
+                        }
+                        self.on_stream_event(se).await;
+                    }
                     Some(StreamEv::Stanza(st)) => self.on_stanza(st).await,
                     None => {
                         // The stream ended: the reconnector gave up (fatal error, reported
