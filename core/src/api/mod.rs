@@ -693,7 +693,7 @@ impl Client {
     /// Has the server invalidate the account's FAST token, if it has one (best effort and
     /// bounded in time: the account goes anyway, and its copy of the token with it).
     async fn invalidate_fast_token(&self, rec: &AccountRecord) {
-        let (Some(token), _) = self.fast_token(&rec.jid).await else {
+        let Some(token) = self.load_fast_token(&rec.jid).await else {
             return;
         };
         let invalidate = async {
@@ -720,16 +720,9 @@ impl Client {
         }
     }
 
-    /// The account's FAST token (XEP-0484) from the secret store, and where new ones go.
-    async fn fast_token(
-        &self,
-        jid: &str,
-    ) -> (
-        Option<crate::connection::FastToken>,
-        crate::connection::FastSink,
-    ) {
-        let key = fast_token_key(jid);
-        let token = match self.inner.secrets.load_stored(&key).await {
+    /// The account's FAST token (XEP-0484) from the secret store, if it has a readable one.
+    async fn load_fast_token(&self, jid: &str) -> Option<crate::connection::FastToken> {
+        match self.inner.secrets.load_stored(&fast_token_key(jid)).await {
             Ok(Some(stored)) => match serde_json::from_str(stored.expose()) {
                 Ok(token) => Some(token),
                 Err(e) => {
@@ -742,7 +735,19 @@ impl Client {
                 tracing::warn!(account = %jid, error = %e, "cannot read the FAST token; logging in with the password");
                 None
             }
-        };
+        }
+    }
+
+    /// The account's FAST token (XEP-0484) from the secret store, and where new ones go.
+    async fn fast_token(
+        &self,
+        jid: &str,
+    ) -> (
+        Option<crate::connection::FastToken>,
+        crate::connection::FastSink,
+    ) {
+        let token = self.load_fast_token(jid).await;
+        let key = fast_token_key(jid);
         let secrets = self.inner.secrets.clone();
         let jid = jid.to_owned();
         let sink: crate::connection::FastSink = Arc::new(move |token| {
@@ -1469,10 +1474,10 @@ pub enum ChatStateKind {
     Gone,
 }
 
-/// The secret-store key of an account's FAST token.
 /// How long removing an account waits for its server to invalidate the FAST token.
 const FAST_INVALIDATE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The secret-store key of an account's FAST token.
 fn fast_token_key(jid: &str) -> String {
     format!("fast-token:{jid}")
 }
