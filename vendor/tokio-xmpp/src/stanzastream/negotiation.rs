@@ -111,6 +111,25 @@ pub(super) enum NegotiationResult {
     },
 }
 
+/// Resumes `sm_state` at the peer's inbound counter `h`, queueing again what the peer
+/// did not get; a counter that does not fit kills the stream with an error. Starling
+/// patch 8: shared by a `<resumed/>` answer and a resumption done by the connector during
+/// login.
+fn resume_at(
+    mut sm_state: SmState,
+    h: u32,
+    transmit_queue: &mut TransmitQueue<QueueEntry>,
+) -> NegotiationResult {
+    match sm_state.resume(h) {
+        Ok(to_retransmit) => transmit_queue.requeue_all(to_retransmit),
+        Err(e) => {
+            log::error!("Resumption failed: {e}");
+            return NegotiationResult::StreamError { error: e.into() };
+        }
+    }
+    NegotiationResult::StreamResumed { sm_state }
+}
+
 impl NegotiationState {
     pub fn new(
         features: &StreamFeatures,
@@ -210,18 +229,7 @@ impl NegotiationState {
             },
 
             Self::InlineResumed { sm_state, h } => match sm_state.take() {
-                Some(mut sm_state) => {
-                    match sm_state.resume(*h) {
-                        Ok(to_retransmit) => transmit_queue.requeue_all(to_retransmit),
-                        Err(e) => {
-                            log::error!("Inline resumption failed: {e}");
-                            return Poll::Ready(Break(NegotiationResult::StreamError {
-                                error: e.into(),
-                            }));
-                        }
-                    }
-                    Poll::Ready(Break(NegotiationResult::StreamResumed { sm_state }))
-                }
+                Some(sm_state) => Poll::Ready(Break(resume_at(sm_state, *h, transmit_queue))),
                 None => Poll::Ready(Break(NegotiationResult::Disconnect {
                     sm_state: None,
                     error: io::Error::new(
@@ -499,19 +507,9 @@ impl NegotiationState {
 
                     Ok(XmppStreamElement::SM(sm::Nonza::Resumed(resumed))) => match sm_state.take()
                     {
-                        Some(mut sm_state) => {
+                        Some(sm_state) => {
                             // Yay!
-                            match sm_state.resume(resumed.h) {
-                                Ok(to_retransmit) => transmit_queue.requeue_all(to_retransmit),
-                                Err(e) => {
-                                    // We kill the stream with an error
-                                    log::error!("Resumption failed: {e}");
-                                    return Poll::Ready(Break(NegotiationResult::StreamError {
-                                        error: e.into(),
-                                    }));
-                                }
-                            }
-                            Poll::Ready(Break(NegotiationResult::StreamResumed { sm_state }))
+                            Poll::Ready(Break(resume_at(sm_state, resumed.h, transmit_queue)))
                         }
                         None => {
                             // Okay, the peer violated the stream management
